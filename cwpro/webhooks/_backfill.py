@@ -1,0 +1,81 @@
+"""Handing missed notifications (fetched from the API) to the same handler, exactly once."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterable, Awaitable, Callable
+from datetime import datetime
+
+import attrs
+
+from cwpro.webhooks._dedupe import SeenStore
+from cwpro.webhooks._events import WebhookEvent
+
+__all__ = ["BackfillResult", "backfill"]
+
+logger = logging.getLogger("cwpro.webhooks")
+
+
+@attrs.frozen
+class BackfillResult:
+    """What a :func:`backfill` did.
+
+    Attributes:
+        handled: events passed to the handler (all succeeded).
+        skipped: events already in the seen store (handled before, or by a live receiver).
+        newest_created_date: the newest ``created_date`` among all events read (handled or
+            skipped), a good ``since`` for the next backfill; None when there were none.
+    """
+
+    handled: int = 0
+    skipped: int = 0
+    newest_created_date: datetime | None = None
+
+    @property
+    def total(self) -> int:
+        """Events read from the source."""
+        return self.handled + self.skipped
+
+
+async def backfill(
+    events: AsyncIterable[WebhookEvent],
+    handler: Callable[[WebhookEvent], Awaitable[object]],
+    *,
+    seen: SeenStore,
+) -> BackfillResult:
+    """Pass every event of ``events`` not yet in ``seen`` to ``handler``, once each, in order.
+
+    Share ``seen`` with the :class:`~cwpro.webhooks.WebhookReceiver` (its ``dedupe``) so an
+    event delivered live and also fetched back is handled only once.
+
+    Each event is claimed with ``seen.add`` before its handler runs, so a receiver running at
+    the same time does not handle it too. If the handler raises (or the backfill is
+    cancelled), the claim is discarded before the exception propagates: the event counts as
+    seen only once its handler succeeded, and a new backfill picks it up again.
+
+    Args:
+        events: the events, e.g. notifications from ``GET /webhooks`` parsed with
+            :func:`~cwpro.webhooks.event_from_mapping`.
+        handler: ``async def handler(event) -> None``.
+        seen: the de-duplication store.
+
+    Returns:
+        The counts of handled and skipped events.
+    """
+    handled = 0
+    skipped = 0
+    newest: datetime | None = None
+    async for event in events:
+        if newest is None or event.created_date > newest:
+            newest = event.created_date
+        if not await seen.add(event.id):
+            skipped += 1
+            continue
+        try:
+            await handler(event)
+        except BaseException:
+            await seen.discard(event.id)
+            raise
+        handled += 1
+    logger.info("webhook backfill done: %d handled, %d already seen", handled, skipped)
+    return BackfillResult(handled=handled, skipped=skipped, newest_created_date=newest)
