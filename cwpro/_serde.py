@@ -1,0 +1,284 @@
+"""The one cattrs converter, and the rules that make models safe to round-trip.
+
+Rules every model follows (see :class:`cwpro.models.Model`):
+
+* Wire names differ from Python names (``_id`` -> ``id``, ``createdAt`` -> ``created_at``): a
+  field declares its wire name with ``metadata={"wire": "_id"}`` (use :func:`wire`).
+* Unknown fields are kept in ``model.extra`` and written back by :func:`unstructure`, so a model
+  round-trips a payload it did not fully know: ``unstructure(structure(p, M)) == p``.
+* A field that is ``None`` is left out when unstructuring unless the payload had it as an
+  explicit ``null`` (remembered in ``model._nulls``). So request bodies built from models only
+  carry the fields the caller set, and fetched models round-trip exactly.
+* Datetimes are parsed into aware :class:`datetime` (naive -> UTC) and written back in the API's
+  canonical form ``2024-01-01T00:00:00.000Z``.
+* Enums (:class:`OpenEnum`) accept values the SDK does not know yet.
+
+Structuring failures raise :class:`ModelError` (a :class:`~cwpro.CwproError` and ``ValueError``)
+naming the model and the field; no ``KeyError``/``TypeError`` escapes.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import enum
+import typing
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+from ._errors import CwproError
+
+__all__ = [
+    "ModelError",
+    "OpenEnum",
+    "converter",
+    "format_datetime",
+    "parse_datetime",
+    "structure",
+    "unstructure",
+    "wire",
+]
+
+T = TypeVar("T")
+
+
+class ModelError(CwproError, ValueError):
+    """A payload could not be turned into a model (wrong type, bad date, not an object...)."""
+
+
+class OpenEnum(str, enum.Enum):
+    """A string enum that also accepts values it does not list (the API adds values).
+
+    ``LinkType("mystery")`` returns a pseudo-member whose ``value`` is ``"mystery"``; it compares
+    equal to the string and round-trips unchanged. ``member.known`` tells the two apart.
+    """
+
+    @classmethod
+    def _missing_(cls, value: object) -> Any:
+        if not isinstance(value, str):
+            return None
+        member = str.__new__(cls, value)
+        member._name_ = value.upper()
+        member._value_ = value
+        cls._value2member_map_[value] = member
+        return member
+
+    @property
+    def known(self) -> bool:
+        """True for the values this SDK version declares."""
+        return self._name_ in type(self).__members__
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+def wire(name: str, **kwargs: Any) -> Any:
+    """An ``attrs.field`` whose JSON name is ``name`` (e.g. ``id: str = wire("_id")``)."""
+    metadata = dict(kwargs.pop("metadata", {}) or {})
+    metadata["wire"] = name
+    return attrs.field(metadata=metadata, **kwargs)
+
+
+def parse_datetime(value: Any) -> _dt.datetime:
+    """Parse an ISO 8601 string (``Z``, offsets, fractions) or epoch number into an aware datetime."""
+    if isinstance(value, _dt.datetime):
+        result = value
+    elif isinstance(value, bool):
+        raise ValueError(f"not a date-time: {value!r}")
+    elif isinstance(value, (int, float)):
+        seconds = value / 1000 if abs(value) > 1e11 else value  # milliseconds since the epoch
+        return _dt.datetime.fromtimestamp(seconds, tz=_dt.timezone.utc)
+    elif isinstance(value, str):
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        try:
+            result = _dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"not an ISO 8601 date-time: {value[:64]!r}") from None
+    else:
+        raise ValueError(f"not a date-time: {type(value).__name__}")
+    if result.tzinfo is None:
+        result = result.replace(tzinfo=_dt.timezone.utc)
+    return result
+
+
+def format_datetime(value: _dt.datetime | _dt.date) -> str:
+    """The API's canonical form: ``2024-01-01T00:00:00.000Z`` (UTC, milliseconds)."""
+    if not isinstance(value, _dt.datetime):
+        return value.isoformat()
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=_dt.timezone.utc)
+    value = value.astimezone(_dt.timezone.utc)
+    if value.microsecond % 1000:
+        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def _structure_datetime(value: Any, _: Any) -> _dt.datetime:
+    return parse_datetime(value)
+
+
+def _structure_str(value: Any, _: Any) -> str:
+    # Ids and text: accept numbers (ids are strings on the wire, but be lenient), reject others.
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise ValueError(f"expected a string, got {type(value).__name__}")
+
+
+def _structure_bool(value: Any, _: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise ValueError(f"expected a boolean, got {type(value).__name__}")
+
+
+def _structure_int(value: Any, _: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    raise ValueError(f"expected an integer, got {type(value).__name__}")
+
+
+def _structure_float(value: Any, _: Any) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    raise ValueError(f"expected a number, got {type(value).__name__}")
+
+
+def _structure_any(value: Any, _: Any) -> Any:
+    return value
+
+
+def _structure_enum(value: Any, cls: type[enum.Enum]) -> Any:
+    try:
+        return cls(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a valid {cls.__name__}") from None
+
+
+def _is_list(t: Any) -> bool:
+    return typing.get_origin(t) is list
+
+
+def _structure_list_factory(conv: cattrs.Converter) -> Any:
+    def structure_list(value: Any, t: Any) -> list[Any]:
+        if not isinstance(value, list):
+            raise ValueError(f"expected a JSON array, got {type(value).__name__}")
+        (item_type,) = typing.get_args(t) or (Any,)
+        return [conv.structure(item, item_type) for item in value]
+
+    return structure_list
+
+
+def _make_converter() -> cattrs.Converter:
+    conv = cattrs.Converter(forbid_extra_keys=False, prefer_attrib_converters=False)
+    conv.register_unstructure_hook(_dt.datetime, format_datetime)
+    # Strict primitives: cattrs' defaults would turn {} into "{}" and 1.5 into 1.
+    conv.register_structure_hook(_dt.datetime, _structure_datetime)
+    conv.register_structure_hook(str, _structure_str)
+    conv.register_structure_hook(bool, _structure_bool)
+    conv.register_structure_hook(int, _structure_int)
+    conv.register_structure_hook(float, _structure_float)
+    conv.register_structure_hook(enum.Enum, _structure_enum)
+    # str-based enums: singledispatch follows the MRO, so OpenEnum must win over str.
+    conv.register_structure_hook(OpenEnum, _structure_enum)
+    conv.register_structure_hook_func(lambda t: t is Any, _structure_any)
+    conv.register_structure_hook_func(_is_list, _structure_list_factory(conv))
+    conv.register_unstructure_hook_func(
+        lambda t: isinstance(t, type) and issubclass(t, enum.Enum), lambda v: v.value
+    )
+    conv.register_structure_hook_factory(_is_model, _model_structure_factory)
+    conv.register_unstructure_hook_factory(_is_model, _model_unstructure_factory)
+    return conv
+
+
+def _is_model(cls: Any) -> bool:
+    return isinstance(cls, type) and attrs.has(cls) and hasattr(cls, "__cwpro_model__")
+
+
+def _public_fields(cls: type) -> list[attrs.Attribute[Any]]:
+    return [a for a in attrs.fields(cls) if a.name not in ("extra", "_nulls") and a.init]
+
+
+def _model_structure_factory(cls: type, conv: cattrs.Converter) -> Any:
+    fields = _public_fields(cls)
+    overrides = {a.name: override(rename=a.metadata.get("wire", a.name)) for a in fields}
+    overrides["extra"] = override(omit=True)
+    overrides["_nulls"] = override(omit=True)
+    base: Callable[[Any, Any], Any] = make_dict_structure_fn(  # type: ignore[arg-type]
+        cls, conv, _cattrs_detailed_validation=False, **overrides
+    )
+    known = frozenset(a.metadata.get("wire", a.name) for a in fields)
+    name = cls.__name__
+
+    def structure_model(payload: Any, _: Any) -> Any:
+        if not isinstance(payload, Mapping):
+            raise ModelError(f"{name}: expected a JSON object, got {type(payload).__name__}")
+        try:
+            instance = base(payload, cls)
+        except ModelError:
+            raise
+        except (ValueError, TypeError, KeyError, AttributeError, cattrs.BaseValidationError) as exc:
+            raise ModelError(f"{name}: {_describe(exc)}") from None
+        extra = {k: v for k, v in payload.items() if k not in known}
+        nulls = frozenset(k for k in known if k in payload and payload[k] is None)
+        object.__setattr__(instance, "extra", extra)
+        object.__setattr__(instance, "_nulls", nulls)
+        return instance
+
+    return structure_model
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, KeyError):
+        return f"missing required field {exc.args[0]!r}"
+    if isinstance(exc, cattrs.BaseValidationError):
+        return "; ".join(_describe(e) for e in exc.exceptions) or str(exc)
+    return str(exc)[:200]
+
+
+def _model_unstructure_factory(cls: type, conv: cattrs.Converter) -> Any:
+    fields = _public_fields(cls)
+    plan = [(a.name, a.metadata.get("wire", a.name)) for a in fields]
+
+    def unstructure_model(instance: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        nulls = instance._nulls
+        for py_name, wire_name in plan:
+            value = getattr(instance, py_name)
+            if value is None:
+                if wire_name in nulls:
+                    out[wire_name] = None
+                continue
+            out[wire_name] = conv.unstructure(value)
+        if instance.extra:
+            for key, value in instance.extra.items():
+                out.setdefault(key, value)
+        return out
+
+    return unstructure_model
+
+
+#: The single converter every model goes through.
+converter: cattrs.Converter = _make_converter()
+
+
+def structure(data: Any, cls: type[T]) -> T:
+    """Build a model of type ``cls`` from JSON data; raises :class:`ModelError` when it cannot."""
+    try:
+        return converter.structure(data, cls)
+    except ModelError:
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError, cattrs.BaseValidationError) as exc:
+        raise ModelError(f"{getattr(cls, '__name__', cls)}: {_describe(exc)}") from None
+
+
+def unstructure(obj: Any) -> Any:
+    """Turn a model (or list/dict of models) back into JSON-ready data."""
+    return converter.unstructure(obj)

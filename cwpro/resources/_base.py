@@ -1,0 +1,355 @@
+"""How a resource is declared, and the machinery every resource method shares.
+
+A resource is a class whose operations are :class:`Endpoint` declarations (method, path,
+model, pagination style) plus one-line typed methods that hand the declaration to the shared
+machinery here: :meth:`Resource._call` (one request -> one model), :meth:`Resource._list`
+(cursor paginator), :meth:`Resource._export` (partitioned export) and
+:meth:`Resource._page_list` (page-number paginator). Adding an endpoint is a declaration and a
+one-line method; the blocking client (``cwpro_sync``) is generated from these classes, and the
+route tests walk :func:`all_endpoints` to check the emulator serves every declared route.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
+
+import attrs
+from typing_extensions import Unpack
+
+from .._query import PAGINATION_KEYS, ListQuery, build_query
+from .._serde import ModelError, converter
+from .._transport import APIResponse, encode_path
+from ..pagination import AsyncCursorPaginator, AsyncExport, CursorPage, NumberedPage
+
+if TYPE_CHECKING:
+    from .._client import AsyncClient
+
+__all__ = ["CursorListResource", "Endpoint", "RawResponse", "Resource", "all_endpoints"]
+
+T = TypeVar("T")
+M = TypeVar("M")
+
+Pagination = Literal["none", "cursor", "page"]
+
+
+@attrs.frozen
+class Endpoint:
+    """One API operation, declared once.
+
+    ``model`` is the type of the response's ``data`` (or of each item, for lists); ``None``
+    returns ``data`` as it is (e.g. a message string). ``idempotent`` overrides the method's
+    default retry safety (GET/PUT/DELETE safe; POST/PATCH not).
+    """
+
+    method: str
+    path: str
+    model: type[Any] | None = None
+    pagination: Pagination = "none"
+    idempotent: bool | None = None
+    summary: str = ""
+
+    def path_params(self) -> tuple[str, ...]:
+        """The ``{placeholders}`` of the path, in order."""
+        import string
+
+        return tuple(name for _, name, _, _ in string.Formatter().parse(self.path) if name)
+
+
+@attrs.frozen
+class RawResponse(Generic[T]):
+    """What ``resource.with_raw_response.method(...)`` returns: the model plus the HTTP answer."""
+
+    parsed: T
+    response: APIResponse
+
+    @property
+    def status(self) -> int:
+        """The HTTP status."""
+        return self.response.status
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """The response headers."""
+        return self.response.headers
+
+    @property
+    def payload(self) -> Mapping[str, Any]:
+        """The whole decoded JSON envelope, exactly as received."""
+        return self.response.payload
+
+
+_captured: contextvars.ContextVar[list[APIResponse] | None] = contextvars.ContextVar(
+    "cwpro_captured_responses", default=None
+)
+
+
+class _RawResponseProxy:
+    """``resource.with_raw_response``: the same methods, returning :class:`RawResponse`."""
+
+    def __init__(self, resource: Resource) -> None:
+        self._resource = resource
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        method = getattr(self._resource, name)
+        if name.startswith("_") or not callable(method):
+            raise AttributeError(name)
+
+        async def call(*args: Any, **kwargs: Any) -> RawResponse[Any]:
+            responses: list[APIResponse] = []
+            token = _captured.set(responses)
+            try:
+                parsed = await method(*args, **kwargs)
+            finally:
+                _captured.reset(token)
+            if not responses:
+                raise TypeError(f"{name}() is not a single-request method")
+            return RawResponse(parsed, responses[-1])
+
+        call.__name__ = name
+        call.__doc__ = method.__doc__
+        return call
+
+
+class Resource:
+    """Base of every resource: holds the client and runs declared endpoints."""
+
+    #: Every endpoint this resource declares (filled by ``__init_subclass__``).
+    endpoints: ClassVar[dict[str, Endpoint]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        found = {k: v for k, v in vars(cls).items() if isinstance(v, Endpoint)}
+        cls.endpoints = {**getattr(cls, "endpoints", {}), **found}
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} of {self._client!r}>"
+
+    @property
+    def with_raw_response(self) -> Any:
+        """The same methods, each returning a :class:`RawResponse` (model + status/headers/JSON)."""
+        return _RawResponseProxy(self)
+
+    # -- shared machinery --------------------------------------------------------------------
+    async def _send(
+        self,
+        endpoint: Endpoint,
+        *,
+        path: Mapping[str, str] | None = None,
+        params: Sequence[tuple[str, str]] | None = None,
+        json: Any = None,
+        body_factory: Callable[[], Any] | None = None,
+    ) -> APIResponse:
+        options = self._client._options
+        response = await self._client._transport.request(
+            endpoint.method,
+            encode_path(endpoint.path, path or {}),
+            params=params,
+            json=json,
+            body_factory=body_factory,
+            timeout=options.timeout,
+            max_retries=options.max_retries,
+            idempotent=endpoint.idempotent,
+        )
+        captured = _captured.get()
+        if captured is not None:
+            captured.append(response)
+        return response
+
+    def _parse(self, endpoint: Endpoint, response: APIResponse) -> Any:
+        data = response.data
+        if endpoint.model is None:
+            return data
+        try:
+            return converter.structure(data, endpoint.model)
+        except ModelError as exc:
+            exc.args = (f"{exc} ({response.method} {response.url})",)
+            raise
+
+    async def _call(
+        self,
+        endpoint: Endpoint,
+        *,
+        path: Mapping[str, str] | None = None,
+        params: Sequence[tuple[str, str]] | None = None,
+        json: Any = None,
+        body_factory: Callable[[], Any] | None = None,
+    ) -> Any:
+        """Send one declared request and return its ``data`` as the declared model."""
+        response = await self._send(endpoint, path=path, params=params, json=json, body_factory=body_factory)
+        return self._parse(endpoint, response)
+
+    async def _fetch_cursor_page(
+        self,
+        endpoint: Endpoint,
+        path: Mapping[str, str] | None,
+        params: list[tuple[str, str]],
+        cursor: str | None,
+    ) -> CursorPage[Any]:
+        query = params if cursor is None else [*params, ("cursor", cursor)]
+        response = await self._send(endpoint, path=path, params=query)
+        payload = response.payload
+        data = payload.get("data")
+        if not isinstance(data, list):
+            raise ModelError(f"expected a list in 'data' ({response.method} {response.url})")
+        model = endpoint.model
+        if model is None:
+            items = list(data)
+        else:
+            hook = converter.get_structure_hook(model)
+            items = [hook(item, model) for item in data]
+        pagination = payload.get("pagination")
+        if not isinstance(pagination, Mapping):
+            pagination = {}
+        next_cursor = pagination.get("nextCursor")
+        has_next = bool(pagination.get("hasNext")) and isinstance(next_cursor, str) and bool(next_cursor)
+        total = pagination.get("totalResults")
+        options = payload.get("options")
+        return CursorPage(
+            items=items,
+            has_next=has_next,
+            has_prev=bool(pagination.get("hasPrev")),
+            next_cursor=next_cursor if isinstance(next_cursor, str) else None,
+            prev_cursor=_str_or_none(pagination.get("prevCursor")),
+            page_results=_int_or(pagination.get("pageResults"), len(items)),
+            total_results=total if isinstance(total, int) and not isinstance(total, bool) else None,
+            cursor=cursor,
+            options=options if isinstance(options, Mapping) else {},
+        )
+
+    def _list(
+        self,
+        endpoint: Endpoint,
+        query: Mapping[str, Any],
+        *,
+        path: Mapping[str, str] | None = None,
+        extra_params: Sequence[tuple[str, str]] = (),
+    ) -> AsyncCursorPaginator[Any]:
+        """A cursor paginator over ``endpoint`` (query validated now, before any request)."""
+        options = {k: v for k, v in query.items() if k not in PAGINATION_KEYS}
+        params = build_query(options, extra_params)
+        cursor = query.get("cursor")
+        if cursor is not None and (not isinstance(cursor, str) or not cursor):
+            raise ValueError(f"cursor must be a non-empty string, got {cursor!r}")
+        if path:
+            encode_path(endpoint.path, path)  # validate ids now, not on first iteration
+
+        async def fetch(cursor: str | None) -> CursorPage[Any]:
+            return await self._fetch_cursor_page(endpoint, path, params, cursor)
+
+        return AsyncCursorPaginator(fetch, cursor=cursor, prefetch=query.get("prefetch", 1))
+
+    def _export(
+        self,
+        endpoint: Endpoint,
+        partitions: Sequence[Mapping[str, Any]] | None,
+        query: Mapping[str, Any],
+        *,
+        concurrency: int,
+        ordered: bool,
+        resume: Sequence[Mapping[str, Any]] | None,
+        extra_params: Sequence[tuple[str, str]] = (),
+    ) -> AsyncExport[Any]:
+        """A partitioned export: each partition's options are merged into ``query``."""
+        if "cursor" in query:
+            raise ValueError("export() resumes with resume=<checkpoint>, not cursor=")
+        parts = list(partitions) if partitions is not None else [{}]
+        merged: list[dict[str, Any]] = []
+        for part in parts:
+            if not isinstance(part, Mapping):
+                raise ValueError(f"each partition must be a mapping of list options, got {part!r}")
+            combined = dict(query)
+            for key, value in part.items():
+                if key in ("in_", "between", "filter_by") and key in combined:
+                    combined[key] = {**combined[key], **value}
+                else:
+                    combined[key] = value
+            build_query({k: v for k, v in combined.items() if k not in PAGINATION_KEYS})
+            merged.append(combined)
+
+        def make(part_query: Mapping[str, Any], cursor: str | None) -> AsyncCursorPaginator[Any]:
+            q = dict(part_query)
+            if cursor is not None:
+                q["cursor"] = cursor
+            return self._list(endpoint, q, extra_params=extra_params)
+
+        return AsyncExport(make, merged, concurrency=concurrency, ordered=ordered, resume=resume)
+
+    async def _fetch_numbered_page(
+        self, endpoint: Endpoint, params: Sequence[tuple[str, str]], page: int
+    ) -> NumberedPage[Any]:
+        response = await self._send(endpoint, params=[*params, ("page", str(page))])
+        payload = response.payload
+        data = payload.get("data")
+        if not isinstance(data, list):
+            raise ModelError(f"expected a list in 'data' ({response.method} {response.url})")
+        model = endpoint.model
+        items = data if model is None else [converter.structure(i, model) for i in data]
+        paging = payload.get("paging")
+        paging = paging if isinstance(paging, Mapping) else {}
+        per_page = _int_or(paging.get("per_page"), len(items))
+        total = _int_or(paging.get("total"), len(items))
+        pages = _int_or(paging.get("pages"), page)
+        return NumberedPage(items=items, page=_int_or(paging.get("page"), page), per_page=per_page, total=total, pages=pages)
+
+
+class CursorListResource(Resource, Generic[M]):
+    """A resource with a cursor list: gives it ``list()`` and ``export()``.
+
+    Subclasses declare ``LIST = Endpoint("GET", path, Model, pagination="cursor")``.
+    """
+
+    LIST: ClassVar[Endpoint]
+
+    def list(self, **query: Unpack[ListQuery]) -> AsyncCursorPaginator[M]:
+        """Stream every item of the list (``async for``), or its pages (``.pages()``).
+
+        Options (all optional, validated before any request; see :class:`cwpro.ListQuery`):
+        ``limit``, ``sort_by``, ``filter_by``, ``filter_operator``, ``in_``, ``between``,
+        ``cursor`` (resume from a saved cursor), ``prefetch`` (pages fetched ahead, default 1).
+        ``await resource.list(...)`` returns just the first page.
+        """
+        paginator: AsyncCursorPaginator[M] = self._list(self.LIST, query)
+        return paginator
+
+    def export(
+        self,
+        partitions: Sequence[Mapping[str, Any]] | None = None,
+        *,
+        concurrency: int = 8,
+        ordered: bool = False,
+        resume: Sequence[Mapping[str, Any]] | None = None,
+        **query: Unpack[ListQuery],
+    ) -> AsyncExport[M]:
+        """Export the list fast: several partitions walked concurrently, merged into one stream.
+
+        ``partitions``: list options per partition, merged into ``query`` (e.g. from
+        :func:`cwpro.split_range`, or ``[{"in_": {"status": ["open"]}}, ...]``); they should not
+        overlap. ``concurrency``: partitions walked at once. ``ordered``: yield partition by
+        partition, in order (memory stays bounded either way). ``resume``: a saved
+        ``export.checkpoint()`` to continue an interrupted export exactly.
+        """
+        export: AsyncExport[M] = self._export(
+            self.LIST, partitions, query, concurrency=concurrency, ordered=ordered, resume=resume
+        )
+        return export
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _int_or(value: Any, default: int) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def all_endpoints() -> dict[str, Endpoint]:
+    """Every endpoint declared by every resource, as ``{"Resource.NAME": endpoint}``."""
+    from . import RESOURCES
+
+    return {f"{cls.__name__}.{name}": ep for cls in RESOURCES.values() for name, ep in cls.endpoints.items()}
+

@@ -1,0 +1,254 @@
+"""``client.portal_links``: the Workorder Portal Link API (page-number pagination)."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar, Union
+
+from typing_extensions import TypeAlias
+
+from .. import _wire
+from .._config import NOT_GIVEN, NotGiven
+from .._serde import format_datetime
+from ..models import Model
+from ..models import (
+    AccessRestrictions,
+    CustomBranding,
+    LinkMetadata,
+    LinkType,
+    NotificationSettings,
+    Permissions,
+    PortalLink,
+)
+from ..pagination import AsyncPagePaginator, NumberedPage
+from ._base import Endpoint, Resource
+
+__all__ = ["PortalLinks"]
+
+M = TypeVar("M", bound=Model)
+Nested: TypeAlias = Union[M, Mapping[str, Any]]
+
+
+def _nested(name: str, value: Any, cls: type[Model]) -> dict[str, Any] | None:
+    """Validate a nested object by building its model, then send what the caller gave."""
+    if value is None:
+        return None
+    if isinstance(value, cls):
+        return value.to_dict()
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{name} must be a {cls.__name__} or a mapping, got {type(value).__name__}")
+    try:
+        return cls.from_dict(dict(value)).to_dict()
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from None
+
+
+def _link_type(value: LinkType | str) -> str:
+    if isinstance(value, LinkType) and value.known:
+        return value.value
+    if value not in LinkType._value2member_map_ or not LinkType(value).known:
+        allowed = ", ".join(m.value for m in LinkType)
+        raise ValueError(f"link_type must be one of {allowed}, got {value!r}")
+    return LinkType(value).value
+
+
+def _string_list(name: str, value: Sequence[str]) -> list[str]:
+    if isinstance(value, str) or not all(isinstance(v, str) and v for v in value):
+        raise ValueError(f"{name} must be a list of non-empty strings, got {value!r}")
+    return list(value)
+
+
+def _link_fields(
+    *,
+    link_type: LinkType | str | None | NotGiven,
+    permissions: Any,
+    access_restrictions: Any,
+    expiry_date: _dt.datetime | None | NotGiven,
+    notification_settings: Any,
+    custom_branding: Any,
+    metadata: Any,
+    is_active: bool | None | NotGiven,
+    company_namespace: Sequence[str] | None | NotGiven,
+) -> dict[str, Any]:
+    """The body fields that were given (``NOT_GIVEN`` left out; ``None`` only where nullable)."""
+    body: dict[str, Any] = {}
+    if not isinstance(link_type, NotGiven) and link_type is not None:
+        body["link_type"] = _link_type(link_type)
+    for name, value, cls in (
+        ("permissions", permissions, Permissions),
+        ("access_restrictions", access_restrictions, AccessRestrictions),
+        ("notification_settings", notification_settings, NotificationSettings),
+        ("custom_branding", custom_branding, CustomBranding),
+        ("metadata", metadata, LinkMetadata),
+    ):
+        if not isinstance(value, NotGiven) and value is not None:
+            body[name] = _nested(name, value, cls)
+    if not isinstance(expiry_date, NotGiven):
+        if expiry_date is not None and not isinstance(expiry_date, _dt.datetime):
+            raise ValueError(f"expiry_date must be a datetime or None, got {expiry_date!r}")
+        body["expiry_date"] = None if expiry_date is None else format_datetime(expiry_date)
+    if not isinstance(is_active, NotGiven) and is_active is not None:
+        if not isinstance(is_active, bool):
+            raise ValueError(f"is_active must be a bool, got {is_active!r}")
+        body["is_active"] = is_active
+    if not isinstance(company_namespace, NotGiven) and company_namespace is not None:
+        body["company_namespace"] = _string_list("company_namespace", company_namespace)
+    return body
+
+
+def _check_id(name: str, value: str) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{name} must be a non-empty id string, got {value!r}")
+
+
+class PortalLinks(Resource):
+    """Workorder portal links: list (page numbers, fetched concurrently), CRUD, token, activation."""
+
+    LIST = Endpoint("GET", _wire.PORTAL_LINKS, PortalLink, pagination="page")
+    CREATE = Endpoint("POST", _wire.PORTAL_LINKS, PortalLink)
+    GET = Endpoint("GET", _wire.PORTAL_LINK, PortalLink)
+    UPDATE = Endpoint("PATCH", _wire.PORTAL_LINK, PortalLink)
+    DELETE = Endpoint("DELETE", _wire.PORTAL_LINK, PortalLink)
+    REGENERATE = Endpoint("POST", _wire.PORTAL_LINK_REGENERATE, PortalLink)
+    ACTIVATE = Endpoint("POST", _wire.PORTAL_LINK_ACTIVATE, PortalLink, idempotent=True)
+    DEACTIVATE = Endpoint("POST", _wire.PORTAL_LINK_DEACTIVATE, PortalLink, idempotent=True)
+
+    def list(
+        self,
+        *,
+        page: int | None = None,
+        per_page: int | None = None,
+        sort: str | None = None,
+        company_namespace: Sequence[str] | None = None,
+        workorder: str | None = None,
+        is_active: bool | None = None,
+        link_type: LinkType | str | None = None,
+        ids: Sequence[str] | None = None,
+        concurrency: int = 16,
+    ) -> AsyncPagePaginator[PortalLink]:
+        """Stream portal links from ``page`` (default 1) to the last page.
+
+        Page 1 is fetched first; the remaining pages are then fetched ``concurrency`` at a time
+        and yielded in page order. ``await client.portal_links.list(page=3)`` returns just that
+        page (a :class:`cwpro.pagination.NumberedPage` with its ``paging`` figures).
+        Filters: ``company_namespace`` and ``ids`` (lists), ``workorder``, ``is_active``,
+        ``link_type``; ``sort`` is a field name (``-field`` descending).
+        """
+        if page is not None and (isinstance(page, bool) or not isinstance(page, int) or page < 1):
+            raise ValueError(f"page must be an integer >= 1, got {page!r}")
+        if per_page is not None and (
+            isinstance(per_page, bool)
+            or not isinstance(per_page, int)
+            or not 1 <= per_page <= _wire.PORTAL_PAGE_SIZE_MAX
+        ):
+            raise ValueError(f"per_page must be an integer in 1..{_wire.PORTAL_PAGE_SIZE_MAX}, got {per_page!r}")
+        params: list[tuple[str, str]] = []
+        if per_page is not None:
+            params.append(("per_page", str(per_page)))
+        if sort is not None:
+            if not isinstance(sort, str) or not sort.strip():
+                raise ValueError(f"sort must be a field name, got {sort!r}")
+            params.append(("sort", sort))
+        for value in _string_list("company_namespace", company_namespace or []):
+            params.append(("company_namespace", value))
+        if workorder is not None:
+            _check_id("workorder", workorder)
+            params.append(("workorder", workorder))
+        if is_active is not None:
+            if not isinstance(is_active, bool):
+                raise ValueError(f"is_active must be a bool, got {is_active!r}")
+            params.append(("is_active", "true" if is_active else "false"))
+        if link_type is not None:
+            params.append(("link_type", _link_type(link_type)))
+        for value in _string_list("ids", ids or []):
+            params.append(("_id", value))
+
+        async def fetch(number: int) -> NumberedPage[PortalLink]:
+            result: NumberedPage[PortalLink] = await self._fetch_numbered_page(self.LIST, params, number)
+            return result
+
+        return AsyncPagePaginator(fetch, first_page=page or 1, concurrency=concurrency)
+
+    async def create(
+        self,
+        workorder: str,
+        *,
+        link_type: LinkType | str = LinkType.PRIVATE,
+        permissions: Permissions | Mapping[str, Any] | None = None,
+        access_restrictions: AccessRestrictions | Mapping[str, Any] | None = None,
+        expiry_date: _dt.datetime | None = None,
+        notification_settings: NotificationSettings | Mapping[str, Any] | None = None,
+        custom_branding: CustomBranding | Mapping[str, Any] | None = None,
+        metadata: LinkMetadata | Mapping[str, Any] | None = None,
+        is_active: bool = True,
+        company_namespace: Sequence[str] | None = None,
+    ) -> PortalLink:
+        """Create a portal link for a work order (201); returns it with its ``link_token``.
+
+        Nested settings take a model or a mapping; the server fills what is left out.
+        """
+        _check_id("workorder", workorder)
+        body = {"workorder": workorder}
+        body.update(
+            _link_fields(
+                link_type=link_type, permissions=permissions,
+                access_restrictions=access_restrictions,
+                expiry_date=NOT_GIVEN if expiry_date is None else expiry_date,
+                notification_settings=notification_settings, custom_branding=custom_branding,
+                metadata=metadata, is_active=is_active, company_namespace=company_namespace,
+            )
+        )
+        result: PortalLink = await self._call(self.CREATE, json=body)
+        return result
+
+    async def get(self, id: str) -> PortalLink:
+        """Fetch one portal link (:class:`cwpro.NotFoundError` if unknown)."""
+        result: PortalLink = await self._call(self.GET, path={"id": id})
+        return result
+
+    async def update(
+        self,
+        id: str,
+        *,
+        link_type: LinkType | str | NotGiven = NOT_GIVEN,
+        permissions: Permissions | Mapping[str, Any] | NotGiven = NOT_GIVEN,
+        access_restrictions: AccessRestrictions | Mapping[str, Any] | NotGiven = NOT_GIVEN,
+        expiry_date: _dt.datetime | None | NotGiven = NOT_GIVEN,
+        notification_settings: NotificationSettings | Mapping[str, Any] | NotGiven = NOT_GIVEN,
+        custom_branding: CustomBranding | Mapping[str, Any] | NotGiven = NOT_GIVEN,
+        metadata: LinkMetadata | Mapping[str, Any] | NotGiven = NOT_GIVEN,
+        is_active: bool | NotGiven = NOT_GIVEN,
+        company_namespace: Sequence[str] | NotGiven = NOT_GIVEN,
+    ) -> PortalLink:
+        """Change only the given fields (PATCH); ``expiry_date=None`` removes the expiry."""
+        body = _link_fields(
+            link_type=link_type, permissions=permissions, access_restrictions=access_restrictions,
+            expiry_date=expiry_date, notification_settings=notification_settings,
+            custom_branding=custom_branding, metadata=metadata, is_active=is_active,
+            company_namespace=company_namespace,
+        )
+        if not body:
+            raise ValueError("update() needs at least one field to change")
+        result: PortalLink = await self._call(self.UPDATE, path={"id": id}, json=body)
+        return result
+
+    async def delete(self, id: str) -> PortalLink:
+        """Delete a portal link; returns it as it was. Its token stops working."""
+        result: PortalLink = await self._call(self.DELETE, path={"id": id})
+        return result
+
+    async def regenerate(self, id: str) -> PortalLink:
+        """Issue a new ``link_token``/``full_url``; the old token stops working."""
+        result: PortalLink = await self._call(self.REGENERATE, path={"id": id})
+        return result
+
+    async def activate(self, id: str) -> PortalLink:
+        """Make a portal link usable again."""
+        result: PortalLink = await self._call(self.ACTIVATE, path={"id": id})
+        return result
+
+    async def deactivate(self, id: str) -> PortalLink:
+        """Stop a portal link from working (it can be activated again)."""
+        result: PortalLink = await self._call(self.DEACTIVATE, path={"id": id})
+        return result

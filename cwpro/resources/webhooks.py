@@ -1,0 +1,95 @@
+"""``client.webhooks``: the notifications CWP recorded, and backfilling the ones you missed."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from typing_extensions import Unpack
+
+from .. import _wire
+from .._query import ListQuery
+from ..models import EventType, WebhookNotification
+from ..pagination import AsyncCursorPaginator
+from ._base import Endpoint, Resource
+
+if TYPE_CHECKING:
+    from ..webhooks import BackfillResult, SeenStore, WebhookEvent
+
+__all__ = ["Webhooks"]
+
+_FAR_FUTURE = _dt.datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=_dt.timezone.utc)
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+
+
+def _date_range(since: _dt.datetime | None, until: _dt.datetime | None) -> dict[str, Any]:
+    if since is None and until is None:
+        return {}
+    for name, value in (("since", since), ("until", until)):
+        if value is not None and not isinstance(value, _dt.datetime):
+            raise ValueError(f"{name} must be a datetime, got {value!r}")
+        if value is not None and value.tzinfo is None:
+            raise ValueError(f"{name} must be timezone-aware (e.g. datetime.now(timezone.utc))")
+    return {_wire.WEBHOOK_DATE_FIELD: (since or _EPOCH, until or _FAR_FUTURE)}
+
+
+class Webhooks(Resource):
+    """Recorded webhook notifications (kept 3 months by CWP) and backfill."""
+
+    LIST = Endpoint("GET", _wire.WEBHOOK_NOTIFICATIONS, WebhookNotification, pagination="cursor")
+    GET = Endpoint("GET", _wire.WEBHOOK_NOTIFICATION, WebhookNotification)
+
+    def list(
+        self,
+        *,
+        event: EventType | str | None = None,
+        since: _dt.datetime | None = None,
+        until: _dt.datetime | None = None,
+        **query: Unpack[ListQuery],
+    ) -> AsyncCursorPaginator[WebhookNotification]:
+        """Stream recorded notifications, optionally of one ``event`` and within [since, until].
+
+        ``since``/``until`` are aware datetimes (inclusive); other options as for every list.
+        """
+        extra = [] if event is None else [(_wire.WEBHOOK_EVENT_PARAM, str(EventType(event).value))]
+        dated = _date_range(since, until)
+        if dated:
+            if "between" in query and _wire.WEBHOOK_DATE_FIELD in query["between"]:
+                raise ValueError("give since/until or between[created_date], not both")
+            query["between"] = {**query.get("between", {}), **dated}
+        paginator: AsyncCursorPaginator[WebhookNotification] = self._list(
+            self.LIST, query, extra_params=extra
+        )
+        return paginator
+
+    async def get(self, id: str) -> WebhookNotification:
+        """Fetch one notification; :class:`cwpro.NotFoundError` if unknown or older than 3 months."""
+        result: WebhookNotification = await self._call(self.GET, path={"id": id})
+        return result
+
+    async def backfill(
+        self,
+        *,
+        since: _dt.datetime,
+        handler: Callable[[WebhookEvent], Awaitable[object]],
+        seen: SeenStore,
+        until: _dt.datetime | None = None,
+        event: EventType | str | None = None,
+    ) -> BackfillResult:
+        """Hand every notification since ``since`` not yet in ``seen`` to ``handler``, once each.
+
+        Share ``seen`` with your :class:`cwpro.webhooks.WebhookReceiver` (its ``dedupe``) so an
+        event that was delivered live is not handled again. Notifications are read oldest
+        first. A handler exception stops the backfill (that event stays unseen, so the next
+        backfill retries it).
+        """
+        from ..webhooks import backfill, event_from_mapping
+
+        notifications = self.list(since=since, until=until, event=event, sort_by="created_date:asc")
+
+        async def events() -> AsyncIterator[WebhookEvent]:
+            async for notification in notifications:
+                yield event_from_mapping(notification.to_dict())
+
+        return await backfill(events(), handler, seen=seen)
