@@ -46,6 +46,9 @@ class AsyncClient:
         timeout: seconds per attempt (or a :class:`cwpro.Timeout`); ``None`` disables timeouts.
         max_retries: retries after a retryable failure (429 always; 5xx and connection errors
             for idempotent calls), with exponential backoff, full jitter and ``Retry-After``.
+        max_retry_time: seconds one call may spend in all, retries included.
+        retry_backoff_base, retry_backoff_max: the first backoff ceiling and its cap (seconds);
+            each wait is uniform in ``[0, min(max, base * 2**n)]``.
         max_connections, max_connections_per_host: connection pool limits.
         keepalive_timeout: seconds an idle pooled connection is kept.
         verify_ssl: TLS certificate checks; turning them off also needs
@@ -74,6 +77,9 @@ class AsyncClient:
         environment: str | None = None,
         timeout: float | Timeout | None | NotGiven = NOT_GIVEN,
         max_retries: int = 3,
+        max_retry_time: float = 120.0,
+        retry_backoff_base: float = 0.5,
+        retry_backoff_max: float = 8.0,
         max_connections: int = 64,
         max_connections_per_host: int = 0,
         keepalive_timeout: float = 4.0,
@@ -90,6 +96,9 @@ class AsyncClient:
             environment=environment,
             timeout=timeout,
             max_retries=max_retries,
+            max_retry_time=max_retry_time,
+            retry_backoff_base=retry_backoff_base,
+            retry_backoff_max=retry_backoff_max,
             max_connections=max_connections,
             max_connections_per_host=max_connections_per_host,
             keepalive_timeout=keepalive_timeout,

@@ -70,6 +70,12 @@ class Timeout:
         return cls(total=seconds, connect=min(10.0, seconds), read=seconds)
 
 
+def _check_seconds(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise ConfigurationError(f"{name} must be a number of seconds >= 0, got {value!r}")
+    return float(value)
+
+
 def _check_positive_int(name: str, value: int, minimum: int = 0) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigurationError(f"{name} must be an integer >= {minimum}, got {value!r}")
@@ -89,6 +95,9 @@ class ClientConfig:
     max_retries: int = 3
     #: Seconds a call may spend retrying in all (its attempts included).
     max_retry_time: float = 120.0
+    #: First backoff ceiling and its cap, in seconds (full jitter below the ceiling).
+    retry_backoff_base: float = 0.5
+    retry_backoff_max: float = 8.0
     #: Largest ``Retry-After`` we are willing to wait, in seconds.
     max_retry_after: float = 60.0
     max_connections: int = 64
@@ -120,6 +129,9 @@ def resolve_config(
     environment: str | None,
     timeout: float | Timeout | None | NotGiven,
     max_retries: int,
+    max_retry_time: float,
+    retry_backoff_base: float,
+    retry_backoff_max: float,
     max_connections: int,
     max_connections_per_host: int,
     keepalive_timeout: float,
@@ -163,6 +175,9 @@ def resolve_config(
         api_key=api_key,
         timeout=Timeout() if isinstance(timeout, NotGiven) else Timeout.coerce(timeout),
         max_retries=_check_positive_int("max_retries", max_retries),
+        max_retry_time=_check_seconds("max_retry_time", max_retry_time),
+        retry_backoff_base=_check_seconds("retry_backoff_base", retry_backoff_base),
+        retry_backoff_max=_check_seconds("retry_backoff_max", retry_backoff_max),
         max_connections=_check_positive_int("max_connections", max_connections, 1),
         max_connections_per_host=_check_positive_int(
             "max_connections_per_host", max_connections_per_host

@@ -6,9 +6,10 @@ Rules every model follows (see :class:`cwpro.models.Model`):
   field declares its wire name with ``metadata={"wire": "_id"}`` (use :func:`wire`).
 * Unknown fields are kept in ``model.extra`` and written back by :func:`unstructure`, so a model
   round-trips a payload it did not fully know: ``unstructure(structure(p, M)) == p``.
-* A field that is ``None`` is left out when unstructuring unless the payload had it as an
-  explicit ``null`` (remembered in ``model._nulls``). So request bodies built from models only
-  carry the fields the caller set, and fetched models round-trip exactly.
+* A model built from a payload remembers which known fields the payload did not have
+  (``model._absent``) and leaves them out again, keeping explicit ``null``s; a model built in
+  code leaves out its ``None`` fields. So request bodies built from models only carry the
+  fields the caller set, and fetched models round-trip exactly.
 * Datetimes are parsed into aware :class:`datetime` (naive -> UTC) and written back in the API's
   canonical form ``2024-01-01T00:00:00.000Z``.
 * Enums (:class:`OpenEnum`) accept values the SDK does not know yet.
@@ -203,16 +204,16 @@ def _is_model(cls: Any) -> bool:
 
 
 def _public_fields(cls: type) -> list[attrs.Attribute[Any]]:
-    return [a for a in attrs.fields(cls) if a.name not in ("extra", "_nulls") and a.init]
+    return [a for a in attrs.fields(cls) if a.name not in ("extra", "_absent") and a.init]
 
 
 def _model_structure_factory(cls: type, conv: cattrs.Converter) -> Any:
     fields = _public_fields(cls)
     overrides = {a.name: override(rename=a.metadata.get("wire", a.name)) for a in fields}
     overrides["extra"] = override(omit=True)
-    overrides["_nulls"] = override(omit=True)
-    base: Callable[[Any, Any], Any] = make_dict_structure_fn(  # type: ignore[arg-type]
-        cls, conv, _cattrs_detailed_validation=False, **overrides
+    overrides["_absent"] = override(omit=True)
+    base: Callable[[Any, Any], Any] = make_dict_structure_fn(
+        cls, conv, _cattrs_detailed_validation=False, **overrides  # type: ignore[arg-type]
     )
     known = frozenset(a.metadata.get("wire", a.name) for a in fields)
     name = cls.__name__
@@ -227,9 +228,8 @@ def _model_structure_factory(cls: type, conv: cattrs.Converter) -> Any:
         except (ValueError, TypeError, KeyError, AttributeError, cattrs.BaseValidationError) as exc:
             raise ModelError(f"{name}: {_describe(exc)}") from None
         extra = {k: v for k, v in payload.items() if k not in known}
-        nulls = frozenset(k for k in known if k in payload and payload[k] is None)
         object.__setattr__(instance, "extra", extra)
-        object.__setattr__(instance, "_nulls", nulls)
+        object.__setattr__(instance, "_absent", known.difference(payload))
         return instance
 
     return structure_model
@@ -249,14 +249,15 @@ def _model_unstructure_factory(cls: type, conv: cattrs.Converter) -> Any:
 
     def unstructure_model(instance: Any) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        nulls = instance._nulls
+        absent = instance._absent
+        structured = absent is not None
         for py_name, wire_name in plan:
-            value = getattr(instance, py_name)
-            if value is None:
-                if wire_name in nulls:
-                    out[wire_name] = None
+            if structured and wire_name in absent:
                 continue
-            out[wire_name] = conv.unstructure(value)
+            value = getattr(instance, py_name)
+            if value is None and not structured:
+                continue
+            out[wire_name] = None if value is None else conv.unstructure(value)
         if instance.extra:
             for key, value in instance.extra.items():
                 out.setdefault(key, value)

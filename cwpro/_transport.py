@@ -101,6 +101,8 @@ class Transport:
             max_retries=config.max_retries,
             max_elapsed=config.max_retry_time,
             max_retry_after=config.max_retry_after,
+            base_delay=config.retry_backoff_base,
+            max_delay=config.retry_backoff_max,
         )
         self.auth: AuthProvider
         if config.token:

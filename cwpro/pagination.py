@@ -282,6 +282,9 @@ class AsyncExport(Generic[T]):
         finally:
             runner.cancel()
             await asyncio.gather(runner, return_exceptions=True)
+            for send, receive in channels:
+                send.close()
+                receive.close()
 
     async def _run(self, pending: list[PartitionState], sends: list[Any]) -> None:
         limiter = anyio.CapacityLimiter(self._concurrency)

@@ -22,14 +22,22 @@ class Model:
     __cwpro_model__: ClassVar[bool] = True
 
     extra: dict[str, Any] = attrs.field(factory=dict, init=False, repr=False, eq=False)
-    _nulls: frozenset[str] = attrs.field(
-        factory=frozenset, init=False, repr=False, eq=False, alias="_nulls"
-    )
+    # Known wire fields the source payload lacked (None: the model was built in code).
+    _absent: frozenset[str] | None = attrs.field(default=None, init=False, repr=False, eq=False)
 
     @classmethod
     def from_dict(cls: type[M], data: Any) -> M:
         """Build the model from JSON data (raises :class:`cwpro.ModelError` on bad data)."""
         return structure(data, cls)
+
+    def replace(self: M, **changes: Any) -> M:
+        """A copy with ``changes`` applied that keeps ``extra`` (``attrs.evolve`` would drop it)."""
+        copy = attrs.evolve(self, **changes)
+        object.__setattr__(copy, "extra", dict(self.extra))
+        if self._absent is not None:
+            renamed = {a.name: a.metadata.get("wire", a.name) for a in attrs.fields(type(self))}
+            object.__setattr__(copy, "_absent", self._absent - {renamed[k] for k in changes})
+        return copy
 
     def to_dict(self) -> dict[str, Any]:
         """The model as JSON-ready data, wire names and unknown fields included."""
