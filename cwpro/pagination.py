@@ -100,7 +100,8 @@ class AsyncCursorPaginator(Generic[T]):
     """Streams a cursor list. See the module docstring.
 
     ``cursor`` is where the walk starts (``None`` = first page). :attr:`resume_cursor` is
-    where it would continue: after a full page has been handed out, the next page's cursor.
+    where it would continue: once a page has been handed to you, the cursor of the page after
+    it. Save it after you have stored a page and a later ``list(cursor=...)`` goes on exactly.
     """
 
     def __init__(self, fetch: FetchCursorPage[T], *, cursor: str | None = None, prefetch: int = 1) -> None:
@@ -133,11 +134,11 @@ class AsyncCursorPaginator(Generic[T]):
             cursor = self.resume_cursor
             while True:
                 page = await self._fetch_page(cursor)
-                yield page
                 cursor = page.next_cursor if page.has_next else None
                 self.resume_cursor = cursor
+                self.exhausted = cursor is None
+                yield page
                 if cursor is None:
-                    self.exhausted = True
                     return
         queue: asyncio.Queue[tuple[CursorPage[T] | None, BaseException | None]] = asyncio.Queue(
             maxsize=self._prefetch
@@ -163,10 +164,10 @@ class AsyncCursorPaginator(Generic[T]):
                     raise error
                 assert fetched is not None
                 await _let_it_start()
-                yield fetched
                 self.resume_cursor = fetched.next_cursor if fetched.has_next else None
-                if self.resume_cursor is None:
-                    self.exhausted = True
+                self.exhausted = self.resume_cursor is None
+                yield fetched
+                if self.exhausted:
                     return
         finally:
             if not producer.done():
@@ -205,7 +206,7 @@ class AsyncExport(Generic[T]):
     """A partitioned concurrent export; iterate items, or pages tagged with their partition.
 
     Made by ``client.<resource>.export(partitions=[...], concurrency=8, ordered=False, **query)``.
-    ``checkpoint()`` returns, per partition, the cursor after the last page *you received*
+    ``checkpoint()`` returns, per partition, the cursor after the last page handed to you
     (``None`` with ``done=True`` when finished), so a job that records it after writing each page
     resumes with ``export(..., resume=checkpoint)`` with no gap and no repeat.
     """
@@ -251,7 +252,7 @@ class AsyncExport(Generic[T]):
         return all(s.done for s in self.partitions)
 
     async def pages(self) -> AsyncIterator[tuple[PartitionState, CursorPage[T]]]:
-        """Stream ``(partition, page)``; the partition's cursor advances once you have the page."""
+        """Stream ``(partition, page)``; the partition's cursor moves past a page as it is handed to you."""
         pending = [s for s in self.partitions if not s.done]
         if not pending:
             return
@@ -275,10 +276,10 @@ class AsyncExport(Generic[T]):
                             state.done = True
                             state.cursor = None
                             continue
-                        yield state, page
                         state.items += len(page.items)
                         state.pages += 1
                         state.cursor = page.next_cursor if page.has_next else None
+                        yield state, page
         finally:
             runner.cancel()
             await asyncio.gather(runner, return_exceptions=True)
