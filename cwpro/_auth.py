@@ -123,7 +123,9 @@ class ClientCredentialsAuth:
         margin = min(self._refresh_margin, lifetime / 10)
         self._token = token
         self._expires_at = self._clock() + max(0.0, lifetime - margin)
-        logger.debug("got a bearer token valid for %.0f s (refresh %d)", lifetime, self.refresh_count)
+        logger.debug(
+            "got a bearer token valid for %.0f s (refresh %d)", lifetime, self.refresh_count
+        )
         return token
 
 

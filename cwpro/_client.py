@@ -19,8 +19,8 @@ __all__ = ["AsyncClient"]
 class RequestOptions:
     """Per-call overrides carried by :meth:`AsyncClient.with_options` views."""
 
-    timeout: float | Timeout | None | NotGiven = NOT_GIVEN
-    max_retries: int | None | NotGiven = NOT_GIVEN
+    timeout: float | Timeout | NotGiven | None = NOT_GIVEN
+    max_retries: int | NotGiven | None = NOT_GIVEN
 
 
 class AsyncClient:
@@ -75,7 +75,7 @@ class AsyncClient:
         api_key: str | None = None,
         base_url: str | None = None,
         environment: str | None = None,
-        timeout: float | Timeout | None | NotGiven = NOT_GIVEN,
+        timeout: float | Timeout | NotGiven | None = NOT_GIVEN,
         max_retries: int = 3,
         max_retry_time: float = 120.0,
         retry_backoff_base: float = 0.5,
@@ -108,7 +108,9 @@ class AsyncClient:
         )
         self._setup(Transport(config), RequestOptions(), owns_transport=True)
 
-    def _setup(self, transport: Transport, options: RequestOptions, *, owns_transport: bool) -> None:
+    def _setup(
+        self, transport: Transport, options: RequestOptions, *, owns_transport: bool
+    ) -> None:
         self._transport = transport
         self._options = options
         self._owns_transport = owns_transport
@@ -137,8 +139,8 @@ class AsyncClient:
     def with_options(
         self,
         *,
-        timeout: float | Timeout | None | NotGiven = NOT_GIVEN,
-        max_retries: int | None | NotGiven = NOT_GIVEN,
+        timeout: float | Timeout | NotGiven | None = NOT_GIVEN,
+        max_retries: int | NotGiven | None = NOT_GIVEN,
     ) -> AsyncClient:
         """A view of this client with other per-call defaults, sharing its connection pool.
 
@@ -154,7 +156,9 @@ class AsyncClient:
             self._transport,
             RequestOptions(
                 timeout=self._options.timeout if isinstance(timeout, NotGiven) else timeout,
-                max_retries=self._options.max_retries if isinstance(max_retries, NotGiven) else max_retries,
+                max_retries=self._options.max_retries
+                if isinstance(max_retries, NotGiven)
+                else max_retries,
             ),
             owns_transport=False,
         )

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any, Final, TypeVar, Union
+from typing import Any, Final, TypeAlias, TypeVar
 
 import attrs
-from typing_extensions import TypeAlias
 
 from . import _wire
 from ._errors import ConfigurationError
@@ -43,7 +42,7 @@ class NotGiven:
 
 
 NOT_GIVEN: Final = NotGiven()
-NotGivenOr: TypeAlias = Union[T, NotGiven]
+NotGivenOr: TypeAlias = T | NotGiven
 
 
 @attrs.frozen
@@ -127,7 +126,7 @@ def resolve_config(
     api_key: str | None,
     base_url: str | None,
     environment: str | None,
-    timeout: float | Timeout | None | NotGiven,
+    timeout: float | Timeout | NotGiven | None,
     max_retries: int,
     max_retry_time: float,
     retry_backoff_base: float,

@@ -74,7 +74,7 @@ def build_status_error(
     headers: Mapping[str, str],
     redact: Callable[[str], str],
 ) -> APIStatusError:
-    """The exception for an error answer, from whatever the body holds (JSON of either style or not)."""
+    """The exception for an error answer, from whatever its body holds (JSON or not)."""
     code: str | None = None
     message = ""
     detail = ""

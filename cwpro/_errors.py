@@ -113,7 +113,9 @@ class APIDecodeError(CwproError):
         self.url = url
 
     def __str__(self) -> str:
-        return f"{self.message} (HTTP {self.status}, {self.method} {self.url}): {self.body_excerpt!r}"
+        return (
+            f"{self.message} (HTTP {self.status}, {self.method} {self.url}): {self.body_excerpt!r}"
+        )
 
     def __repr__(self) -> str:
         return (

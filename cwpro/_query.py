@@ -21,16 +21,16 @@ from __future__ import annotations
 import datetime as _dt
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Literal, Union
+from typing import Any, Literal, TypeAlias
 
-from typing_extensions import TypeAlias, TypedDict
+from typing_extensions import TypedDict
 
 from ._serde import format_datetime
 
 __all__ = ["ListQuery", "QueryValue", "build_query", "format_value"]
 
-QueryValue: TypeAlias = Union[str, int, float, bool, _dt.date, _dt.datetime]
-SortSpec: TypeAlias = Union[str, tuple[str, str], Mapping[str, str]]
+QueryValue: TypeAlias = str | int | float | bool | _dt.date | _dt.datetime
+SortSpec: TypeAlias = str | tuple[str, str] | Mapping[str, str]
 
 MAX_LIMIT = 1000
 
@@ -84,7 +84,9 @@ def _json_default(value: Any) -> Any:
 
 def _check_column(kind: str, column: Any) -> str:
     if not isinstance(column, str) or not column or "!" in column or "[" in column:
-        raise ValueError(f"{kind}: column names must be non-empty strings without '!' or '[', got {column!r}")
+        raise ValueError(
+            f"{kind}: column names must be non-empty strings without '!' or '[', got {column!r}"
+        )
     return column
 
 
@@ -112,7 +114,9 @@ def _sort_param(sort_by: SortSpec) -> str:
     return f"{_check_column('sort_by', column)}:{direction}"
 
 
-def build_query(options: Mapping[str, Any], extra: Iterable[tuple[str, str]] = ()) -> list[tuple[str, str]]:
+def build_query(
+    options: Mapping[str, Any], extra: Iterable[tuple[str, str]] = ()
+) -> list[tuple[str, str]]:
     """Validate list options (see :class:`ListQuery`) and turn them into query parameters.
 
     Raises ``ValueError`` with a message naming the bad option; nothing is sent.
@@ -163,7 +167,11 @@ def build_query(options: Mapping[str, Any], extra: Iterable[tuple[str, str]] = (
             raise ValueError("between must be a mapping of column -> (start, end)")
         for column, bounds in between.items():
             _check_column("between", column)
-            if isinstance(bounds, (str, bytes)) or not isinstance(bounds, Sequence) or len(bounds) != 2:
+            if (
+                isinstance(bounds, (str, bytes))
+                or not isinstance(bounds, Sequence)
+                or len(bounds) != 2
+            ):
                 raise ValueError(f"between[{column!r}] must be a (start, end) pair, got {bounds!r}")
             start, end = bounds
             if type(start) is not type(end) and not (

@@ -39,7 +39,7 @@ class ConnectFailed(APIConnectionError):
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date); None if absent/bad."""
+    """Seconds to wait from ``Retry-After`` (delta-seconds or HTTP date); None if absent/bad."""
     if not value:
         return None
     value = value.strip()

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 
 import attrs
 import cattrs
-from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+from cattrs.gen import make_dict_structure_fn, override
 
 from ._errors import CwproError
 
@@ -84,7 +84,7 @@ def wire(name: str, **kwargs: Any) -> Any:
 
 
 def parse_datetime(value: Any) -> _dt.datetime:
-    """Parse an ISO 8601 string (``Z``, offsets, fractions) or epoch number into an aware datetime."""
+    """Parse ISO 8601 (``Z``, offsets, fractions) or an epoch number into an aware datetime."""
     if isinstance(value, _dt.datetime):
         result = value
     elif isinstance(value, bool):
@@ -213,7 +213,10 @@ def _model_structure_factory(cls: type, conv: cattrs.Converter) -> Any:
     overrides["extra"] = override(omit=True)
     overrides["_absent"] = override(omit=True)
     base: Callable[[Any, Any], Any] = make_dict_structure_fn(
-        cls, conv, _cattrs_detailed_validation=False, **overrides  # type: ignore[arg-type]
+        cls,
+        conv,
+        _cattrs_detailed_validation=False,
+        **overrides,  # type: ignore[arg-type]
     )
     known = frozenset(a.metadata.get("wire", a.name) for a in fields)
     name = cls.__name__

@@ -49,6 +49,8 @@ from ._retry import ConnectFailed, RetryPolicy
 __all__ = ["APIResponse", "Transport", "encode_path"]
 
 logger = logging.getLogger("cwpro")
+_PYTHON = f"{sys.version_info[0]}.{sys.version_info[1]}"
+__version__ = "0.1.0"
 
 QueryParams = Sequence[tuple[str, str]]
 _REDACTED = "<redacted>"
@@ -108,12 +110,14 @@ class Transport:
         if config.token:
             self.auth = StaticTokenAuth(config.token)
         elif config.client_id and config.client_secret:
-            self.auth = ClientCredentialsAuth(config.client_id, config.client_secret, self._fetch_token)
+            self.auth = ClientCredentialsAuth(
+                config.client_id, config.client_secret, self._fetch_token
+            )
         else:  # resolve_config guarantees one of the two
             raise ConfigurationError("no credentials")
         self._base_headers: dict[str, str] = {
             "Accept": "application/json",
-            "User-Agent": f"{config.user_agent} (python {sys.version_info.major}.{sys.version_info.minor})",
+            "User-Agent": f"{config.user_agent}/{__version__} python/{_PYTHON}",
             **config.default_headers,
         }
         if config.api_key:
@@ -194,8 +198,8 @@ class Transport:
         json: Any = None,
         body_factory: Callable[[], Any] | None = None,
         headers: Mapping[str, str] | None = None,
-        timeout: float | Timeout | None | NotGiven = NOT_GIVEN,
-        max_retries: int | None | NotGiven = NOT_GIVEN,
+        timeout: float | Timeout | NotGiven | None = NOT_GIVEN,
+        max_retries: int | NotGiven | None = NOT_GIVEN,
         idempotent: bool | None = None,
         authenticated: bool = True,
     ) -> APIResponse:
@@ -228,8 +232,16 @@ class Transport:
             nonlocal attempts
             attempts += 1
             return await self._attempt(
-                method, url, params, json, body_factory, headers, client_timeout,
-                authenticated, started, attempts,
+                method,
+                url,
+                params,
+                json,
+                body_factory,
+                headers,
+                client_timeout,
+                authenticated,
+                started,
+                attempts,
             )
 
         if retries == 0:
@@ -295,14 +307,29 @@ class Transport:
                 headers["Authorization"] = f"Bearer {token}"
             try:
                 return await self._send_once(
-                    method, url, params, json_body, body_factory, headers, client_timeout,
-                    authenticated, started, attempt_no,
+                    method,
+                    url,
+                    params,
+                    json_body,
+                    body_factory,
+                    headers,
+                    client_timeout,
+                    authenticated,
+                    started,
+                    attempt_no,
                 )
             except AuthenticationError:
-                if not authenticated or replayed or token is None or not self.auth.invalidate(token):
+                if (
+                    not authenticated
+                    or replayed
+                    or token is None
+                    or not self.auth.invalidate(token)
+                ):
                     raise
                 replayed = True
-                logger.debug("401 from %s %s: refreshing the token and replaying once", method, url.path)
+                logger.debug(
+                    "401 from %s %s: refreshing the token and replaying once", method, url.path
+                )
 
     async def _send_once(
         self,
@@ -322,8 +349,13 @@ class Transport:
         data = body_factory() if body_factory is not None else None
         try:
             async with session.request(
-                method, url, params=params, json=json_body, data=data,
-                headers=headers, timeout=client_timeout,
+                method,
+                url,
+                params=params,
+                json=json_body,
+                data=data,
+                headers=headers,
+                timeout=client_timeout,
             ) as resp:
                 body = await resp.read()
                 status = resp.status
@@ -335,7 +367,8 @@ class Transport:
         except aiohttp.ClientConnectorCertificateError as exc:
             raise APIConnectionError(
                 f"TLS certificate verification failed: {exc.certificate_error}",
-                method=method, url=shown_url,
+                method=method,
+                url=shown_url,
             ) from None
         except aiohttp.ClientConnectorError as exc:
             raise ConnectFailed(
@@ -343,7 +376,8 @@ class Transport:
             ) from None
         except aiohttp.ClientPayloadError as exc:
             raise APIConnectionError(
-                f"the connection broke while reading the response: {exc}", method=method,
+                f"the connection broke while reading the response: {exc}",
+                method=method,
                 url=shown_url,
             ) from None
         except aiohttp.InvalidURL as exc:
@@ -358,17 +392,30 @@ class Transport:
             payload: Any = None
             if body:
                 try:
-                    payload = decode_json(body, status=status, method=method, url=shown_url, redact=redact)
+                    payload = decode_json(
+                        body, status=status, method=method, url=shown_url, redact=redact
+                    )
                 except CwproError:
                     payload = None
             raise build_status_error(
-                status, payload, http_status=status, method=method, url=shown_url, body=body,
-                headers=resp_headers, redact=redact,
+                status,
+                payload,
+                http_status=status,
+                method=method,
+                url=shown_url,
+                body=body,
+                headers=resp_headers,
+                redact=redact,
             )
         payload = decode_json(body, status=status, method=method, url=shown_url, redact=redact)
         checked = unwrap(
-            payload, http_status=status, method=method, url=shown_url, body=body,
-            headers=resp_headers, redact=redact,
+            payload,
+            http_status=status,
+            method=method,
+            url=shown_url,
+            body=body,
+            headers=resp_headers,
+            redact=redact,
         )
         return APIResponse(
             status=status,

@@ -104,7 +104,9 @@ class AsyncCursorPaginator(Generic[T]):
     it. Save it after you have stored a page and a later ``list(cursor=...)`` goes on exactly.
     """
 
-    def __init__(self, fetch: FetchCursorPage[T], *, cursor: str | None = None, prefetch: int = 1) -> None:
+    def __init__(
+        self, fetch: FetchCursorPage[T], *, cursor: str | None = None, prefetch: int = 1
+    ) -> None:
         if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 0:
             raise ValueError(f"prefetch must be an integer >= 0, got {prefetch!r}")
         self._fetch = fetch
@@ -233,7 +235,7 @@ class AsyncExport(Generic[T]):
         if resume is not None:
             if len(resume) != len(self.partitions):
                 raise ValueError("resume checkpoint does not match the partitions (count differs)")
-            for state, saved in zip(self.partitions, resume):
+            for state, saved in zip(self.partitions, resume, strict=True):
                 state.cursor = saved.get("cursor")
                 state.done = bool(saved.get("done", False))
                 state.items = int(saved.get("items", 0))
@@ -242,7 +244,13 @@ class AsyncExport(Generic[T]):
     def checkpoint(self) -> list[dict[str, Any]]:
         """JSON-ready resume state of every partition (see the class docstring)."""
         return [
-            {"index": s.index, "cursor": s.cursor, "done": s.done, "items": s.items, "pages": s.pages}
+            {
+                "index": s.index,
+                "cursor": s.cursor,
+                "done": s.done,
+                "items": s.items,
+                "pages": s.pages,
+            }
             for s in self.partitions
         ]
 
@@ -252,7 +260,7 @@ class AsyncExport(Generic[T]):
         return all(s.done for s in self.partitions)
 
     async def pages(self) -> AsyncIterator[tuple[PartitionState, CursorPage[T]]]:
-        """Stream ``(partition, page)``; the partition's cursor moves past a page as it is handed to you."""
+        """Stream ``(partition, page)``; a partition's cursor moves past a page as you get it."""
         pending = [s for s in self.partitions if not s.done]
         if not pending:
             return
@@ -263,7 +271,7 @@ class AsyncExport(Generic[T]):
             channels = [shared] * len(pending)
         # The task group lives in its own task, not in this generator: a generator finalized
         # after ``break`` runs its cleanup in another task, where a cancel scope cannot exit.
-        runner = asyncio.ensure_future(self._run(pending, [send for send, _ in channels]))
+        runner = asyncio.ensure_future(self._run(pending, [send for send, _ in channels]))  # noqa: RUF006
         receivers = list({id(r): r for _, r in channels}.values())
         try:
             for receive in receivers:
@@ -302,7 +310,7 @@ class AsyncExport(Generic[T]):
                 await send.send((state, None, None))
 
         async with anyio.create_task_group() as tg:
-            for state, send in zip(pending, sends):
+            for state, send in zip(pending, sends, strict=True):
                 tg.start_soon(run_partition, state, send.clone())
             for send in {id(s): s for s in sends}.values():
                 send.close()  # the clones keep each channel open until their partition ends
@@ -320,7 +328,9 @@ class AsyncPagePaginator(Generic[T]):
     Items seen on an earlier page (shifted by concurrent inserts/deletes) are not repeated.
     """
 
-    def __init__(self, fetch: FetchNumberedPage[T], *, first_page: int = 1, concurrency: int = 16) -> None:
+    def __init__(
+        self, fetch: FetchNumberedPage[T], *, first_page: int = 1, concurrency: int = 16
+    ) -> None:
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise ValueError(f"concurrency must be an integer >= 1, got {concurrency!r}")
         self._fetch = fetch
@@ -370,9 +380,7 @@ class AsyncPagePaginator(Generic[T]):
         return [item async for item in self]
 
 
-def split_range(
-    field: str, start: Any, end: Any, parts: int
-) -> list[dict[str, Any]]:
+def split_range(field: str, start: Any, end: Any, parts: int) -> list[dict[str, Any]]:
     """Split ``[start, end]`` on ``field`` into ``parts`` ``between`` partitions that never overlap.
 
     The API's ``between`` includes both ends, so each partition ends one step before the next
@@ -388,12 +396,20 @@ def split_range(
         step: Any = _dt.timedelta(milliseconds=1)
         start = start.replace(microsecond=start.microsecond // 1000 * 1000)
         span_units = (end - start) // step
-    elif isinstance(start, _dt.date) and isinstance(end, _dt.date) and not isinstance(
-        start, _dt.datetime
-    ) and not isinstance(end, _dt.datetime):
+    elif (
+        isinstance(start, _dt.date)
+        and isinstance(end, _dt.date)
+        and not isinstance(start, _dt.datetime)
+        and not isinstance(end, _dt.datetime)
+    ):
         step = _dt.timedelta(days=1)
         span_units = (end - start).days
-    elif isinstance(start, int) and isinstance(end, int) and not isinstance(start, bool) and not isinstance(end, bool):
+    elif (
+        isinstance(start, int)
+        and isinstance(end, int)
+        and not isinstance(start, bool)
+        and not isinstance(end, bool)
+    ):
         step = 1
         span_units = end - start
     else:

@@ -25,7 +25,12 @@ class _LeakDetector(logging.Handler):
         message = record.getMessage()
         if any(
             marker in message
-            for marker in ("Unclosed client session", "Unclosed connector", "Task was destroyed but it is pending", "exception was never retrieved")
+            for marker in (
+                "Unclosed client session",
+                "Unclosed connector",
+                "Task was destroyed but it is pending",
+                "exception was never retrieved",
+            )
         ):
             self.leaks.append(message)
 

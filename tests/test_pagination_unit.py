@@ -1,4 +1,4 @@
-"""Paginator mechanics with in-process page sources (the network paths are in test_pagination.py)."""
+"""Paginator mechanics with in-process page sources (network paths: test_pagination.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,14 @@ from cwpro import APIConnectionError, CursorPage, NumberedPage, split_range
 from cwpro.pagination import AsyncCursorPaginator, AsyncExport, AsyncPagePaginator
 
 
-def cursor_source(items: list[int], page_size: int, *, delay: float = 0.0, fail_at: str | None = None, log: list[Any] | None = None) -> Any:
+def cursor_source(
+    items: list[int],
+    page_size: int,
+    *,
+    delay: float = 0.0,
+    fail_at: str | None = None,
+    log: list[Any] | None = None,
+) -> Any:
     async def fetch(cursor: str | None) -> CursorPage[int]:
         start = int(cursor) if cursor else 0
         if log is not None:
@@ -26,7 +33,16 @@ def cursor_source(items: list[int], page_size: int, *, delay: float = 0.0, fail_
         chunk = items[start : start + page_size]
         end = start + len(chunk)
         has_next = end < len(items)
-        return CursorPage(chunk, has_next, start > 0, str(end) if has_next else None, None, len(chunk), len(items), cursor)
+        return CursorPage(
+            chunk,
+            has_next,
+            start > 0,
+            str(end) if has_next else None,
+            None,
+            len(chunk),
+            len(items),
+            cursor,
+        )
 
     return fetch
 
@@ -42,17 +58,21 @@ async def test_items_and_pages_come_out_once_in_order(prefetch: int) -> None:
 
 async def test_await_gives_first_page_only() -> None:
     page = await AsyncCursorPaginator(cursor_source(list(range(30)), 10))
-    assert page.items == list(range(10)) and page.has_next and page.next_cursor == "10"
+    assert page.items == list(range(10))
+    assert page.has_next
+    assert page.next_cursor == "10"
 
 
 async def test_prefetch_overlaps_a_cpu_bound_consumer() -> None:
     """The next request starts before the consumer's blocking work, not after it."""
     log: list[Any] = []
-    paginator = AsyncCursorPaginator(cursor_source(list(range(40)), 10, delay=0.02, log=log), prefetch=1)
+    paginator = AsyncCursorPaginator(
+        cursor_source(list(range(40)), 10, delay=0.02, log=log), prefetch=1
+    )
     handed: list[float] = []
     async for page in paginator.pages():
         handed.append(time.perf_counter())
-        time.sleep(0.03)  # CPU-bound consumer: never yields to the loop while working
+        time.sleep(0.03)  # noqa: ASYNC251 - CPU-bound consumer: never yields to the loop while working
     starts = [t for kind, _, t in log if kind == "start"]
     # every later fetch started right when the previous page was handed over
     for got, next_start in zip(handed, starts[1:]):
@@ -99,17 +119,23 @@ async def test_error_carries_resume_cursor_and_resuming_completes_exactly(prefet
     data = list(range(50))
     got: list[int] = []
     with pytest.raises(APIConnectionError) as info:
-        async for item in AsyncCursorPaginator(cursor_source(data, 10, fail_at="30"), prefetch=prefetch):
+        async for item in AsyncCursorPaginator(
+            cursor_source(data, 10, fail_at="30"), prefetch=prefetch
+        ):
             got.append(item)
     assert info.value.resume_cursor == "30"
-    async for item in AsyncCursorPaginator(cursor_source(data, 10), cursor=info.value.resume_cursor, prefetch=prefetch):
+    async for item in AsyncCursorPaginator(
+        cursor_source(data, 10), cursor=info.value.resume_cursor, prefetch=prefetch
+    ):
         got.append(item)
     assert got == data
 
 
 def make_export(parts: list[list[int]], **kwargs: Any) -> AsyncExport[int]:
     def make(query: Any, cursor: str | None) -> AsyncCursorPaginator[int]:
-        return AsyncCursorPaginator(cursor_source(parts[query["part"]], 7, delay=0.001), cursor=cursor)
+        return AsyncCursorPaginator(
+            cursor_source(parts[query["part"]], 7, delay=0.001), cursor=cursor
+        )
 
     return AsyncExport(make, [{"part": i} for i in range(len(parts))], **kwargs)
 
@@ -144,7 +170,10 @@ async def test_export_checkpoint_resume_is_exact() -> None:
 
 async def test_export_error_propagates_with_cursor() -> None:
     def make(query: Any, cursor: str | None) -> AsyncCursorPaginator[int]:
-        return AsyncCursorPaginator(cursor_source(list(range(30)), 10, fail_at="20" if query["part"] == 1 else None), cursor=cursor)
+        return AsyncCursorPaginator(
+            cursor_source(list(range(30)), 10, fail_at="20" if query["part"] == 1 else None),
+            cursor=cursor,
+        )
 
     export = AsyncExport(make, [{"part": 0}, {"part": 1}], concurrency=2)
     with pytest.raises(APIConnectionError) as info:
@@ -179,12 +208,17 @@ def test_split_range_covers_integers_exactly(start: int, span: int, parts: int) 
     assert covered == list(range(start, start + span + 1))
 
 
-@given(st.datetimes(min_value=dt.datetime(2000, 1, 1), max_value=dt.datetime(2030, 1, 1)), st.integers(0, 10**9), st.integers(1, 16))
+@given(
+    st.datetimes(min_value=dt.datetime(2000, 1, 1), max_value=dt.datetime(2030, 1, 1)),
+    st.integers(0, 10**9),
+    st.integers(1, 16),
+)
 def test_split_range_datetimes_never_overlap(start: dt.datetime, span_ms: int, parts: int) -> None:
     start = start.replace(microsecond=start.microsecond // 1000 * 1000, tzinfo=dt.timezone.utc)
     end = start + dt.timedelta(milliseconds=span_ms)
     ranges = [p["between"]["created_date"] for p in split_range("created_date", start, end, parts)]
-    assert ranges[0][0] == start and ranges[-1][1] == end
+    assert ranges[0][0] == start
+    assert ranges[-1][1] == end
     for (_, hi), (lo, _) in zip(ranges, ranges[1:]):
         assert lo - hi == dt.timedelta(milliseconds=1)
     assert all(lo <= hi for lo, hi in ranges)

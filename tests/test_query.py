@@ -42,7 +42,12 @@ def test_datetimes_are_utc_with_milliseconds() -> None:
 
 @pytest.mark.parametrize(
     ("spec", "expected"),
-    [("name", "name:asc"), ("-name", "name:desc"), (("name", "DESC"), "name:desc"), ({"name": "asc"}, "name:asc")],
+    [
+        ("name", "name:asc"),
+        ("-name", "name:desc"),
+        (("name", "DESC"), "name:desc"),
+        ({"name": "asc"}, "name:asc"),
+    ],
 )
 def test_sort_forms(spec: object, expected: str) -> None:
     assert build_query({"sort_by": spec}) == [("sortBy", expected)]
@@ -66,7 +71,14 @@ def test_sort_forms(spec: object, expected: str) -> None:
         ({"between": {"n": (1,)}}, "pair"),
         ({"between": {"n": (5, 1)}}, "after"),
         ({"between": {"n": (1, "x")}}, "same kind"),
-        ({"between": {"d": (dt.datetime(2024, 1, 1), dt.datetime(2024, 1, 2, tzinfo=dt.timezone.utc))}}, "compared"),
+        (
+            {
+                "between": {
+                    "d": (dt.datetime(2024, 1, 1), dt.datetime(2024, 1, 2, tzinfo=dt.timezone.utc))
+                }
+            },
+            "compared",
+        ),
         ({"in_": {"bad!col": [1]}}, "column"),
         ({"colour": "red"}, "unknown list option"),
     ],
@@ -76,7 +88,13 @@ def test_bad_options_raise_clear_value_errors(options: dict[str, object], messag
         build_query(options)
 
 
-@given(st.dictionaries(st.text(min_size=1).filter(lambda s: "!" not in s and "[" not in s), st.one_of(st.integers(), st.text(), st.booleans(), st.none()), min_size=1))
+@given(
+    st.dictionaries(
+        st.text(min_size=1).filter(lambda s: "!" not in s and "[" not in s),
+        st.one_of(st.integers(), st.text(), st.booleans(), st.none()),
+        min_size=1,
+    )
+)
 def test_filter_by_round_trips_through_json(filter_by: dict[str, object]) -> None:
     (param,) = build_query({"filter_by": filter_by})
     assert param[0] == "filterBy"

@@ -180,7 +180,9 @@ class Resource:
         body_factory: Callable[[], Any] | None = None,
     ) -> Any:
         """Send one declared request and return its ``data`` as the declared model."""
-        response = await self._send(endpoint, path=path, params=params, json=json, body_factory=body_factory)
+        response = await self._send(
+            endpoint, path=path, params=params, json=json, body_factory=body_factory
+        )
         return self._parse(endpoint, response)
 
     async def _fetch_cursor_page(
@@ -206,7 +208,9 @@ class Resource:
         if not isinstance(pagination, Mapping):
             pagination = {}
         next_cursor = pagination.get("nextCursor")
-        has_next = bool(pagination.get("hasNext")) and isinstance(next_cursor, str) and bool(next_cursor)
+        has_next = (
+            bool(pagination.get("hasNext")) and isinstance(next_cursor, str) and bool(next_cursor)
+        )
         total = pagination.get("totalResults")
         options = payload.get("options")
         return CursorPage(
@@ -294,7 +298,13 @@ class Resource:
         per_page = _int_or(paging.get("per_page"), len(items))
         total = _int_or(paging.get("total"), len(items))
         pages = _int_or(paging.get("pages"), page)
-        return NumberedPage(items=items, page=_int_or(paging.get("page"), page), per_page=per_page, total=total, pages=pages)
+        return NumberedPage(
+            items=items,
+            page=_int_or(paging.get("page"), page),
+            per_page=per_page,
+            total=total,
+            pages=pages,
+        )
 
 
 class CursorListResource(Resource, Generic[M]):
@@ -351,5 +361,8 @@ def all_endpoints() -> dict[str, Endpoint]:
     """Every endpoint declared by every resource, as ``{"Resource.NAME": endpoint}``."""
     from . import RESOURCES
 
-    return {f"{cls.__name__}.{name}": ep for cls in RESOURCES.values() for name, ep in cls.endpoints.items()}
-
+    return {
+        f"{cls.__name__}.{name}": ep
+        for cls in RESOURCES.values()
+        for name, ep in cls.endpoints.items()
+    }

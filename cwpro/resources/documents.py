@@ -7,10 +7,10 @@ import mimetypes
 import os
 import re
 from collections.abc import Callable
-from typing import IO, Any, Union
+from typing import IO, Any, TypeAlias, Union
 
 import aiohttp
-from typing_extensions import TypeAlias, Unpack
+from typing_extensions import Unpack
 
 from .. import _wire
 from .._query import ListQuery
@@ -52,7 +52,9 @@ class _UploadBody:
             self.filename = filename or "upload.bin"
         elif hasattr(source, "read"):
             name = getattr(source, "name", None)
-            self.filename = filename or (os.path.basename(name) if isinstance(name, str) else "upload.bin")
+            self.filename = filename or (
+                os.path.basename(name) if isinstance(name, str) else "upload.bin"
+            )
             if isinstance(source, io.TextIOBase):
                 raise TypeError("open the file in binary mode ('rb') to upload it")
             try:
@@ -60,7 +62,9 @@ class _UploadBody:
             except (OSError, ValueError):
                 self._start = None
         else:
-            raise TypeError(f"cannot upload a {type(source).__name__}: give a path, bytes or a binary file")
+            raise TypeError(
+                f"cannot upload a {type(source).__name__}: give a path, bytes or a binary file"
+            )
         self.content_type = (
             content_type or mimetypes.guess_type(self.filename)[0] or "application/octet-stream"
         )
@@ -81,7 +85,9 @@ class _UploadBody:
                 source.seek(self._start)
             payload = source
         form = aiohttp.FormData(quote_fields=False)
-        form.add_field(_wire.UPLOAD_FIELD, payload, filename=self.filename, content_type=self.content_type)
+        form.add_field(
+            _wire.UPLOAD_FIELD, payload, filename=self.filename, content_type=self.content_type
+        )
         return form
 
     def close(self) -> None:

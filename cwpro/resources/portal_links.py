@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar, Union
-
-from typing_extensions import TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 from .. import _wire
 from .._config import NOT_GIVEN, NotGiven
 from .._serde import format_datetime
-from ..models import Model
 from ..models import (
     AccessRestrictions,
     CustomBranding,
     LinkMetadata,
     LinkType,
+    Model,
     NotificationSettings,
     Permissions,
     PortalLink,
@@ -27,7 +25,7 @@ from ._base import Endpoint, Resource
 __all__ = ["PortalLinks"]
 
 M = TypeVar("M", bound=Model)
-Nested: TypeAlias = Union[M, Mapping[str, Any]]
+Nested: TypeAlias = M | Mapping[str, Any]
 
 
 def _nested(name: str, value: Any, cls: type[Model]) -> dict[str, Any] | None:
@@ -37,7 +35,9 @@ def _nested(name: str, value: Any, cls: type[Model]) -> dict[str, Any] | None:
     if isinstance(value, cls):
         return value.to_dict()
     if not isinstance(value, Mapping):
-        raise ValueError(f"{name} must be a {cls.__name__} or a mapping, got {type(value).__name__}")
+        raise ValueError(
+            f"{name} must be a {cls.__name__} or a mapping, got {type(value).__name__}"
+        )
     try:
         return cls.from_dict(dict(value)).to_dict()
     except ValueError as exc:
@@ -61,15 +61,15 @@ def _string_list(name: str, value: Sequence[str]) -> list[str]:
 
 def _link_fields(
     *,
-    link_type: LinkType | str | None | NotGiven,
+    link_type: LinkType | str | NotGiven | None,
     permissions: Any,
     access_restrictions: Any,
-    expiry_date: _dt.datetime | None | NotGiven,
+    expiry_date: _dt.datetime | NotGiven | None,
     notification_settings: Any,
     custom_branding: Any,
     metadata: Any,
-    is_active: bool | None | NotGiven,
-    company_namespace: Sequence[str] | None | NotGiven,
+    is_active: bool | NotGiven | None,
+    company_namespace: Sequence[str] | NotGiven | None,
 ) -> dict[str, Any]:
     """The body fields that were given (``NOT_GIVEN`` left out; ``None`` only where nullable)."""
     body: dict[str, Any] = {}
@@ -103,7 +103,7 @@ def _check_id(name: str, value: str) -> None:
 
 
 class PortalLinks(Resource):
-    """Workorder portal links: list (page numbers, fetched concurrently), CRUD, token, activation."""
+    """Workorder portal links: concurrent page-number list, CRUD, token, activation."""
 
     LIST = Endpoint("GET", _wire.PORTAL_LINKS, PortalLink, pagination="page")
     CREATE = Endpoint("POST", _wire.PORTAL_LINKS, PortalLink)
@@ -142,7 +142,9 @@ class PortalLinks(Resource):
             or not isinstance(per_page, int)
             or not 1 <= per_page <= _wire.PORTAL_PAGE_SIZE_MAX
         ):
-            raise ValueError(f"per_page must be an integer in 1..{_wire.PORTAL_PAGE_SIZE_MAX}, got {per_page!r}")
+            raise ValueError(
+                f"per_page must be an integer in 1..{_wire.PORTAL_PAGE_SIZE_MAX}, got {per_page!r}"
+            )
         params: list[tuple[str, str]] = []
         if per_page is not None:
             params.append(("per_page", str(per_page)))
@@ -165,7 +167,9 @@ class PortalLinks(Resource):
             params.append(("_id", value))
 
         async def fetch(number: int) -> NumberedPage[PortalLink]:
-            result: NumberedPage[PortalLink] = await self._fetch_numbered_page(self.LIST, params, number)
+            result: NumberedPage[PortalLink] = await self._fetch_numbered_page(
+                self.LIST, params, number
+            )
             return result
 
         return AsyncPagePaginator(fetch, first_page=page or 1, concurrency=concurrency)
@@ -192,11 +196,15 @@ class PortalLinks(Resource):
         body = {"workorder": workorder}
         body.update(
             _link_fields(
-                link_type=link_type, permissions=permissions,
+                link_type=link_type,
+                permissions=permissions,
                 access_restrictions=access_restrictions,
                 expiry_date=NOT_GIVEN if expiry_date is None else expiry_date,
-                notification_settings=notification_settings, custom_branding=custom_branding,
-                metadata=metadata, is_active=is_active, company_namespace=company_namespace,
+                notification_settings=notification_settings,
+                custom_branding=custom_branding,
+                metadata=metadata,
+                is_active=is_active,
+                company_namespace=company_namespace,
             )
         )
         result: PortalLink = await self._call(self.CREATE, json=body)
@@ -214,7 +222,7 @@ class PortalLinks(Resource):
         link_type: LinkType | str | NotGiven = NOT_GIVEN,
         permissions: Permissions | Mapping[str, Any] | NotGiven = NOT_GIVEN,
         access_restrictions: AccessRestrictions | Mapping[str, Any] | NotGiven = NOT_GIVEN,
-        expiry_date: _dt.datetime | None | NotGiven = NOT_GIVEN,
+        expiry_date: _dt.datetime | NotGiven | None = NOT_GIVEN,
         notification_settings: NotificationSettings | Mapping[str, Any] | NotGiven = NOT_GIVEN,
         custom_branding: CustomBranding | Mapping[str, Any] | NotGiven = NOT_GIVEN,
         metadata: LinkMetadata | Mapping[str, Any] | NotGiven = NOT_GIVEN,
@@ -223,9 +231,14 @@ class PortalLinks(Resource):
     ) -> PortalLink:
         """Change only the given fields (PATCH); ``expiry_date=None`` removes the expiry."""
         body = _link_fields(
-            link_type=link_type, permissions=permissions, access_restrictions=access_restrictions,
-            expiry_date=expiry_date, notification_settings=notification_settings,
-            custom_branding=custom_branding, metadata=metadata, is_active=is_active,
+            link_type=link_type,
+            permissions=permissions,
+            access_restrictions=access_restrictions,
+            expiry_date=expiry_date,
+            notification_settings=notification_settings,
+            custom_branding=custom_branding,
+            metadata=metadata,
+            is_active=is_active,
             company_namespace=company_namespace,
         )
         if not body:

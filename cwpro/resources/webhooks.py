@@ -64,7 +64,10 @@ class Webhooks(Resource):
         return paginator
 
     async def get(self, id: str) -> WebhookNotification:
-        """Fetch one notification; :class:`cwpro.NotFoundError` if unknown or older than 3 months."""
+        """Fetch one notification.
+
+        Raises :class:`cwpro.NotFoundError` when it is unknown or older than 3 months.
+        """
         result: WebhookNotification = await self._call(self.GET, path={"id": id})
         return result
 

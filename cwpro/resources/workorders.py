@@ -51,8 +51,14 @@ class WorkOrders(CursorListResource[WorkOrder]):
         if not isinstance(name, str) or not name.strip():
             raise ValueError("name must be a non-empty string")
         body = work_order_body(
-            name=name, description=description, status=status, priority=priority,
-            site_id=site_id, work_type_ids=work_type_ids, scheduled_date=scheduled_date, extra=extra,
+            name=name,
+            description=description,
+            status=status,
+            priority=priority,
+            site_id=site_id,
+            work_type_ids=work_type_ids,
+            scheduled_date=scheduled_date,
+            extra=extra,
         )
         result: WorkOrder = await self._call(self.CREATE, json=body)
         return result
@@ -72,8 +78,14 @@ class WorkOrders(CursorListResource[WorkOrder]):
     ) -> WorkOrder:
         """Change the given fields of a work order (PATCH: only those are sent); returns it."""
         body = work_order_body(
-            name=name, description=description, status=status, priority=priority,
-            site_id=site_id, work_type_ids=work_type_ids, scheduled_date=scheduled_date, extra=extra,
+            name=name,
+            description=description,
+            status=status,
+            priority=priority,
+            site_id=site_id,
+            work_type_ids=work_type_ids,
+            scheduled_date=scheduled_date,
+            extra=extra,
         )
         if not body:
             raise ValueError("update() needs at least one field to change")
