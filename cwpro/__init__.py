@@ -59,9 +59,9 @@ from .pagination import (
     PartitionState,
     split_range,
 )
+from ._version import __version__
 from .resources import RawResponse
 
-__version__ = "0.1.0"
 
 __all__ = [
     "NOT_GIVEN",

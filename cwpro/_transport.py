@@ -45,12 +45,12 @@ from ._errors import (
     CwproError,
 )
 from ._retry import ConnectFailed, RetryPolicy
+from ._version import __version__
 
 __all__ = ["APIResponse", "Transport", "encode_path"]
 
 logger = logging.getLogger("cwpro")
 _PYTHON = f"{sys.version_info[0]}.{sys.version_info[1]}"
-__version__ = "0.1.0"
 
 QueryParams = Sequence[tuple[str, str]]
 _REDACTED = "<redacted>"
