@@ -14,7 +14,8 @@ from types import TracebackType
 from typing import Any, Final, Literal, TypeAlias
 
 import attrs
-from aiohttp import web
+from aiohttp import ClientPayloadError, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from cwpro._errors import WebhookPayloadError
 from cwpro.webhooks._dedupe import InMemorySeenStore, SeenStore
@@ -444,8 +445,8 @@ class WebhookReceiver:
             return self._reject(413, "too_large", "body too large", sender)
         try:
             body = await self._read_body(request)
-        except (OSError, ValueError, RuntimeError) as exc:
-            # a client that hung up or sent a broken chunked/compressed body
+        except (OSError, ClientPayloadError, HttpProcessingError) as exc:
+            # a client that hung up, or a broken chunked/compressed body
             return self._reject(400, "malformed", f"unreadable body: {type(exc).__name__}", sender)
         if body is None:
             return self._reject(413, "too_large", "body too large", sender)

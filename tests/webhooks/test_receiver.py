@@ -422,3 +422,47 @@ def test_stats_as_dict() -> None:
 def test_bad_configuration(options: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         WebhookReceiver(Recorder(), **options)  # type: ignore[arg-type]
+
+
+async def _raw_exchange(url: str, request: bytes, *, close_after_send: bool = False) -> bytes:
+    """Send raw bytes to the receiver and return whatever it answers."""
+    host_port = url.split("//", 1)[1].split("/", 1)[0]
+    host, port = host_port.rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(request)
+        await writer.drain()
+        if close_after_send:
+            writer.write_eof()
+        return await asyncio.wait_for(reader.read(), 5)
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
+async def test_broken_chunked_body_is_400_and_the_server_keeps_working(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    recorder = Recorder()
+    async with serving(recorder) as (receiver, url, session):
+        path = url.split("/", 3)[3]
+        answer = await _raw_exchange(
+            url,
+            f"POST /{path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n5\r\n{}{}{}{}\r\nzz\r\n".encode(),
+        )
+        assert answer.split(b" ", 2)[1] == b"400"  # from aiohttp's parser or from us
+        # the client hangs up half-way through a declared body
+        await _raw_exchange(
+            url,
+            f"POST /{path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            'Content-Length: 1000\r\n\r\n{"id":'.encode(),
+            close_after_send=True,
+        )
+        assert (await post(session, url, body(1)))[0] == 200
+        await receiver.join()
+    assert recorder.ids == [object_id(1)]
+    # aiohttp may log its own parser error; our handler never raised
+    assert "cwpro/webhooks" not in caplog.text
+    assert recorder.calls == 1
+    assert receiver.stats.rejected["malformed"] == 1  # the hung-up request
