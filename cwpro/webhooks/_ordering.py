@@ -70,7 +70,7 @@ class OrderingBuffer:
         self._wakeup = asyncio.Event()
         self._empty = asyncio.Event()
         self._empty.set()
-        self._late_in_flight = 0
+        self._unemitted = 0  # taken from the heap (or late) and not yet through ``emit``
         self._timer: asyncio.Task[None] | None = None
         self._closed = False
         #: Events released after a later-created event had already been released.
@@ -89,7 +89,7 @@ class OrderingBuffer:
     @property
     def pending(self) -> int:
         """Events accepted by :meth:`put` and not yet passed to ``emit``."""
-        return len(self._heap) + self._late_in_flight
+        return len(self._heap) + self._unemitted
 
     @property
     def closed(self) -> bool:
@@ -208,6 +208,7 @@ class OrderingBuffer:
             _, _, held = heapq.heappop(self._heap)
             held.released = True
             batch.append(held.event)
+        self._unemitted += len(batch)
         if batch:
             newest = batch[-1].created_date
             if self._watermark is None or newest > self._watermark:
@@ -216,16 +217,20 @@ class OrderingBuffer:
 
     async def _emit_batch(self, batch: list[WebhookEvent]) -> None:
         """Emit events one after the other (with the lock held by the caller)."""
+        emitted = 0
         try:
             for event in batch:
                 await self._emit_one(event)
+                emitted += 1
+                self._unemitted -= 1
         finally:
+            self._unemitted -= len(batch) - emitted  # only when cancelled half-way
             self._update_empty()
 
     async def _emit_late(self, event: WebhookEvent) -> None:
         """Emit an event that arrived after later-created ones were released."""
         self.late += 1
-        self._late_in_flight += 1
+        self._unemitted += 1
         self._empty.clear()
         logger.debug(
             "webhook event %s (created %s) arrived after newer events were released",
@@ -236,7 +241,7 @@ class OrderingBuffer:
             async with self._lock:
                 await self._emit_one(event)
         finally:
-            self._late_in_flight -= 1
+            self._unemitted -= 1
             self._update_empty()
 
     async def _emit_one(self, event: WebhookEvent) -> None:

@@ -161,3 +161,22 @@ def test_bad_window(window: float) -> None:
 
     with pytest.raises(ValueError, match="window"):
         OrderingBuffer(window, emit=emit)
+
+
+async def test_pending_counts_events_taken_but_not_yet_emitted() -> None:
+    gate = asyncio.Event()
+
+    async def blocked_emit(item: WebhookEvent) -> None:
+        await gate.wait()
+
+    async with OrderingBuffer(0, emit=blocked_emit) as buffer:
+        for number in (1, 2, 3):
+            await buffer.put(event(number))
+        await asyncio.sleep(0.01)  # the timer took all three and waits in emit
+        assert buffer.pending == 3
+        waiter = asyncio.ensure_future(buffer.wait_empty())
+        await asyncio.sleep(0.01)
+        assert not waiter.done()
+        gate.set()
+        await asyncio.wait_for(waiter, 1)
+        assert buffer.pending == 0
