@@ -61,21 +61,30 @@ async def backfill(
 
     Returns:
         The counts of handled and skipped events.
+
+    When ``events`` is an async generator it is closed before returning or raising.
     """
     handled = 0
     skipped = 0
     newest: datetime | None = None
-    async for event in events:
-        if newest is None or event.created_date > newest:
-            newest = event.created_date
-        if not await seen.add(event.id):
-            skipped += 1
-            continue
-        try:
-            await handler(event)
-        except BaseException:
-            await seen.discard(event.id)
-            raise
-        handled += 1
+    iterator = aiter(events)
+    try:
+        async for event in iterator:
+            if newest is None or event.created_date > newest:
+                newest = event.created_date
+            if not await seen.add(event.id):
+                skipped += 1
+                continue
+            try:
+                await handler(event)
+            except BaseException:
+                await seen.discard(event.id)
+                raise
+            handled += 1
+    finally:
+        # stop the source (e.g. a paginator's generator) when ending early on an error
+        close = getattr(iterator, "aclose", None)
+        if close is not None:
+            await close()
     logger.info("webhook backfill done: %d handled, %d already seen", handled, skipped)
     return BackfillResult(handled=handled, skipped=skipped, newest_created_date=newest)

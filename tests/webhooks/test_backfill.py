@@ -73,3 +73,19 @@ async def test_claim_prevents_concurrent_double_handling() -> None:
     assert (await first).handled == 1
     assert (second.handled, second.skipped) == (0, 1)
     assert recorder.ids == [object_id(1)]
+
+
+async def test_source_generator_is_closed_when_the_handler_fails() -> None:
+    closed = False
+
+    async def source() -> AsyncIterator[WebhookEvent]:
+        nonlocal closed
+        try:
+            for number in range(10):
+                yield parse_event(body(number))
+        finally:
+            closed = True
+
+    with pytest.raises(RuntimeError):
+        await backfill(source(), Recorder(fail_times=1), seen=InMemorySeenStore())
+    assert closed
