@@ -1,0 +1,136 @@
+"""``python -m cwpro.emulator``: serve the CWP API emulator until SIGINT/SIGTERM.
+
+The first line on stdout is JSON ``{"base_url", "client_id", "client_secret", "pid"}`` (flushed);
+logs go to stderr. ``--fault`` takes the spec grammar of :mod:`cwpro.emulator.faults`, e.g.
+``--fault "status:503:times=3:route=GET /workorders"``; repeat it for several rules.
+``--watch-stdin`` makes the server exit when its stdin closes (used by ``EmulatorProcess`` so the
+child never outlives its parent). Exit status 0 on a signal or stdin EOF, 2 on bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from cwpro.emulator.faults import parse_fault_spec
+from cwpro.emulator.server import Emulator
+
+
+def _fault_spec(text: str) -> str:
+    try:
+        parse_fault_spec(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    return text
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the emulator options to ``parser`` (also used by the ``cwpro emulator`` command)."""
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
+    parser.add_argument("--port", type=int, default=0, help="port to bind (0 = any free port)")
+    parser.add_argument("--seed", type=int, default=0, help="dataset and fault seed")
+    parser.add_argument("--workorders", type=int, default=200, help="seeded work orders")
+    parser.add_argument("--sites", type=int, default=20, help="seeded sites")
+    parser.add_argument("--work-types", type=int, default=10, help="seeded work types")
+    parser.add_argument("--portal-links", type=int, default=50, help="seeded portal links")
+    parser.add_argument("--notifications", type=int, default=None,
+                        help="seeded webhook notification history (default 50)")
+    parser.add_argument("--latency-ms", type=float, default=0.0,
+                        help="latency added to every API request")
+    parser.add_argument("--token-lifetime", type=float, default=3600.0,
+                        help="bearer token lifetime in seconds")
+    parser.add_argument("--client-id", default=None, help="client id (default: random)")
+    parser.add_argument("--client-secret", default=None, help="client secret (default: random)")
+    parser.add_argument("--max-page-size", type=int, default=1000,
+                        help="largest accepted list limit")
+    parser.add_argument("--webhook-time-scale", type=float, default=1.0,
+                        help="factor applied to webhook retry delays (10..50 minutes)")
+    parser.add_argument("--keepalive-timeout", type=float, default=75.0,
+                        help="seconds an idle keep-alive connection stays open")
+    parser.add_argument("--fault", dest="faults", action="append", default=[],
+                        type=_fault_spec, metavar="SPEC",
+                        help="fault rule, e.g. 'status:503:times=3:route=GET /workorders'")
+    parser.add_argument("--watch-stdin", action="store_true",
+                        help="exit when stdin reaches end of file")
+    parser.add_argument("--log-level", default="WARNING",
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="stderr log level")
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m cwpro.emulator``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m cwpro.emulator",
+        description="Serve an emulator of the CLOUDWORK|PRO API on loopback.")
+    return add_arguments(parser)
+
+
+def emulator_options(args: argparse.Namespace) -> dict[str, Any]:
+    """:class:`Emulator` keyword arguments from parsed arguments."""
+    return {
+        "host": args.host, "port": args.port, "seed": args.seed,
+        "workorders": args.workorders, "sites": args.sites, "work_types": args.work_types,
+        "portal_links": args.portal_links, "notifications": args.notifications,
+        "latency_ms": args.latency_ms, "token_lifetime": args.token_lifetime,
+        "client_id": args.client_id, "client_secret": args.client_secret,
+        "max_page_size": args.max_page_size, "webhook_time_scale": args.webhook_time_scale,
+        "keepalive_timeout": args.keepalive_timeout, "fault_specs": list(args.faults),
+    }
+
+
+def _watch_stdin(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
+    def wait_for_eof() -> None:
+        with contextlib.suppress(OSError, ValueError):
+            while sys.stdin.buffer.read(4096):
+                pass
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(stop.set)
+
+    threading.Thread(target=wait_for_eof, name="cwpro-emulator-stdin", daemon=True).start()
+
+
+async def serve(args: argparse.Namespace) -> int:
+    """Run the emulator described by ``args`` until a signal (or stdin EOF); returns 0."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signum, stop.set)
+    async with Emulator(**emulator_options(args)) as emulator:
+        announcement = {"base_url": emulator.base_url, "client_id": emulator.client_id,
+                        "client_secret": emulator.client_secret, "pid": os.getpid()}
+        sys.stdout.write(json.dumps(announcement) + "\n")
+        sys.stdout.flush()
+        if args.watch_stdin:
+            _watch_stdin(loop, stop)
+        await stop.wait()
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Configure logging and serve (for callers that parsed the arguments themselves)."""
+    logging.basicConfig(level=args.log_level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return asyncio.run(serve(args))
+    except KeyboardInterrupt:
+        return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` (default ``sys.argv[1:]``) and serve; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
