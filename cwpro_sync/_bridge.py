@@ -1,0 +1,518 @@
+"""The one hand-written part of ``cwpro_sync``: running the async client from blocking code.
+
+Everything else in ``cwpro_sync`` is generated from ``cwpro`` by ``scripts/generate_sync.py``;
+this module is the thin call bridge those generated classes use. A :class:`Bridge` owns one
+private event loop (created on first use) on which the client's ``AsyncClient`` always runs:
+an aiohttp session is bound to the loop it was created on, so there is exactly one loop per
+client, whichever thread calls.
+
+Who runs the private loop: the caller, when it can
+--------------------------------------------------
+An asyncio loop can be run by one thread at a time, and only by a thread in which no other loop
+is running. The bridge passes a *baton* -- the right to run the private loop -- between threads:
+
+* **No hop (the common case).** A caller thread with no running loop of its own, finding the
+  baton free, takes it, creates the task on the private loop and runs the loop itself
+  (``run_forever`` until its task is done), then hands the baton on. There is no thread switch
+  at all: the cost over ``await`` is starting and stopping the loop.
+* **Followers.** A caller that finds the baton taken submits its coroutine with
+  ``call_soon_threadsafe`` and blocks on a per-call lock. The holder's loop runs that task
+  concurrently with its own (32 threads sharing a client really run concurrently on the loop).
+  When the task finishes, its done-callback releases the lock: one thread hop, no more.
+  When the holder's own call is done it passes the baton to a waiting caller that can run the
+  loop, which continues running everybody's tasks until its own is done.
+* **Helper thread.** A caller that cannot run the loop -- it is inside ``asyncio.run``, Jupyter
+  or an async framework, i.e. a loop is running in its thread -- submits its task the same way;
+  if nobody holds the baton, a daemon helper thread (started on first need) takes it and runs
+  the loop until no submitted task is left. The caller's own loop is never touched.
+* Calling the blocking client from *inside* its private loop (from an async handler the
+  client itself runs) would deadlock; it raises :class:`cwpro.CwproError` instead.
+
+Results are read from the finished task, so the SDK's exceptions are re-raised with their
+original type and traceback. ``KeyboardInterrupt``: while the main thread is blocked in a call,
+a SIGINT handler (installed only when the default one is in place, like ``asyncio.run`` does)
+cancels the in-flight task and wakes the loop; once the task has unwound (connection released,
+no warnings) the call raises ``KeyboardInterrupt`` and the client stays usable. A second
+Ctrl-C raises at once. After ``os.fork()`` the child's copy of a bridge refuses every call with
+a ``CwproError`` (the loop's selector is shared with the parent); it never touches the copied
+locks, so it cannot hang. ``close()`` (or the ``weakref.finalize`` hook, also run at interpreter
+exit) closes the async client, cancels what is left, closes the async generators and the loop,
+and stops the helper thread.
+
+Iteration: :meth:`Bridge.iterate` turns an async iterator (a paginator's ``pages()``) into a
+blocking generator that fetches one element per bridge call, so the async paginator's own
+prefetch machinery does the work; closing that generator (``break``, ``.close()``, garbage
+collection) ``aclose()``-s the async generator on the private loop, cancelling in-flight fetches.
+
+Measurements (``benchmarks/bench_sync_overhead.py`` and the alternatives it was chosen against;
+one ``workorders.get`` per call against the emulator in another process, 2-core machine,
+medians of interleaved rounds): see the table in ``BRIDGE_MEASUREMENTS`` below.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import importlib
+import inspect
+import logging
+import os
+import signal
+import threading
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from types import FrameType
+from typing import Any, TypeVar
+
+from cwpro import CwproError
+
+try:  # the C module: signal.getsignal/signal wrap every call in enum conversions (~10 us)
+    _raw_signal: Any = importlib.import_module("_signal")
+except ImportError:  # pragma: no cover - other interpreters
+    _raw_signal = signal
+
+__all__ = ["BRIDGE_MEASUREMENTS", "Bridge", "RawResponseProxy", "close_on_collect"]
+
+logger = logging.getLogger("cwpro.sync")
+
+T = TypeVar("T")
+
+#: Sync/async wall-time ratios measured when the bridge design was chosen (see module doc).
+BRIDGE_MEASUREMENTS = """
+(filled in from benchmarks/bench_sync_overhead.py)
+"""
+
+FORK_MESSAGE = (
+    "this cwpro_sync.Client was created in another process (before os.fork()); its event loop "
+    "and connections belong to the parent: create a new Client in the child process"
+)
+CLOSED_MESSAGE = "this cwpro_sync.Client is closed; create a new one"
+REENTRANT_MESSAGE = (
+    "the blocking client cannot be called from inside its own event loop (e.g. from an async "
+    "handler the client runs); await the cwpro.AsyncClient there instead"
+)
+
+# -- fork detection: a counter bumped in the child, compared without any lock or syscall --------
+_fork_generation = 0
+
+
+def _after_fork_in_child() -> None:
+    global _fork_generation
+    _fork_generation += 1
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+_get_running_loop = asyncio.events._get_running_loop
+_MAIN_THREAD_ID = threading.main_thread().ident
+_SIGINT = int(signal.SIGINT)
+_DEFAULT_SIGINT_HANDLER = signal.default_int_handler
+
+# Bridge states.
+_OPEN, _CLOSING, _CLOSED = "open", "closing", "closed"
+
+
+class _Helper:
+    """Marks the helper thread as the baton holder."""
+
+
+_HELPER = _Helper()
+
+#: Seconds the helper thread keeps running the loop after its last submitted call finished.
+HELPER_LINGER = 0.1
+#: Seconds ``close()`` waits for other threads' calls to let go of the loop.
+FINISH_TIMEOUT = 10.0
+
+
+class _Call:
+    """One awaitable run through the bridge, and how its caller learns that it finished."""
+
+    __slots__ = ("awaitable", "baton", "can_drive", "finished", "interrupted", "signal", "task")
+
+    def __init__(self, awaitable: Awaitable[Any], can_drive: bool) -> None:
+        self.awaitable = awaitable
+        self.can_drive = can_drive
+        #: True while this call's thread holds the baton (runs the loop).
+        self.baton = False
+        self.finished = False
+        self.interrupted = False
+        self.task: asyncio.Future[Any] | None = None
+        #: Released once: when the task finished, or when the baton is handed to this caller.
+        self.signal: Any = None
+
+
+def _discard(awaitable: Awaitable[Any]) -> None:
+    """Close a coroutine that will never run (no "never awaited" warning)."""
+    if inspect.iscoroutine(awaitable):
+        awaitable.close()
+
+
+async def _anext(iterator: AsyncIterator[T]) -> T:
+    return await iterator.__anext__()
+
+
+class Bridge:
+    """Runs awaitables on one private event loop for any number of blocking callers.
+
+    ``close`` is the async client's ``close``: :meth:`close` awaits it before shutting the loop
+    down. See the module docstring for how the loop is driven.
+    """
+
+    def __init__(self, close: Callable[[], Awaitable[None]] | None = None) -> None:
+        self._aclose = close
+        self._mutex = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._holder: _Call | _Helper | None = None
+        self._waiters: dict[_Call, None] = {}
+        self._drivable: collections.deque[_Call] = collections.deque()
+        self._state = _OPEN
+        self._finished = False
+        self._generation = _fork_generation
+        self._helper: threading.Thread | None = None
+        self._helper_wake = threading.Lock()
+        self._helper_wake.acquire()
+        self._helper_exit = False
+        self._background: set[asyncio.Task[Any]] = set()
+        self._drained_at = 0.0
+        self._finished_event = threading.Event()
+
+    # -- public ------------------------------------------------------------------------------
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` started."""
+        return self._state != _OPEN
+
+    def run(self, awaitable: Awaitable[T]) -> T:
+        """Run ``awaitable`` on the private loop and return its result (or raise its error)."""
+        return self._run(awaitable, internal=False)
+
+    def iterate(self, iterator: AsyncIterator[T]) -> Iterator[T]:
+        """A blocking generator over an async iterator, one element per bridge call.
+
+        Closing the generator early (``break``, ``.close()``, garbage collection) closes the
+        async generator on the private loop, which cancels its in-flight work.
+        """
+        while True:
+            try:
+                element = self.run(_anext(iterator))
+            except StopAsyncIteration:
+                return
+            try:
+                yield element
+            except GeneratorExit:
+                self._close_iterator(iterator)
+                raise
+
+    def close(self) -> None:
+        """Close the async client and the private loop; stop the helper thread (idempotent)."""
+        if self._generation != _fork_generation:
+            self._state = _CLOSED  # the parent owns the loop and sockets: touch nothing
+            return
+        if _get_running_loop() is self._loop and self._loop is not None:
+            # Called from inside the private loop (e.g. garbage collected there): finish the
+            # job from a fresh thread, which can wait for the loop.
+            threading.Thread(target=self.close, name="cwpro-sync-close", daemon=True).start()
+            return
+        with self._mutex:
+            if self._state != _OPEN:
+                return
+            self._state = _CLOSING
+        try:
+            self._run(self._shutdown(), internal=True)
+        finally:
+            with self._mutex:
+                self._state = _CLOSED
+                finish = self._holder is None and not self._waiters
+            if finish:
+                self._finish()
+            elif not self._finished_event.wait(FINISH_TIMEOUT):
+                logger.warning("cwpro_sync: the client's event loop is still busy after close()")
+
+    # -- running calls -----------------------------------------------------------------------
+    def _run(self, awaitable: Awaitable[T], *, internal: bool) -> T:
+        if self._generation != _fork_generation:
+            _discard(awaitable)
+            raise CwproError(FORK_MESSAGE)
+        running = _get_running_loop()
+        if running is not None and running is self._loop:
+            _discard(awaitable)
+            raise CwproError(REENTRANT_MESSAGE)
+        call = _Call(awaitable, running is None)
+        if not call.can_drive:
+            call.signal = threading.Lock()
+            call.signal.acquire()
+        wake_helper = False
+        with self._mutex:
+            if self._state != _OPEN and not (internal and self._state == _CLOSING):
+                _discard(awaitable)
+                raise CwproError(CLOSED_MESSAGE)
+            loop = self._loop
+            if loop is None:
+                loop = self._loop = asyncio.new_event_loop()
+            if self._holder is None and call.can_drive:
+                self._holder = call
+                call.baton = True
+            else:
+                if call.signal is None:
+                    call.signal = threading.Lock()
+                    call.signal.acquire()
+                self._waiters[call] = None
+                if call.can_drive:
+                    self._drivable.append(call)
+                elif self._holder is None:
+                    self._holder = _HELPER
+                    wake_helper = True
+        if not call.baton:
+            loop.call_soon_threadsafe(self._start, call)
+        if wake_helper:
+            self._wake_helper()
+        result: T
+        if threading.get_ident() == _MAIN_THREAD_ID and (
+            _raw_signal.getsignal(_SIGINT) is _DEFAULT_SIGINT_HANDLER
+        ):
+            result = self._run_interruptible(call)
+        else:
+            result = self._complete(call)
+        return result
+
+    def _run_interruptible(self, call: _Call) -> Any:
+        loop = self._loop
+        assert loop is not None
+
+        def on_sigint(signum: int, frame: FrameType | None) -> None:
+            if call.interrupted or loop.is_closed():
+                raise KeyboardInterrupt
+            call.interrupted = True
+            loop.call_soon_threadsafe(self._cancel, call)
+
+        _raw_signal.signal(_SIGINT, on_sigint)
+        try:
+            return self._complete(call)
+        finally:
+            if _raw_signal.getsignal(_SIGINT) is on_sigint:
+                _raw_signal.signal(_SIGINT, _DEFAULT_SIGINT_HANDLER)
+
+    def _complete(self, call: _Call) -> Any:
+        if call.baton:
+            self._start(call)
+            self._drive(call)
+        else:
+            self._wait(call)
+        task = call.task
+        assert task is not None
+        assert task.done()
+        if call.interrupted:
+            if not task.cancelled():
+                task.exception()  # retrieved: no "exception was never retrieved" log
+            raise KeyboardInterrupt
+        if task.cancelled() and self._state != _OPEN:
+            raise CwproError("the client was closed while this call was running")
+        return task.result()
+
+    def _start(self, call: _Call) -> None:
+        """Create the call's task (on the loop thread, or by the baton holder before running)."""
+        loop = self._loop
+        assert loop is not None
+        task: asyncio.Future[Any]
+        try:
+            task = asyncio.ensure_future(call.awaitable, loop=loop)
+        except BaseException as exc:  # not awaitable: report it to the caller, do not hang
+            task = loop.create_future()
+            task.set_exception(exc)
+        call.task = task
+        task.add_done_callback(lambda _: self._on_done(call))
+
+    def _cancel(self, call: _Call) -> None:
+        if call.task is not None:
+            call.task.cancel()
+
+    def _on_done(self, call: _Call) -> None:
+        """Task done-callback (loop thread): stop the loop for its holder, or wake its caller."""
+        call.finished = True
+        loop = self._loop
+        assert loop is not None
+        if call.baton:  # its own thread runs the loop (set before it started running it)
+            loop.stop()
+            return
+        with self._mutex:
+            waiting = self._waiters.pop(call, 0) is None
+            drained = self._holder is _HELPER and not self._waiters
+        if waiting:
+            call.signal.release()
+        if drained:
+            if self._state == _OPEN:
+                self._drained_at = loop.time()  # the helper lingers, see _helper_idle_check
+            else:
+                loop.stop()
+
+    def _drive(self, call: _Call) -> None:
+        """Run the loop in this thread until ``call`` is done, then pass the baton on."""
+        loop = self._loop
+        assert loop is not None
+        try:
+            while not call.finished:
+                loop.run_forever()
+        finally:
+            self._release()
+
+    def _wait(self, call: _Call) -> None:
+        try:
+            call.signal.acquire()
+        except BaseException:
+            with self._mutex:
+                holds_baton = call.baton
+                self._waiters.pop(call, None)
+            if holds_baton:
+                self._release()
+            raise
+        if call.baton:
+            self._drive(call)
+
+    def _release(self) -> None:
+        """Pass the baton to a waiting caller that can run the loop, or the helper, or nobody."""
+        successor: _Call | None = None
+        wake_helper = finish = False
+        with self._mutex:
+            while self._drivable:
+                candidate = self._drivable.popleft()
+                if self._waiters.pop(candidate, 0) is None:
+                    successor = candidate
+                    break
+            if successor is not None:
+                successor.baton = True
+                self._holder = successor
+            elif self._waiters:
+                self._holder = _HELPER
+                wake_helper = True
+            else:
+                self._holder = None
+                finish = self._state == _CLOSED
+        if successor is not None:
+            successor.signal.release()
+        elif wake_helper:
+            self._wake_helper()
+        elif finish:
+            self._finish()
+
+    # -- helper thread -----------------------------------------------------------------------
+    def _wake_helper(self) -> None:
+        if self._helper is None:
+            self._helper = threading.Thread(
+                target=self._helper_main, name="cwpro-sync-loop", daemon=True
+            )
+            self._helper.start()
+        self._helper_wake.release()
+
+    def _helper_main(self) -> None:
+        loop = self._loop
+        assert loop is not None
+        while True:
+            self._helper_wake.acquire()
+            if self._helper_exit:
+                return
+            self._drained_at = loop.time()
+            check = loop.call_later(HELPER_LINGER, self._helper_idle_check)
+            try:
+                loop.run_forever()
+            finally:
+                check.cancel()
+                self._release()
+
+    def _helper_idle_check(self) -> None:
+        """Loop callback: stop the helper's run once nothing was submitted for a while.
+
+        Lingering keeps callers that cannot run the loop themselves (inside ``asyncio.run``,
+        Jupyter) on the cheapest path: a submitted call wakes the running loop directly.
+        """
+        loop = self._loop
+        assert loop is not None
+        with self._mutex:
+            idle = not self._waiters and self._holder is _HELPER
+        remaining = self._drained_at + HELPER_LINGER - loop.time()
+        if idle and (remaining <= 0 or self._state != _OPEN):
+            loop.stop()
+        else:
+            loop.call_later(max(remaining, HELPER_LINGER / 10), self._helper_idle_check)
+
+    # -- closing -----------------------------------------------------------------------------
+    async def _shutdown(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            if self._aclose is not None:
+                await self._aclose()
+        finally:
+            current = asyncio.current_task()
+            others = [task for task in asyncio.all_tasks(loop) if task is not current]
+            for task in others:
+                task.cancel()
+            if others:
+                await asyncio.gather(*others, return_exceptions=True)
+            await loop.shutdown_asyncgens()
+            await loop.shutdown_default_executor()
+            await asyncio.sleep(0)  # let closed transports run their connection_lost callbacks
+
+    def _finish(self) -> None:
+        with self._mutex:
+            if self._finished:
+                return
+            self._finished = True
+            loop, helper = self._loop, self._helper
+        if helper is not None:
+            self._helper_exit = True
+            self._helper_wake.release()
+            if helper is not threading.current_thread():
+                helper.join(5.0)
+        if loop is not None:
+            loop.close()
+        self._finished_event.set()
+
+    def _close_iterator(self, iterator: AsyncIterator[Any]) -> None:
+        aclose = getattr(iterator, "aclose", None)
+        if aclose is None or self._state != _OPEN or self._generation != _fork_generation:
+            return  # closing the client closes every async generator of its loop
+        loop = self._loop
+        if loop is not None and _get_running_loop() is loop:
+            # Collected inside the private loop: cannot block here, close it in the background.
+            task = loop.create_task(aclose())
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+            return
+        try:
+            self.run(aclose())
+        except CwproError:
+            if self._state == _OPEN:
+                raise
+
+
+class RawResponseProxy:
+    """``resource.with_raw_response`` of the blocking client: same methods, blocking calls."""
+
+    def __init__(self, bridge: Bridge, proxy: Any) -> None:
+        self._bridge = bridge
+        self._proxy = proxy
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        method = getattr(self._proxy, name)
+        bridge = self._bridge
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return bridge.run(method(*args, **kwargs))
+
+        call.__name__ = name
+        call.__doc__ = method.__doc__
+        return call
+
+
+def close_on_collect(owner: object, bridge: Bridge) -> Callable[[], None]:
+    """Close ``bridge`` when ``owner`` is garbage collected or the interpreter exits.
+
+    Returns the function that closes it now (at most once). The hook holds the bridge, never
+    ``owner``, so it does not keep ``owner`` alive.
+    """
+    finalizer = weakref.finalize(owner, bridge.close)
+
+    def close() -> None:
+        finalizer()
+
+    return close
