@@ -89,8 +89,9 @@ def emulator_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def _watch_stdin(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
     def wait_for_eof() -> None:
+        # os.read on the descriptor: a buffered reader would hold a lock that blocks shutdown
         with contextlib.suppress(OSError, ValueError):
-            while sys.stdin.buffer.read(4096):
+            while os.read(sys.stdin.fileno(), 4096):
                 pass
         with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(stop.set)

@@ -10,6 +10,7 @@ delivery by a random 0..window seconds so that deliveries arrive shuffled.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import random
 import time
@@ -27,15 +28,23 @@ RETRY_STEP_SECONDS = 600.0
 MAX_RETRIES = 5
 
 
+def basic_authorization(username: str, password: str) -> str:
+    """The ``Authorization`` header value of HTTP Basic credentials."""
+    if ":" in username:
+        raise ValueError("a Basic auth username cannot contain ':'")
+    token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+    return f"Basic {token}"
+
+
 @dataclass(frozen=True)
 class WebhookTarget:
-    """A subscriber URL, with optional HTTP Basic credentials."""
+    """A subscriber URL, with an optional ``Authorization`` header (never shown in repr)."""
 
     url: str
-    auth: aiohttp.BasicAuth | None = None
+    authorization: str | None = None
 
     def __repr__(self) -> str:
-        return f"WebhookTarget(url={self.url!r}, basic_auth={self.auth is not None})"
+        return f"WebhookTarget(url={self.url!r}, basic_auth={self.authorization is not None})"
 
 
 @dataclass(frozen=True)
@@ -81,13 +90,11 @@ class WebhookDispatcher:
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
 
-    def add_target(self, url: str, *,
-                   basic_auth: aiohttp.BasicAuth | tuple[str, str] | None = None
+    def add_target(self, url: str, *, basic_auth: tuple[str, str] | None = None
                    ) -> WebhookTarget:
         """Subscribe ``url`` to every future event (``basic_auth``: (user, password))."""
-        if isinstance(basic_auth, tuple):
-            basic_auth = aiohttp.BasicAuth(*basic_auth)
-        target = WebhookTarget(url=url, auth=basic_auth)
+        authorization = None if basic_auth is None else basic_authorization(*basic_auth)
+        target = WebhookTarget(url=url, authorization=authorization)
         self.targets.append(target)
         return target
 
@@ -133,9 +140,11 @@ class WebhookDispatcher:
 
     async def _post(self, target: WebhookTarget, body: bytes) -> tuple[str, int | None]:
         try:
+            headers = {"Content-Type": JSON_CONTENT_TYPE}
+            if target.authorization is not None:
+                headers["Authorization"] = target.authorization
             async with self._client().post(
-                target.url, data=body, auth=target.auth,
-                headers={"Content-Type": JSON_CONTENT_TYPE},
+                target.url, data=body, headers=headers,
                 timeout=aiohttp.ClientTimeout(total=self.request_timeout),
             ) as response:
                 await response.read()

@@ -92,8 +92,15 @@ def is_object_id(text: str) -> bool:
     return len(text) == 24 and all(c in "0123456789abcdef" for c in text)
 
 
+# Phrases pinned to their long-standing spelling (newer Pythons renamed some of them).
+_PINNED_PHRASES = {413: "Request Entity Too Large", 416: "Requested Range Not Satisfiable",
+                   422: "Unprocessable Entity"}
+
+
 def status_phrase(status: int) -> str:
     """The standard reason phrase of an HTTP status (``"Unknown"`` for odd codes)."""
+    if status in _PINNED_PHRASES:
+        return _PINNED_PHRASES[status]
     try:
         return http.HTTPStatus(status).phrase
     except ValueError:
