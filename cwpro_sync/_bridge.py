@@ -250,7 +250,8 @@ class Bridge:
             loop = self._loop
             if loop is None:
                 loop = self._loop = asyncio.new_event_loop()
-            if self._holder is None and call.can_drive:
+            direct = self._holder is None and call.can_drive
+            if direct:
                 self._holder = call
                 call.baton = True
             else:
@@ -263,7 +264,7 @@ class Bridge:
                 elif self._holder is None:
                     self._holder = _HELPER
                     wake_helper = True
-        if not call.baton:
+        if not direct:  # (the baton may be handed to this caller any time from now on)
             loop.call_soon_threadsafe(self._start, call)
         if wake_helper:
             self._wake_helper()
@@ -271,12 +272,12 @@ class Bridge:
         if threading.get_ident() == _MAIN_THREAD_ID and (
             _raw_signal.getsignal(_SIGINT) is _DEFAULT_SIGINT_HANDLER
         ):
-            result = self._run_interruptible(call)
+            result = self._run_interruptible(call, direct)
         else:
-            result = self._complete(call)
+            result = self._complete(call, direct)
         return result
 
-    def _run_interruptible(self, call: _Call) -> Any:
+    def _run_interruptible(self, call: _Call, direct: bool) -> Any:
         loop = self._loop
         assert loop is not None
 
@@ -288,13 +289,14 @@ class Bridge:
 
         _raw_signal.signal(_SIGINT, on_sigint)
         try:
-            return self._complete(call)
+            return self._complete(call, direct)
         finally:
             if _raw_signal.getsignal(_SIGINT) is on_sigint:
                 _raw_signal.signal(_SIGINT, _DEFAULT_SIGINT_HANDLER)
 
-    def _complete(self, call: _Call) -> Any:
-        if call.baton:
+    def _complete(self, call: _Call, direct: bool) -> Any:
+        """Run or wait for ``call``; its result, or its exception re-raised."""
+        if direct:
             self._start(call)
             self._drive(call)
         else:

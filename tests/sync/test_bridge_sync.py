@@ -1,0 +1,260 @@
+"""How the blocking client runs: threads, callers inside event loops, streaming, cancellation,
+KeyboardInterrupt, fork, closing and garbage collection."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+import cwpro_sync
+from cwpro import CwproError, NotFoundError
+from cwpro.emulator import EmulatorThread
+from cwpro.webhooks import InMemorySeenStore, WebhookEvent
+
+from .conftest import make_sync_client
+
+
+def loop_tasks(client: cwpro_sync.Client) -> set[asyncio.Task[Any]]:
+    """Tasks still pending on the client's private loop (white box: nothing should linger)."""
+    loop = client._bridge._loop
+    return set() if loop is None else {t for t in asyncio.all_tasks(loop) if not t.done()}
+
+
+@pytest.mark.slow
+def test_32_threads_share_one_client(client: cwpro_sync.Client) -> None:
+    ids = [wo.id for wo in client.workorders.list(limit=100)][:100]
+    errors: list[BaseException] = []
+    mismatches: list[tuple[str, str]] = []
+    start = threading.Barrier(32)
+
+    def worker(offset: int) -> None:
+        start.wait()
+        try:
+            for i in range(100):
+                wanted = ids[(offset + i) % len(ids)]
+                got = client.workorders.get(wanted).id
+                if got != wanted:
+                    mismatches.append((wanted, got))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(32)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not any(t.is_alive() for t in threads), "deadlock: a worker never finished"
+    assert errors == []
+    assert mismatches == []
+    assert not loop_tasks(client)
+
+
+def test_threads_mix_drivers_and_callers_inside_event_loops(client: cwpro_sync.Client) -> None:
+    ids = [wo.id for wo in client.workorders.list(limit=20).first_page().items]
+    results: list[bool] = []
+
+    def plain() -> None:
+        results.extend(client.workorders.get(i).id == i for i in ids)
+
+    def inside_loop() -> None:
+        async def main() -> None:
+            results.extend(client.workorders.get(i).id == i for i in ids)
+
+        asyncio.run(main())
+
+    threads = [threading.Thread(target=plain if n % 2 else inside_loop) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert results == [True] * (8 * len(ids))
+
+
+def test_call_from_inside_asyncio_run_leaves_the_callers_loop_alone(client: cwpro_sync.Client) -> None:
+    async def main() -> list[str]:
+        loop = asyncio.get_running_loop()
+        names = [client.work_types.get(t.id).name for t in client.work_types.list(limit=3)]
+        assert client._bridge._loop is not loop
+        assert asyncio.all_tasks(loop) == {asyncio.current_task()}
+        for wo in client.workorders.list(limit=5):  # iteration from inside a loop, with a break
+            if wo:
+                break
+        with pytest.raises(NotFoundError):
+            client.sites.get("0" * 24)
+        return names
+
+    names = asyncio.run(main())
+    assert len(names) == 8
+    assert not loop_tasks(client)
+
+
+def test_iteration_streams_page_by_page(client: cwpro_sync.Client) -> None:
+    paginator = client.workorders.list(limit=10, prefetch=1)
+    items = iter(paginator)
+    first = next(items)
+    assert first is not None
+    assert paginator.pages_fetched <= 2  # the page handed out, plus at most the prefetched one
+    rest = list(items)
+    assert len(rest) + 1 == client.workorders.list(limit=1).first_page().total_results
+    assert paginator.exhausted and paginator.resume_cursor is None
+    assert not loop_tasks(client)
+
+
+def test_prefetch_overlaps_a_slow_consumer(client: cwpro_sync.Client, latency: Callable[[float], None]) -> None:
+    latency(60)
+    timings = {}
+    for prefetch in (0, 1):
+        started = time.perf_counter()
+        for _ in client.workorders.list(limit=30, prefetch=prefetch).pages():  # 4 pages
+            time.sleep(0.06)  # as long as a round trip: blocking, like CPU-bound work
+        timings[prefetch] = time.perf_counter() - started
+    assert timings[1] < timings[0] * 0.8, timings
+
+
+@pytest.mark.parametrize("how", ["break", "close", "garbage"])
+def test_stopping_early_cancels_the_prefetch(
+    client: cwpro_sync.Client, latency: Callable[[float], None], how: str
+) -> None:
+    client.workorders.list(limit=1).first_page()  # token and connection ready
+    latency(300)
+    paginator = client.workorders.list(limit=5, prefetch=2)
+    started = time.perf_counter()
+    if how == "break":
+        for _ in paginator:
+            break
+    else:
+        items = iter(paginator)
+        next(items)
+        if how == "close":
+            items.close()
+        else:
+            del items
+            gc.collect()
+    elapsed = time.perf_counter() - started
+    assert elapsed < 0.55, f"stopping waited for the prefetch ({elapsed:.2f} s)"
+    assert not loop_tasks(client)
+    latency(0)
+    assert client.work_types.list(limit=1).first_page().items  # still usable
+
+
+def test_calling_from_the_clients_own_loop_is_refused(client: cwpro_sync.Client) -> None:
+    since = client.webhooks.list(limit=1).first_page().items[0].created_date
+
+    async def handler(event: WebhookEvent) -> None:
+        client.sites.list(limit=1).first_page()  # blocking call from inside the client's loop
+
+    with pytest.raises(CwproError, match="inside its own event loop"):
+        client.webhooks.backfill(since=since, handler=handler, seen=InMemorySeenStore())
+    assert client.sites.list(limit=1).first_page().items
+
+
+def test_close_from_another_thread_ends_calls_in_flight(emu: EmulatorThread, latency: Callable[[float], None]) -> None:
+    client = make_sync_client(emu)
+    client.work_types.list(limit=1).first_page()
+    latency(2000)
+    outcome: list[BaseException] = []
+
+    def slow_call() -> None:
+        try:
+            client.workorders.list(limit=1).first_page()
+        except BaseException as exc:
+            outcome.append(exc)
+
+    caller = threading.Thread(target=slow_call)
+    caller.start()
+    time.sleep(0.2)
+    started = time.perf_counter()
+    client.close()
+    caller.join(5)
+    assert not caller.is_alive()
+    assert time.perf_counter() - started < 1.5
+    assert len(outcome) == 1 and isinstance(outcome[0], CwproError)
+    assert client._bridge._loop is not None and client._bridge._loop.is_closed()
+
+
+def test_garbage_collection_closes_the_client(emu: EmulatorThread) -> None:
+    before = threading.active_count()
+
+    async def helper_thread_call(client: cwpro_sync.Client) -> None:
+        client.work_types.list(limit=1).first_page()  # served by the helper thread
+
+    client = make_sync_client(emu)
+    asyncio.run(helper_thread_call(client))
+    bridge, async_client = client._bridge, client._async
+    del client
+    gc.collect()
+    assert bridge.closed and async_client.closed
+    assert bridge._loop is not None and bridge._loop.is_closed()
+    assert threading.active_count() == before  # the helper thread is gone too
+
+
+def send_sigint_after(seconds: float) -> threading.Timer:
+    timer = threading.Timer(seconds, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    return timer
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("path", ["caller runs the loop", "another thread runs the loop"])
+def test_keyboard_interrupt_cancels_the_call(
+    client: cwpro_sync.Client, latency: Callable[[float], None], path: str
+) -> None:
+    assert threading.current_thread() is threading.main_thread()
+    client.workorders.list(limit=1).first_page()
+    latency(1000)
+    other = None
+    if path == "another thread runs the loop":
+        other = threading.Thread(target=lambda: client.work_types.list(limit=1).first_page())
+        other.start()
+        time.sleep(0.1)  # that thread holds the loop; this call waits for it to run ours
+    send_sigint_after(0.3)
+    started = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        client.sites.list(limit=1).first_page()
+    assert time.perf_counter() - started < 1.5
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    latency(0)
+    if other is not None:
+        other.join(10)
+    assert client.sites.list(limit=1).first_page().items  # the client stays usable
+    assert not loop_tasks(client)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_forked_child_gets_a_clear_error(client: cwpro_sync.Client) -> None:
+    client.work_types.list(limit=1).first_page()
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never return into pytest
+        status = 1
+        try:
+            client.work_types.list(limit=1).first_page()
+        except CwproError as exc:
+            os.write(write_end, str(exc).encode())
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    deadline = time.monotonic() + 20
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            pytest.fail("the forked child hung")
+        time.sleep(0.02)
+    message = os.read(read_end, 4096).decode()
+    os.close(read_end)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert "create a new Client" in message
+    assert client.work_types.list(limit=1).first_page().items  # the parent is unaffected
