@@ -46,6 +46,7 @@ DOCUMENT_COLUMNS: Mapping[str, ColumnKind] = {
     "sha256": "string", "created_date": "date",
 }
 NOTIFICATION_RETENTION = dt.timedelta(days=90)
+RENDER_CACHE_SIZE = 2048
 DEFAULT_NOTIFICATIONS = 50
 
 
@@ -156,6 +157,7 @@ class WorkOrderStore:
         self._created: list[dict[str, Any]] = []
         self._created_positions: dict[str, int] = {}
         self._column_cache: dict[str, list[Any]] = {}
+        self._rendered: dict[int, dict[str, Any]] = {}
         self._version = 0
         last_seconds = generator.created_ms(self._seeded - 1) // 1000 if self._seeded else 0
         self._ids = IdAllocator(generator.tag, self._seeded, last_seconds)
@@ -198,7 +200,14 @@ class WorkOrderStore:
         if position >= self._seeded:
             return self._created[position - self._seeded]
         override = self._overrides.get(position)
-        return override if override is not None else self.generator.render(position)
+        if override is not None:
+            return override
+        rendered = self._rendered.get(position)
+        if rendered is None:
+            if len(self._rendered) >= RENDER_CACHE_SIZE:  # evict the oldest entry
+                del self._rendered[next(iter(self._rendered))]
+            rendered = self._rendered[position] = self.generator.render(position)
+        return rendered
 
     def get(self, object_id: str) -> dict[str, Any] | None:
         """The work order ``object_id`` (treat as read-only), or None."""
@@ -397,8 +406,9 @@ class EmulatorState:
         return self.workorders.ids()
 
     def workorder(self, object_id: str) -> dict[str, Any] | None:
-        """The work order ``object_id`` as the API would return it, or None."""
-        return self.workorders.get(object_id)
+        """A copy of work order ``object_id`` as the API would return it, or None."""
+        item = self.workorders.get(object_id)
+        return None if item is None else copy.deepcopy(item)
 
     def workorder_count(self) -> int:
         """How many work orders exist."""

@@ -100,37 +100,45 @@ _STATUS_TABLE = _weighted_table(STATUSES, _STATUS_WEIGHTS)
 _PRIORITY_TABLE = _weighted_table(PRIORITIES, _PRIORITY_WEIGHTS)
 
 
-def seeded_epoch_ms(index: int, count: int, anchor_ms: int, oldest_days: int,
-                    newest_offset_ms: int = HOUR_MS) -> int:
-    """Creation time of the ``index``-th of ``count`` seeded objects (non-decreasing in index).
+class Timeline:
+    """Creation times (unix ms) of ``count`` seeded objects, non-decreasing in their index.
 
     The first three quarters spread from ``oldest_days`` before the anchor up to 120 days before
     it; the last quarter spreads over the 120 days before the anchor (minus ``newest_offset_ms``).
     """
-    recent_count = max(1, round(count * RECENT_SHARE)) if count else 0
-    old_count = count - recent_count
-    if index < old_count:
-        start = anchor_ms - oldest_days * DAY_MS
-        span = max(0, oldest_days * DAY_MS - RECENT_WINDOW_MS)
-        return start + span * index // max(old_count, 1)
-    start = anchor_ms - RECENT_WINDOW_MS
-    span = RECENT_WINDOW_MS - newest_offset_ms
-    return start + span * (index - old_count) // max(recent_count, 1)
+
+    def __init__(self, count: int, anchor_ms: int, oldest_days: int,
+                 newest_offset_ms: int = HOUR_MS) -> None:
+        recent_count = max(1, round(count * RECENT_SHARE)) if count else 0
+        self.old_count = count - recent_count
+        self.recent = range(self.old_count, count)
+        self._old_start = anchor_ms - oldest_days * DAY_MS
+        self._old_span = max(0, oldest_days * DAY_MS - RECENT_WINDOW_MS)
+        self._old_divisor = max(self.old_count, 1)
+        self._recent_start = anchor_ms - RECENT_WINDOW_MS
+        self._recent_span = RECENT_WINDOW_MS - newest_offset_ms
+        self._recent_divisor = max(recent_count, 1)
+
+    def at(self, index: int) -> int:
+        """Creation time of object ``index``."""
+        if index < self.old_count:
+            return self._old_start + self._old_span * index // self._old_divisor
+        return (self._recent_start
+                + self._recent_span * (index - self.old_count) // self._recent_divisor)
 
 
 def recent_indices(count: int) -> range:
     """Indices of the seeded objects created in the 120 days before the anchor."""
-    recent_count = max(1, round(count * RECENT_SHARE)) if count else 0
-    return range(count - recent_count, count)
+    return Timeline(count, 0, 0).recent
 
 
 def generate_work_types(seed: int, count: int, anchor: dt.datetime) -> list[dict[str, Any]]:
     """``count`` seeded work types, oldest first."""
-    anchor_ms = to_epoch_ms(anchor)
+    timeline = Timeline(count, to_epoch_ms(anchor), oldest_days=1500)
     tag = collection_tag(seed, "worktypes")
     items: list[dict[str, Any]] = []
     for index in range(count):
-        created_ms = seeded_epoch_ms(index, count, anchor_ms, oldest_days=1500)
+        created_ms = timeline.at(index)
         base = WORK_TYPE_NAMES[index % len(WORK_TYPE_NAMES)]
         round_no = index // len(WORK_TYPE_NAMES)
         name = base if round_no == 0 else f"{base} {round_no + 1}"
@@ -146,13 +154,14 @@ def generate_work_types(seed: int, count: int, anchor: dt.datetime) -> list[dict
 def generate_sites(seed: int, count: int, anchor: dt.datetime) -> list[dict[str, Any]]:
     """``count`` seeded sites, oldest first."""
     anchor_ms = to_epoch_ms(anchor)
+    timeline = Timeline(count, anchor_ms, oldest_days=1000)
     tag = collection_tag(seed, "sites")
     items: list[dict[str, Any]] = []
     for index in range(count):
         h = mix64(seed * 0x5851F42D4C957F2D + index * 0x14057B7EF767814F + 17)
         city, state, zip_prefix, lat, lon, timezone = _CITIES[h % len(_CITIES)]
         brand = _BRANDS[(h >> 8) % len(_BRANDS)]
-        created_ms = seeded_epoch_ms(index, count, anchor_ms, oldest_days=1000)
+        created_ms = timeline.at(index)
         updated_ms = min(created_ms + ((h >> 16) % (60 * DAY_MS)), anchor_ms - 1000)
         items.append({
             "_id": make_object_id(created_ms // 1000, tag, index),
@@ -178,7 +187,12 @@ def generate_sites(seed: int, count: int, anchor: dt.datetime) -> list[dict[str,
 
 
 class WorkOrderGenerator:
-    """Renders seeded work order number ``index`` (0-based, in creation order) on demand."""
+    """Renders seeded work order number ``index`` (0-based, in creation order) on demand.
+
+    Each field comes from its own 64-bit hash of ``(seed, index, field)``; the public per-field
+    methods (used to build sort/filter columns) and :meth:`render` share the same helpers, so a
+    column value always equals the field of the rendered item.
+    """
 
     def __init__(self, *, seed: int, count: int, anchor: dt.datetime,
                  sites: list[dict[str, Any]], work_types: list[dict[str, Any]]) -> None:
@@ -186,19 +200,21 @@ class WorkOrderGenerator:
         self.count = count
         self.anchor_ms = to_epoch_ms(anchor)
         self.tag = collection_tag(seed, "workorders")
+        self._timeline = Timeline(count, self.anchor_ms, oldest_days=730)
         self._base = mix64(seed * 0x2545F4914F6CDD1D + 0x6A09E667)
         self._sites = sites
-        self._work_types = work_types
+        self._site_ids = [str(site["_id"]) for site in sites]
+        self._type_ids = [str(work_type["_id"]) for work_type in work_types]
         self._namespace = ["cwp", f"tenant-{seed % 97:02d}"]
 
     # -- identity -------------------------------------------------------------------------
     def created_ms(self, index: int) -> int:
         """Creation time (unix ms) of seeded work order ``index``."""
-        return seeded_epoch_ms(index, self.count, self.anchor_ms, oldest_days=730)
+        return self._timeline.at(index)
 
     def object_id(self, index: int) -> str:
         """The ``_id`` of seeded work order ``index``."""
-        return make_object_id(self.created_ms(index) // 1000, self.tag, index)
+        return make_object_id(self._timeline.at(index) // 1000, self.tag, index)
 
     def index_of(self, object_id: str) -> int | None:
         """The index of a seeded work order id, or None when the id is not a seeded one."""
@@ -212,10 +228,54 @@ class WorkOrderGenerator:
             return None
         return index
 
-    # -- per-field values -------------------------------------------------------------------
+    # -- per-field helpers (shared by columns and render) ----------------------------------
     def _hash(self, index: int, field: int) -> int:
         return mix64(self._base ^ (index * 0x9E3779B97F4A7C15 + field * 0xD1B54A32D192ED03))
 
+    def _site_index(self, index: int) -> int | None:
+        return self._hash(index, 3) % len(self._sites) if self._sites else None
+
+    def _work_type_ids(self, h: int) -> list[str]:
+        total = len(self._type_ids)
+        if not total:
+            return []
+        wanted = 1 + h % min(3, total)
+        first = (h >> 8) % total
+        chosen = [first]
+        if wanted > 1:
+            second = (first + 1 + (h >> 24) % (total - 1)) % total
+            chosen.append(second)
+            if wanted > 2:
+                third = (first + 1 + (h >> 40) % (total - 1)) % total
+                while third in chosen:
+                    third = (third + 1) % total
+                chosen.append(third)
+        return [self._type_ids[slot] for slot in chosen]
+
+    def _name(self, h: int, site_index: int | None) -> str:
+        label = f"{_ACTIONS[h % len(_ACTIONS)]} {_OBJECTS[(h >> 8) % len(_OBJECTS)]}"
+        if site_index is None:
+            return label
+        return f"{label} at {self._sites[site_index]['name']}"
+
+    @staticmethod
+    def _description(h: int) -> str:
+        requester = f"{_FIRST_NAMES[h % len(_FIRST_NAMES)]} {_LAST_NAMES[(h >> 8) % 12]}"
+        return (f"{_ACTIONS[(h >> 16) % len(_ACTIONS)]} {_OBJECTS[(h >> 24) % len(_OBJECTS)]} "
+                f"as requested by {requester}; estimated {1 + (h >> 32) % 8} hours on site, "
+                f"{1 + (h >> 40) % 4} technician(s).")
+
+    def _updated_ms(self, created: int, h: int) -> int:
+        return max(created, min(created + h % (30 * DAY_MS), self.anchor_ms - 1000))
+
+    @staticmethod
+    def _scheduled(created: int, status: str, h: int) -> str | None:
+        if status in ("draft", "open") and h % 3:
+            return None
+        day = created // DAY_MS + 1 + (h >> 8) % 45
+        return format_epoch_ms(day * DAY_MS + (8 + (h >> 16) % 10) * HOUR_MS)
+
+    # -- per-field values -------------------------------------------------------------------
     def status(self, index: int) -> str:
         """Seeded ``status`` of work order ``index``."""
         return _STATUS_TABLE[self._hash(index, 1) % len(_STATUS_TABLE)]
@@ -224,66 +284,35 @@ class WorkOrderGenerator:
         """Seeded ``priority``."""
         return _PRIORITY_TABLE[self._hash(index, 2) % len(_PRIORITY_TABLE)]
 
-    def site(self, index: int) -> dict[str, Any] | None:
-        """The seeded site the work order is at (None when there are no sites)."""
-        if not self._sites:
-            return None
-        return self._sites[self._hash(index, 3) % len(self._sites)]
-
     def site_id(self, index: int) -> str | None:
-        """Seeded ``site_id``."""
-        site = self.site(index)
-        return None if site is None else str(site["_id"])
+        """Seeded ``site_id`` (None when there are no sites)."""
+        site_index = self._site_index(index)
+        return None if site_index is None else self._site_ids[site_index]
 
     def work_type_ids(self, index: int) -> list[str]:
         """Seeded ``work_type_ids`` (one to three distinct work types)."""
-        total = len(self._work_types)
-        if not total:
-            return []
-        h = self._hash(index, 4)
-        wanted = 1 + h % min(3, total)
-        position = (h >> 8) % total
-        step = 1 + (h >> 24) % max(total - 1, 1)
-        taken: list[int] = []
-        while len(taken) < wanted:
-            while position % total in taken:  # terminates: wanted <= total
-                position += 1
-            taken.append(position % total)
-            position += step
-        return [str(self._work_types[slot]["_id"]) for slot in taken]
+        return self._work_type_ids(self._hash(index, 4))
 
     def name(self, index: int) -> str:
         """Seeded ``name`` (deliberately repetitive, so sorting by name has ties)."""
-        h = self._hash(index, 5)
-        label = f"{_ACTIONS[h % len(_ACTIONS)]} {_OBJECTS[(h >> 8) % len(_OBJECTS)]}"
-        site = self.site(index)
-        return label if site is None else f"{label} at {site['name']}"
+        return self._name(self._hash(index, 5), self._site_index(index))
 
     def description(self, index: int) -> str:
         """Seeded ``description``."""
-        h = self._hash(index, 6)
-        requester = f"{_FIRST_NAMES[h % len(_FIRST_NAMES)]} {_LAST_NAMES[(h >> 8) % 12]}"
-        return (f"{_ACTIONS[(h >> 16) % len(_ACTIONS)]} {_OBJECTS[(h >> 24) % len(_OBJECTS)]} "
-                f"as requested by {requester}; estimated {1 + (h >> 32) % 8} hours on site, "
-                f"{1 + (h >> 40) % 4} technician(s).")
+        return self._description(self._hash(index, 6))
 
     def created_date(self, index: int) -> str:
         """Seeded ``created_date``."""
-        return format_epoch_ms(self.created_ms(index))
+        return format_epoch_ms(self._timeline.at(index))
 
     def updated_date(self, index: int) -> str:
         """Seeded ``updated_date`` (never before creation, never after the anchor)."""
-        created = self.created_ms(index)
-        bump = self._hash(index, 7) % (30 * DAY_MS)
-        return format_epoch_ms(max(created, min(created + bump, self.anchor_ms - 1000)))
+        return format_epoch_ms(self._updated_ms(self._timeline.at(index), self._hash(index, 7)))
 
     def scheduled_date(self, index: int) -> str | None:
         """Seeded ``scheduled_date`` (null for many drafts and open work orders)."""
-        h = self._hash(index, 8)
-        if self.status(index) in ("draft", "open") and h % 3:
-            return None
-        day = self.created_ms(index) // DAY_MS + 1 + (h >> 8) % 45
-        return format_epoch_ms(day * DAY_MS + (8 + (h >> 16) % 10) * HOUR_MS)
+        return self._scheduled(self._timeline.at(index), self.status(index),
+                               self._hash(index, 8))
 
     def external_reference(self, index: int) -> str:
         """Seeded ``external_reference``."""
@@ -297,10 +326,7 @@ class WorkOrderGenerator:
         return getter(self, index)
 
     # -- whole item ------------------------------------------------------------------------
-    def render(self, index: int) -> dict[str, Any]:
-        """The full seeded work order ``index`` (about 1.3 KB of JSON); a fresh dict each call."""
-        h = self._hash(index, 9)
-        site = self.site(index)
+    def _contacts(self, h: int) -> list[dict[str, str]]:
         contacts = []
         for slot in range(1 + h % 2):
             ch = mix64(h + slot)
@@ -312,22 +338,31 @@ class WorkOrderGenerator:
                 "phone": f"+1-555-{(ch >> 16) % 900 + 100:03d}-{(ch >> 28) % 9000 + 1000:04d}",
                 "role": _ROLES[(ch >> 40) % len(_ROLES)],
             })
+        return contacts
+
+    def render(self, index: int) -> dict[str, Any]:
+        """The full seeded work order ``index`` (about 1.2 KB of JSON); a fresh dict each call."""
+        created = self._timeline.at(index)
+        status = self.status(index)
+        site_index = self._site_index(index)
+        site = None if site_index is None else self._sites[site_index]
+        h = self._hash(index, 9)
         notes = _NOTES[(h >> 8) % len(_NOTES)]
         if h & 0x10000:
             notes = f"{notes} {_NOTES[(h >> 20) % len(_NOTES)]}"
         return {
-            "_id": self.object_id(index),
-            "name": self.name(index),
-            "description": self.description(index),
-            "status": self.status(index),
+            "_id": make_object_id(created // 1000, self.tag, index),
+            "name": self._name(self._hash(index, 5), site_index),
+            "description": self._description(self._hash(index, 6)),
+            "status": status,
             "priority": self.priority(index),
             "site_id": None if site is None else site["_id"],
-            "work_type_ids": self.work_type_ids(index),
-            "scheduled_date": self.scheduled_date(index),
-            "created_date": self.created_date(index),
-            "updated_date": self.updated_date(index),
+            "work_type_ids": self._work_type_ids(self._hash(index, 4)),
+            "scheduled_date": self._scheduled(created, status, self._hash(index, 8)),
+            "created_date": format_epoch_ms(created),
+            "updated_date": format_epoch_ms(self._updated_ms(created, self._hash(index, 7))),
             "address": None if site is None else site["address"],
-            "contacts": contacts,
+            "contacts": self._contacts(h),
             "custom_fields": {
                 "po_number": f"PO-{(h >> 24) % 900000 + 100000}",
                 "cost_center": _COST_CENTERS[(h >> 44) % len(_COST_CENTERS)],
