@@ -36,7 +36,9 @@ try:  # optional speed-up: ``pip install cwpro[speed]``
     _DecodeErrors: tuple[type[Exception], ...] = (orjson.JSONDecodeError, UnicodeDecodeError)
 except ImportError:  # pragma: no cover - depends on the environment
     _loads = json.loads
-    _DecodeErrors = (json.JSONDecodeError, UnicodeDecodeError)
+    # ValueError covers JSONDecodeError, UnicodeDecodeError and integers over the digit
+    # limit; RecursionError is what deeply nested arrays/objects raise.
+    _DecodeErrors = (ValueError, RecursionError)
 
 
 def decode_json(
