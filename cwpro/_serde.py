@@ -91,7 +91,10 @@ def parse_datetime(value: Any) -> _dt.datetime:
         raise ValueError(f"not a date-time: {value!r}")
     elif isinstance(value, (int, float)):
         seconds = value / 1000 if abs(value) > 1e11 else value  # milliseconds since the epoch
-        return _dt.datetime.fromtimestamp(seconds, tz=_dt.timezone.utc)
+        try:
+            return _dt.datetime.fromtimestamp(seconds, tz=_dt.timezone.utc)
+        except (OverflowError, OSError) as exc:  # beyond the platform's time_t
+            raise ValueError(f"epoch time out of range: {value!r}") from exc
     elif isinstance(value, str):
         text = value.strip()
         if text.endswith(("Z", "z")):
