@@ -10,10 +10,11 @@ anchor, where the seeded webhook-notification history lives.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from typing import Any
 
-from cwpro.emulator.wire import UTC, format_epoch_ms, make_object_id, to_epoch_ms
+from cwpro.emulator.wire import UTC, format_epoch_ms, make_object_id, parse_datetime, to_epoch_ms
 
 MASK64 = 0xFFFFFFFFFFFFFFFF
 DAY_MS = 86_400_000
@@ -103,13 +104,14 @@ _PRIORITY_TABLE = _weighted_table(PRIORITIES, _PRIORITY_WEIGHTS)
 class Timeline:
     """Creation times (unix ms) of ``count`` seeded objects, non-decreasing in their index.
 
-    The first three quarters spread from ``oldest_days`` before the anchor up to 120 days before
-    it; the last quarter spreads over the 120 days before the anchor (minus ``newest_offset_ms``).
+    The first three quarters (``1 - recent_share``) spread from ``oldest_days`` before the anchor
+    up to 120 days before it; the rest spreads over the 120 days before the anchor (minus
+    ``newest_offset_ms``).
     """
 
     def __init__(self, count: int, anchor_ms: int, oldest_days: int,
-                 newest_offset_ms: int = HOUR_MS) -> None:
-        recent_count = max(1, round(count * RECENT_SHARE)) if count else 0
+                 newest_offset_ms: int = HOUR_MS, recent_share: float = RECENT_SHARE) -> None:
+        recent_count = max(1, round(count * recent_share)) if count and recent_share else 0
         self.old_count = count - recent_count
         self.recent = range(self.old_count, count)
         self._old_start = anchor_ms - oldest_days * DAY_MS
@@ -127,6 +129,11 @@ class Timeline:
                 + self._recent_span * (index - self.old_count) // self._recent_divisor)
 
 
+def parse_wire_ms(text: str) -> int:
+    """Unix milliseconds of a wire datetime."""
+    return to_epoch_ms(parse_datetime(text))
+
+
 def recent_indices(count: int) -> range:
     """Indices of the seeded objects created in the 120 days before the anchor."""
     return Timeline(count, 0, 0).recent
@@ -134,7 +141,9 @@ def recent_indices(count: int) -> range:
 
 def generate_work_types(seed: int, count: int, anchor: dt.datetime) -> list[dict[str, Any]]:
     """``count`` seeded work types, oldest first."""
-    timeline = Timeline(count, to_epoch_ms(anchor), oldest_days=1500)
+    # all work types predate every seeded work order (created 730 days ago at the earliest)
+    timeline = Timeline(count, to_epoch_ms(anchor) - 620 * DAY_MS, oldest_days=880,
+                        recent_share=0.0)
     tag = collection_tag(seed, "worktypes")
     items: list[dict[str, Any]] = []
     for index in range(count):
@@ -204,6 +213,7 @@ class WorkOrderGenerator:
         self._base = mix64(seed * 0x2545F4914F6CDD1D + 0x6A09E667)
         self._sites = sites
         self._site_ids = [str(site["_id"]) for site in sites]
+        self._site_created = [parse_wire_ms(str(site["created_date"])) for site in sites]
         self._type_ids = [str(work_type["_id"]) for work_type in work_types]
         self._namespace = ["cwp", f"tenant-{seed % 97:02d}"]
 
@@ -233,7 +243,11 @@ class WorkOrderGenerator:
         return mix64(self._base ^ (index * 0x9E3779B97F4A7C15 + field * 0xD1B54A32D192ED03))
 
     def _site_index(self, index: int) -> int | None:
-        return self._hash(index, 3) % len(self._sites) if self._sites else None
+        """A site created before the work order (any site if none is that old)."""
+        if not self._sites:
+            return None
+        existing = bisect.bisect_right(self._site_created, self._timeline.at(index))
+        return self._hash(index, 3) % (existing or len(self._sites))
 
     def _work_type_ids(self, h: int) -> list[str]:
         total = len(self._type_ids)

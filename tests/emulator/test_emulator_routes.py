@@ -486,3 +486,19 @@ async def test_same_seed_same_data_other_seed_other_data() -> None:
         other = list(third.state.workorder_ids())
         assert ids != other
         assert first.client_secret != second.client_secret
+
+
+async def test_seeded_references_exist_and_predate_their_work_orders() -> None:
+    async with Emulator(seed=8, workorders=400, sites=12, work_types=5, portal_links=0) as emu:
+        state = emu.state
+        for object_id in state.workorder_ids():
+            item = state.workorder(object_id)
+            assert item is not None
+            site = state.sites.get(item["site_id"])
+            assert site is not None
+            assert site["created_date"] <= item["created_date"]
+            assert 1 <= len(item["work_type_ids"]) == len(set(item["work_type_ids"])) <= 3
+            for type_id in item["work_type_ids"]:
+                work_type = state.work_types.get(type_id)
+                assert work_type is not None
+                assert work_type["created_date"] < item["created_date"]
