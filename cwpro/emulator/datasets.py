@@ -88,16 +88,18 @@ class RecordStore:
     """A fully materialized collection (sites, work types, notifications, documents)."""
 
     def __init__(self, columns: Mapping[str, ColumnKind],
-                 items: Sequence[dict[str, Any]] = ()) -> None:
+                 items: Sequence[dict[str, Any]] = (), *, cacheable: bool = True) -> None:
         self.columns = columns
         self._items: list[dict[str, Any]] = list(items)
         self._positions = {str(item["_id"]): p for p, item in enumerate(self._items)}
         self._version = 0
+        self._cacheable = cacheable
 
     @property
     def version(self) -> int | None:
-        """Bumped on every change."""
-        return self._version
+        """Bumped on every change; None for throwaway stores whose selections must not be
+        cached."""
+        return self._version if self._cacheable else None
 
     def size(self) -> int:
         """Number of rows."""
@@ -313,11 +315,11 @@ class DocumentStore:
         return self._by_id.get(object_id)
 
     def listing(self, work_order_id: str, resource_name: str) -> RecordStore:
-        """The documents of one work order resource, as a listable store."""
+        """The documents of one work order resource, as a (throwaway) listable store."""
         return RecordStore(DOCUMENT_COLUMNS, [
             d.meta for d in self._documents
             if d.meta["work_order_id"] == work_order_id and d.meta["resource_name"] == resource_name
-        ])
+        ], cacheable=False)
 
 
 class NotificationStore(RecordStore):

@@ -419,9 +419,10 @@ def _filtered_positions(source: ListSource, query: ListQuery) -> Iterable[int]:
 
 
 class SelectionCache:
-    """A small LRU of materialized selections keyed by source version and query fingerprint."""
+    """A small LRU of materialized selections keyed by source, version and query fingerprint
+    (a selection of 200k rows takes ~30 MB, so only a few are kept)."""
 
-    def __init__(self, size: int = 16) -> None:
+    def __init__(self, size: int = 4) -> None:
         self._size = size
         self._entries: OrderedDict[tuple[int, str, int], MaterializedView] = OrderedDict()
 

@@ -200,6 +200,7 @@ class Emulator:
         """Bind the port and start serving (idempotent)."""
         if self._runner is not None:
             return self
+        self.webhooks.open()
         self._upload_dir = Path(tempfile.mkdtemp(prefix="cwpro-emulator-"))
         self._context.upload_dir = self._upload_dir
         runner = web.AppRunner(self.build_app(), access_log=None, handle_signals=False,

@@ -191,6 +191,10 @@ class WebhookDispatcher:
         """Event ids in the order their deliveries succeeded (duplicates included)."""
         return [a.event_id for a in self.attempts if a.delivered]
 
+    def open(self) -> None:
+        """Accept events again after :meth:`close` (an emulator restart)."""
+        self._closed = False
+
     async def close(self) -> None:
         """Cancel every pending delivery, wait for them, and close the HTTP session."""
         self._closed = True

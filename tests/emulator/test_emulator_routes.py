@@ -334,6 +334,8 @@ async def test_document_upload_list_and_download(api: Api) -> None:
     assert api.emu.state.documents[0].sha256 == meta["sha256"]
     async with api.session.get(meta["url"]) as response:
         assert await response.read() == content
+    status, listing = await api.call("GET", path)
+    assert listing["pagination"]["totalResults"] == 1
     await api.call("POST", path, data=_form(b"second", name="b.jpg"))
     status, listing = await api.call("GET", path, params={"limit": "1"})
     assert status == 200
@@ -502,3 +504,19 @@ async def test_seeded_references_exist_and_predate_their_work_orders() -> None:
                 work_type = state.work_types.get(type_id)
                 assert work_type is not None
                 assert work_type["created_date"] < item["created_date"]
+
+
+async def test_emulator_can_be_restarted() -> None:
+    emu = Emulator(workorders=3, portal_links=0)
+    await emu.start()
+    first_url = emu.base_url
+    await emu.close()
+    await emu.start()
+    try:
+        assert emu.base_url == first_url
+        async with aiohttp.ClientSession() as session, session.get(
+                emu.url_for("/_emulator/health")) as response:
+            assert await response.json() == {"ok": True}
+    finally:
+        await emu.close()
+    assert not emu.running
