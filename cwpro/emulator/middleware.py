@@ -162,16 +162,20 @@ async def _partial_stream(request: web.Request, response: web.Response, body: by
     (``pause`` given) or drop the connection."""
     stream = web.StreamResponse(status=response.status, headers=_copied_headers(response))
     stream.content_length = len(body)
-    await stream.prepare(request)
     half = max(1, len(body) // 2)
-    await stream.write(body[:half])
-    if pause is None:
-        transport = request.transport
-        if transport is not None:
-            transport.close()
-        return stream
-    await asyncio.sleep(pause)
-    await stream.write(body[half:])
+    try:
+        await stream.prepare(request)
+        await stream.write(body[:half])
+        if pause is None:
+            transport = request.transport
+            if transport is not None:
+                transport.close()
+            return stream
+        await asyncio.sleep(pause)
+        await stream.write(body[half:])
+    except ConnectionError:
+        # The client went away; aiohttp drops the unfinished response quietly.
+        logger.debug("client disconnected during a %s fault", "slow_body" if pause else "reset")
     return stream
 
 
