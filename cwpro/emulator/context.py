@@ -13,14 +13,8 @@ from cwpro.emulator.auth import TokenStore
 from cwpro.emulator.clock import EmulatorClock
 from cwpro.emulator.datasets import EmulatorState
 from cwpro.emulator.faults import FaultRegistry
-from cwpro.emulator.listing import (
-    Condition,
-    ListSource,
-    SelectionCache,
-    page_body,
-    parse_list_query,
-    select,
-)
+from cwpro.emulator.list_query import Condition, parse_list_query
+from cwpro.emulator.listing import ListSource, SelectionCache, page_body, select
 from cwpro.emulator.stats import EmulatorStats
 from cwpro.emulator.webhook_delivery import WebhookDispatcher
 from cwpro.emulator.wire import json_response

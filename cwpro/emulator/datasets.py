@@ -21,7 +21,7 @@ from cwpro.emulator.generator import (
     generate_work_types,
     recent_indices,
 )
-from cwpro.emulator.listing import ColumnKind, RowKey, sort_key
+from cwpro.emulator.list_query import ColumnKind, RowKey, sort_key
 from cwpro.emulator.wire import format_datetime, make_object_id, parse_datetime, to_epoch_ms
 
 WORKORDER_COLUMNS: Mapping[str, ColumnKind] = {

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from cwpro.emulator.context import context_of
 from cwpro.emulator.datasets import NotificationStore
-from cwpro.emulator.listing import Between, Condition, Equals
+from cwpro.emulator.list_query import Between, Condition, Equals
 from cwpro.emulator.wire import HttpError, ok
 
 _LATEST = "9999-12-31T23:59:59.999Z"
