@@ -28,6 +28,7 @@ from ._errors import (
 from ._query import ListQuery
 from ._serde import ModelError
 from ._transport import APIResponse
+from ._version import __version__
 from .models import (
     AccessLogEntry,
     AccessRestrictions,
@@ -59,9 +60,7 @@ from .pagination import (
     PartitionState,
     split_range,
 )
-from ._version import __version__
 from .resources import RawResponse
-
 
 __all__ = [
     "NOT_GIVEN",

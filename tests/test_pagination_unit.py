@@ -72,7 +72,7 @@ async def test_prefetch_overlaps_a_cpu_bound_consumer() -> None:
     handed: list[float] = []
     async for page in paginator.pages():
         handed.append(time.perf_counter())
-        time.sleep(0.03)  # noqa: ASYNC251 - CPU-bound consumer: never yields to the loop while working
+        time.sleep(0.03)
     starts = [t for kind, _, t in log if kind == "start"]
     # every later fetch started right when the previous page was handed over
     for got, next_start in zip(handed, starts[1:]):
