@@ -428,14 +428,6 @@ class EmulatorState:
         """Every notification id in order (including ones older than 90 days)."""
         return self.notifications.ids()
 
-    def sample_workorder_ids(self, limit: int) -> list[str]:
-        """Up to ``limit`` work order ids spread evenly over the whole collection."""
-        total = self.workorders.size()
-        if total <= limit:
-            return list(self.workorders.ids())
-        step = total / limit
-        return [self.workorders.id_at(int(i * step)) for i in range(limit)]
-
     def first_workorder_ids(self, limit: int) -> list[str]:
         """The ``limit`` oldest work order ids."""
         return list(itertools.islice(self.workorders.ids(), limit))

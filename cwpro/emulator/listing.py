@@ -165,9 +165,7 @@ def select(source: ListSource, query: ListQuery, cache: SelectionCache | None = 
     return view
 
 
-def page_body(view: OrderedView, query: ListQuery,
-              decorate: Callable[[dict[str, Any]], dict[str, Any]] | None = None
-              ) -> dict[str, Any]:
+def page_body(view: OrderedView, query: ListQuery) -> dict[str, Any]:
     """The full list response body (envelope, page of data, pagination, options)."""
     total = len(view)
     if query.cursor is None:
@@ -187,8 +185,6 @@ def page_body(view: OrderedView, query: ListQuery,
         return total - 1 - presented if query.descending else presented
 
     items = [view.item_at(asc_position(p)) for p in range(start, end)]
-    if decorate is not None:
-        items = [decorate(item) for item in items]
     has_prev = start > 0 and bool(items)
     has_next = end < total and bool(items)
     next_cursor = prev_cursor = None

@@ -106,6 +106,7 @@ async def test_failed_deliveries_are_retried_at_scaled_times(receiver: Receiver)
         await _create(emu, session, await _login(emu, session), "Retry me")
         await emu.webhooks.drain(timeout=5)
         attempts = list(emu.webhooks.attempts)
+        assert emu.webhooks.delivered_ids() == [attempts[-1].event_id]
     assert [a.attempt for a in attempts] == [1, 2, 3, 4]
     assert [a.outcome for a in attempts] == ["http_500", "http_503", "http_404", "delivered"]
     gaps = [later.at - earlier.at for earlier, later in zip(attempts, attempts[1:], strict=False)]
@@ -173,12 +174,15 @@ async def test_admin_routes_control_webhooks(receiver: Receiver) -> None:
     assert receiver.received[0][1]["Authorization"].startswith("Basic ")
 
 
-async def test_events_before_a_target_exists_are_not_sent(receiver: Receiver) -> None:
+async def test_only_subscribed_targets_get_events(receiver: Receiver) -> None:
     async with Emulator(workorders=5, portal_links=0) as emu, \
             aiohttp.ClientSession() as session:
         headers = await _login(emu, session)
         await _create(emu, session, headers, "Unseen")
-        emu.webhooks.add_target(receiver.url)
+        target = emu.webhooks.add_target(receiver.url, basic_auth=("user", "hidden-pw"))
+        assert "hidden-pw" not in repr(target)
+        emu.webhooks.remove_target(target)
+        await _create(emu, session, headers, "Unsubscribed")
         await emu.webhooks.drain(timeout=5)
         await asyncio.sleep(0)
     assert receiver.received == []
