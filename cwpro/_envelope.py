@@ -132,29 +132,28 @@ def unwrap(
     redact: Callable[[str], str],
 ) -> Mapping[str, Any]:
     """Check a 2xx JSON payload of either envelope style; return it, or raise its error."""
-    if not isinstance(payload, Mapping):
-        raise APIDecodeError(
-            f"expected a JSON object envelope, got a JSON {type(payload).__name__}",
+
+    def malformed(problem: str) -> APIDecodeError:
+        return APIDecodeError(
+            problem,
             status=http_status,
             body_excerpt=redact(excerpt(body)),
             method=method,
             url=url,
         )
+
+    if not isinstance(payload, Mapping):
+        raise malformed(f"expected a JSON object envelope, got a JSON {type(payload).__name__}")
     code = payload.get("code")
     if isinstance(code, int) and not isinstance(code, bool) and code >= 400:
+        error_status: int | None = code  # CWP: HTTP 200 carrying {"code": 400, "error": {...}}
+    elif payload.get("success") is False:
+        error_status = 400  # portal links: {"success": false, "error": "..."}
+    else:
+        error_status = None
+    if error_status is not None:
         raise build_status_error(
-            code,
-            payload,
-            http_status=http_status,
-            method=method,
-            url=url,
-            body=body,
-            headers=headers,
-            redact=redact,
-        )
-    if payload.get("success") is False:
-        raise build_status_error(
-            400,
+            error_status,
             payload,
             http_status=http_status,
             method=method,
@@ -164,11 +163,5 @@ def unwrap(
             redact=redact,
         )
     if "data" not in payload:
-        raise APIDecodeError(
-            "the response envelope has no 'data'",
-            status=http_status,
-            body_excerpt=redact(excerpt(body)),
-            method=method,
-            url=url,
-        )
+        raise malformed("the response envelope has no 'data'")
     return payload
