@@ -1,0 +1,191 @@
+"""Per-request cost of ``client.workorders.get`` against a raw aiohttp GET + JSON decode.
+
+Both sides GET the same ``/workorders/{id}`` URLs (about 1 KB of JSON each) from the emulator in
+another process, with the same bearer token, one request at a time, in alternating blocks. The
+raw side is ``aiohttp.ClientSession.get`` + ``resp.read()`` + a JSON decode, nothing else; the SDK
+adds headers, status and envelope checks, retries machinery and builds a ``WorkOrder`` model.
+
+Four variants run in every round, so the decoder's share is visible too:
+``sdk`` (as installed: orjson when ``cwpro[speed]`` is), ``sdk-json`` (the SDK with its decoder
+forced to ``json.loads``), ``raw-json`` (``json.loads``) and ``raw-orjson``.
+The graded figures: ``sdk / raw-json`` (what a user of the raw stack would write) and
+``sdk-json / raw-json`` (same decoder on both sides: the SDK's own overhead).
+
+Run alone: ``python -m benchmarks.bench_request_overhead [--quick]``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+import aiohttp
+
+import cwpro
+from cwpro import _envelope
+
+from ._harness import (
+    Figure,
+    Sample,
+    Stats,
+    Target,
+    alternate,
+    cpus,
+    emulator,
+    measure,
+    ratio_stats,
+    run_async,
+    run_script,
+    script_command,
+    walls,
+)
+
+try:
+    import orjson
+except ImportError:  # pragma: no cover - cwpro[speed] not installed
+    orjson = None  # type: ignore[assignment]
+
+COMMAND = script_command("bench_request_overhead")
+TARGET = Target.at_most(1.10)
+
+
+@contextlib.contextmanager
+def sdk_decoder(loads: Callable[[bytes], Any]) -> Iterator[None]:
+    """Make the SDK decode with ``loads`` for the duration (to compare decoders)."""
+    saved = _envelope._loads
+    _envelope._loads = loads
+    try:
+        yield
+    finally:
+        _envelope._loads = saved
+
+
+async def raw_token(session: aiohttp.ClientSession, base_url: str, cid: str, secret: str) -> str:
+    """A bearer token fetched the way a raw aiohttp user would."""
+    body = {"client_id": cid, "client_secret": secret}
+    async with session.post(f"{base_url}/auth/token", json=body) as resp:
+        resp.raise_for_status()
+        token: str = (await resp.json())["data"]["access_token"]
+    return token
+
+
+async def _measure(rounds: int, block: int) -> dict[str, list[Sample]]:
+    with emulator(workorders=2_000) as emu:
+        async with (
+            cwpro.AsyncClient(emu.client_id, emu.client_secret, base_url=emu.base_url) as client,
+            aiohttp.ClientSession() as session,
+        ):
+            page = await client.workorders.list(limit=100)
+            ids = [wo.id for wo in page.items]
+            token = await raw_token(session, emu.base_url, emu.client_id, emu.client_secret)
+            headers = {"Authorization": f"Bearer {token}"}
+            urls = [f"{emu.base_url}/workorders/{i}" for i in ids]
+            count = len(ids)
+
+            async def sdk() -> None:
+                get = client.workorders.get
+                for n in range(block):
+                    await get(ids[n % count])
+
+            async def sdk_json() -> None:
+                with sdk_decoder(json.loads):
+                    await sdk()
+
+            def raw(loads: Callable[[bytes], Any]) -> Callable[[], Awaitable[None]]:
+                async def run() -> None:
+                    for n in range(block):
+                        async with session.get(urls[n % count], headers=headers) as resp:
+                            loads(await resp.read())
+
+                return run
+
+            variants: dict[str, Callable[[], Awaitable[None]]] = {
+                "sdk": sdk,
+                "sdk-json": sdk_json,
+                "raw-json": raw(json.loads),
+            }
+            if orjson is not None:
+                variants["raw-orjson"] = raw(orjson.loads)
+            for run in variants.values():  # warm-up: connections, caches, the token
+                await run()
+
+            def timed(run: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[Sample]]:
+                return lambda: measure(run, block)
+
+            return await alternate({k: timed(v) for k, v in variants.items()}, rounds)
+
+
+def run(quick: bool = False) -> list[Figure]:
+    """Measure and return the figures."""
+    rounds, block = (5, 50) if quick else (31, 60)
+    samples = run_async(_measure(rounds, block))
+    sdk_default = "sdk (orjson)" if orjson is not None else "sdk (json.loads)"
+    us = {name: Stats.of([c * 1e6 for c in cpus(s)]) for name, s in samples.items()}
+    wall_us = {name: Stats.of([w * 1e6 for w in walls(s)]) for name, s in samples.items()}
+    absolute = ", ".join(
+        f"{name} {us[name].median:.0f} us CPU / {wall_us[name].median:.0f} us wall"
+        for name in samples
+    )
+    context = f"per request, medians of {rounds} rounds x {block} requests: {absolute}"
+    figures = [
+        Figure.graded(
+            "get_cpu_ratio",
+            f"client CPU per request: workorders.get [{sdk_default}] / raw aiohttp + json.loads",
+            ratio_stats(cpus(samples["sdk"]), cpus(samples["raw-json"])),
+            TARGET,
+            COMMAND,
+            notes=[context],
+        ),
+        Figure.graded(
+            "get_cpu_ratio_same_decoder",
+            "client CPU per request, same decoder: workorders.get [json.loads] / raw + json.loads",
+            ratio_stats(cpus(samples["sdk-json"]), cpus(samples["raw-json"])),
+            TARGET,
+            COMMAND,
+        ),
+        Figure.info(
+            "get_wall_ratio",
+            "wall time per request: workorders.get / raw aiohttp + json.loads",
+            ratio_stats(walls(samples["sdk"]), walls(samples["raw-json"])),
+            "x",
+            COMMAND,
+            notes=["wall time includes the emulator's own time per request (another process)"],
+        ),
+        Figure.info(
+            "get_cpu_sdk_us",
+            f"client CPU per workorders.get [{sdk_default}]",
+            us["sdk"],
+            "us",
+            COMMAND,
+            digits=0,
+        ),
+        Figure.info(
+            "get_cpu_orjson_saving",
+            "orjson in the SDK: CPU per get with json.loads / with orjson",
+            ratio_stats(cpus(samples["sdk-json"]), cpus(samples["sdk"])),
+            "x",
+            COMMAND,
+        ),
+    ]
+    if "raw-orjson" in samples:
+        figures.append(
+            Figure.info(
+                "get_cpu_ratio_orjson_both",
+                "client CPU per request, both with orjson: workorders.get / raw + orjson.loads",
+                ratio_stats(cpus(samples["sdk"]), cpus(samples["raw-orjson"])),
+                "x",
+                COMMAND,
+            )
+        )
+    return figures
+
+
+def main() -> None:
+    """Command line entry point."""
+    run_script("per-request overhead: workorders.get vs raw aiohttp", run)
+
+
+if __name__ == "__main__":
+    main()
