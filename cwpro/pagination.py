@@ -287,6 +287,10 @@ class AsyncExport(Generic[T]):
                         state.items += len(page.items)
                         state.pages += 1
                         state.cursor = page.next_cursor if page.has_next else None
+                        # The last page handed over finishes the partition now, not when its
+                        # end marker is read: a checkpoint taken in between (after an error in
+                        # another partition, or a break) must not restart it from the top.
+                        state.done = state.cursor is None
                         yield state, page
         finally:
             runner.cancel()
