@@ -125,11 +125,12 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=60, help="calls per block")
     parser.add_argument("--items", type=int, default=2000, help="work orders to stream")
     parser.add_argument("--alternatives", action="store_true", help="also time other bridges")
+    parser.add_argument("--pin", action="store_true", help="pin client and server to cores 0, 1")
     options = parser.parse_args()
     calls: int = options.calls
 
     with EmulatorProcess(seed=1, workorders=options.items) as emu:
-        if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
+        if options.pin and hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
             os.sched_setaffinity(emu.pid, {1})  # server and client on different cores
             os.sched_setaffinity(0, {0})
         loop = asyncio.new_event_loop()

@@ -74,6 +74,10 @@ REPR_BODY = 'return repr(self._async).replace("cwpro.AsyncClient", "cwpro_sync.C
 RENAMES = {"__aiter__": "__iter__", "__await__": "first_page"}
 
 
+#: One source line with its line break (Python ends lines with \n, \r\n or \r only).
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
+
+
 class GenerationError(Exception):
     """The async surface has something this generator does not know how to mirror."""
 
@@ -104,6 +108,7 @@ class SourceModule:
     source: str
     tree: ast.Module
     origins: dict[str, Import] = field(default_factory=dict)
+    _lines: list[bytes] = field(default_factory=list)
 
     @classmethod
     def load(cls, name: str) -> SourceModule:
@@ -149,11 +154,20 @@ class SourceModule:
         raise GenerationError(f"class {name} not found in {self.name}")
 
     def segment(self, node: ast.AST) -> str:
-        """The exact source text of ``node``."""
-        text = ast.get_source_segment(self.source, node)
-        if text is None:
+        """The exact source text of ``node`` (``ast.get_source_segment``, with lines cached)."""
+        start, end = getattr(node, "lineno", None), getattr(node, "end_lineno", None)
+        first_col, end_col = (
+            getattr(node, "col_offset", None),
+            getattr(node, "end_col_offset", None),
+        )
+        if start is None or end is None or first_col is None or end_col is None:
             raise GenerationError(f"no source for {ast.dump(node)[:80]} in {self.name}")
-        return text
+        if not self._lines:
+            self._lines = [line.encode() for line in _LINE.findall(self.source)]
+        lines = self._lines[start - 1 : end]
+        if len(lines) == 1:
+            return lines[0][first_col:end_col].decode()
+        return b"".join([lines[0][first_col:], *lines[1:-1], lines[-1][:end_col]]).decode()
 
     def docstring(
         self, node: ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef | ast.Module

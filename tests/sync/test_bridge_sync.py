@@ -110,14 +110,15 @@ def test_iteration_streams_page_by_page(client: cwpro_sync.Client) -> None:
 
 
 def test_prefetch_overlaps_a_slow_consumer(client: cwpro_sync.Client, latency: Callable[[float], None]) -> None:
-    latency(60)
+    latency(100)
     timings = {}
     for prefetch in (0, 1):
         started = time.perf_counter()
         for _ in client.workorders.list(limit=30, prefetch=prefetch).pages():  # 4 pages
-            time.sleep(0.06)  # as long as a round trip: blocking, like CPU-bound work
+            time.sleep(0.1)  # as long as a round trip: blocking, like CPU-bound work
         timings[prefetch] = time.perf_counter() - started
-    assert timings[1] < timings[0] * 0.8, timings
+    # sequential: 4 x (fetch + work) ~ 0.8 s; with the next page fetched meanwhile ~ 0.5 s
+    assert timings[1] < timings[0] * 0.85, timings
 
 
 @pytest.mark.parametrize("how", ["break", "close", "garbage"])
@@ -125,22 +126,23 @@ def test_stopping_early_cancels_the_prefetch(
     client: cwpro_sync.Client, latency: Callable[[float], None], how: str
 ) -> None:
     client.workorders.list(limit=1).first_page()  # token and connection ready
-    latency(300)
+    latency(600)
     paginator = client.workorders.list(limit=5, prefetch=2)
-    started = time.perf_counter()
     if how == "break":
-        for _ in paginator:
+        for _ in paginator:  # the first page is here; the next ones are being fetched
+            started = time.perf_counter()
             break
     else:
         items = iter(paginator)
         next(items)
+        started = time.perf_counter()
         if how == "close":
             items.close()
         else:
             del items
             gc.collect()
     elapsed = time.perf_counter() - started
-    assert elapsed < 0.55, f"stopping waited for the prefetch ({elapsed:.2f} s)"
+    assert elapsed < 0.3, f"stopping waited for the prefetch ({elapsed:.2f} s)"
     assert not loop_tasks(client)
     latency(0)
     assert client.work_types.list(limit=1).first_page().items  # still usable
@@ -210,7 +212,7 @@ def test_keyboard_interrupt_cancels_the_call(
 ) -> None:
     assert threading.current_thread() is threading.main_thread()
     client.workorders.list(limit=1).first_page()
-    latency(1000)
+    latency(1500)
     other = None
     if path == "another thread runs the loop":
         other = threading.Thread(target=lambda: client.work_types.list(limit=1).first_page())
@@ -220,7 +222,7 @@ def test_keyboard_interrupt_cancels_the_call(
     started = time.perf_counter()
     with pytest.raises(KeyboardInterrupt):
         client.sites.list(limit=1).first_page()
-    assert time.perf_counter() - started < 1.5
+    assert time.perf_counter() - started < 1.2  # did not wait for the 1.5 s answer
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     latency(0)
     if other is not None:
