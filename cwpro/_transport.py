@@ -22,7 +22,7 @@ import asyncio
 import logging
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -123,7 +123,6 @@ class Transport:
         if config.api_key:
             self._base_headers[_wire.API_KEY_HEADER] = config.api_key
         self._default_timeout = self._client_timeout(config.timeout)
-        self._retriers: dict[tuple[Any, ...], Callable[..., Any]] = {}
         #: Retries made so far by this transport (all calls), for summaries and tests.
         self.retry_count = 0
 
@@ -244,36 +243,55 @@ class Transport:
                 attempts,
             )
 
-        if retries == 0:
+        # The first attempt runs outside ``backoff``: the common case (success) pays for no
+        # retry machinery at all. Only after a failure is the retrier built; it replays that
+        # failure as its first try and gets the time budget that is left, so tries, give-up
+        # rules, waits and the overall time limit are exactly those of one retrier around
+        # every attempt.
+        try:
             return await attempt()
-        retrier = self._retrier(method, idempotent, retries)
-        result: APIResponse = await retrier(attempt)
+        except CwproError as exc:
+            if retries == 0:
+                raise
+            first_failure = exc
+        spent = time.monotonic() - started
+        return await self._retry_after(first_failure, spent, attempt, method, idempotent, retries)
+
+    async def _retry_after(
+        self,
+        first_failure: CwproError,
+        spent: float,
+        attempt: Callable[[], Awaitable[APIResponse]],
+        method: str,
+        idempotent: bool | None,
+        retries: int,
+    ) -> APIResponse:
+        """Retry a failed request with backoff; ``first_failure`` counts as its first try."""
+        policy = self.retry_policy
+        replayed = False
+
+        def giveup(exc: Exception) -> bool:
+            return not policy.is_retryable(exc, method, idempotent)
+
+        @backoff.on_exception(
+            policy.wait_gen,
+            CwproError,
+            max_tries=retries + 1,
+            max_time=policy.max_elapsed - spent,
+            giveup=giveup,
+            jitter=None,
+            on_backoff=self._log_backoff,
+            logger=None,
+        )
+        async def run() -> APIResponse:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                raise first_failure
+            return await attempt()
+
+        result: APIResponse = await run()
         return result
-
-    def _retrier(self, method: str, idempotent: bool | None, retries: int) -> Callable[..., Any]:
-        key = (method, idempotent, retries)
-        retrier = self._retriers.get(key)
-        if retrier is None:
-            policy = self.retry_policy
-
-            def giveup(exc: Exception) -> bool:
-                return not policy.is_retryable(exc, method, idempotent)
-
-            @backoff.on_exception(
-                policy.wait_gen,
-                CwproError,
-                max_tries=retries + 1,
-                max_time=policy.max_elapsed,
-                giveup=giveup,
-                jitter=None,
-                on_backoff=self._log_backoff,
-                logger=None,
-            )
-            async def run(attempt: Callable[[], Any]) -> Any:
-                return await attempt()
-
-            retrier = self._retriers[key] = run
-        return retrier
 
     def _log_backoff(self, details: Any) -> None:
         self.retry_count += 1
