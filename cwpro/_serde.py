@@ -107,7 +107,16 @@ def parse_datetime(value: Any) -> _dt.datetime:
         raise ValueError(f"not a date-time: {type(value).__name__}")
     if result.tzinfo is None:
         result = result.replace(tzinfo=_dt.timezone.utc)
+    elif result.year in (1, 9999):  # an offset may push it out of what UTC can hold
+        _utc(result)
     return result
+
+
+def _utc(value: _dt.datetime) -> _dt.datetime:
+    try:
+        return value.astimezone(_dt.timezone.utc)
+    except OverflowError:
+        raise ValueError(f"date-time out of range in UTC: {value.isoformat()}") from None
 
 
 def format_datetime(value: _dt.datetime | _dt.date) -> str:
@@ -116,7 +125,7 @@ def format_datetime(value: _dt.datetime | _dt.date) -> str:
         return value.isoformat()
     if value.tzinfo is None:
         value = value.replace(tzinfo=_dt.timezone.utc)
-    value = value.astimezone(_dt.timezone.utc)
+    value = _utc(value)
     if value.microsecond % 1000:
         return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
