@@ -1,0 +1,203 @@
+"""What every ``cwpro`` command shares: exit codes, client options, JSON output, signals."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as _dt
+import json
+import logging
+import signal
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import IO, Any, Final, TypeVar
+
+import cwpro
+
+logger = logging.getLogger("cwpro.cli")
+
+T = TypeVar("T")
+
+EXIT_OK: Final = 0
+EXIT_API_ERROR: Final = 1
+EXIT_USAGE: Final = 2
+EXIT_RESUME_REFUSED: Final = 3
+EXIT_INTERRUPTED: Final = 130  # 128 + SIGINT
+EXIT_TERMINATED: Final = 143  # 128 + SIGTERM
+
+EXIT_CODES_EPILOG: Final = """\
+exit codes:
+  0    success
+  1    API error (the API answered with an error, or could not be reached)
+  2    usage error (bad arguments, missing credentials)
+  3    resume refused (no checkpoint, or it does not match the options / the output file)
+  130  interrupted (Ctrl-C); 143 on SIGTERM. An interrupted export can be --resume'd.
+"""
+
+CREDENTIALS_HELP: Final = (
+    "Credentials: --client-id/--client-secret or --token, else the CWPRO_CLIENT_ID, "
+    "CWPRO_CLIENT_SECRET, CWPRO_TOKEN, CWPRO_API_KEY, CWPRO_BASE_URL and CWPRO_ENVIRONMENT "
+    "environment variables."
+)
+
+
+class UsageError(Exception):
+    """A problem with the command line found after parsing (exit code 2)."""
+
+
+class ResumeRefused(Exception):
+    """An export cannot be resumed (or started) as asked (exit code 3)."""
+
+
+def add_client_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--base-url --client-id --client-secret --token`` (all optional, env fallback)."""
+    group = parser.add_argument_group("connection", CREDENTIALS_HELP)
+    group.add_argument("--base-url", help="API base URL (default: CWPRO_BASE_URL or sandbox)")
+    group.add_argument("--client-id", help="client id (default: CWPRO_CLIENT_ID)")
+    group.add_argument(
+        "--client-secret",
+        help="client secret (default: CWPRO_CLIENT_SECRET; prefer the variable: "
+        "arguments are visible to other users of the machine)",
+    )
+    group.add_argument("--token", help="a ready bearer token instead of client credentials")
+
+
+def make_client(args: argparse.Namespace, **options: Any) -> cwpro.AsyncClient:
+    """An :class:`cwpro.AsyncClient` from the connection arguments (env vars fill the rest)."""
+    return cwpro.AsyncClient(
+        args.client_id,
+        args.client_secret,
+        token=args.token,
+        base_url=args.base_url,
+        **options,
+    )
+
+
+def to_json(value: Any, *, indent: int | None = None) -> str:
+    """``value`` as JSON text (datetimes in ISO 8601, non-ASCII kept)."""
+    return json.dumps(value, indent=indent, ensure_ascii=False, default=_json_default)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (_dt.datetime, _dt.date)):
+        return value.isoformat()
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    if hasattr(value, "keys"):
+        return dict(value)
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def print_json(value: Any, *, indent: int | None = None, stream: IO[str] | None = None) -> None:
+    """Write ``value`` as one JSON document and a newline, flushed (stdout by default)."""
+    out = stream if stream is not None else sys.stdout
+    out.write(to_json(value, indent=indent) + "\n")
+    out.flush()
+
+
+def error(message: str) -> None:
+    """Print ``cwpro: error: message`` on stderr."""
+    sys.stderr.write(f"cwpro: error: {message}\n")
+    sys.stderr.flush()
+
+
+def exit_code_for(exc: BaseException) -> int:
+    """The documented exit code of an exception that ended a command (and report it)."""
+    if isinstance(exc, ResumeRefused):
+        error(str(exc))
+        return EXIT_RESUME_REFUSED
+    if isinstance(exc, (UsageError, cwpro.ConfigurationError)):
+        error(str(exc))
+        return EXIT_USAGE
+    if isinstance(exc, cwpro.CwproError):
+        error(f"{type(exc).__name__}: {exc}")
+        return EXIT_API_ERROR
+    raise exc
+
+
+def run_command(
+    command: Callable[[], Awaitable[int]], *, exit_quietly_on_signal: bool = False
+) -> int:
+    """Run an async command to completion with SIGINT/SIGTERM turned into a clean stop.
+
+    A signal cancels the command (its ``async with`` blocks close connections and files) and
+    the exit status is 130 (SIGINT) or 143 (SIGTERM), or 0 when ``exit_quietly_on_signal``
+    (commands that run until stopped: ``emulator``, ``webhooks listen``).
+    """
+
+    async def guarded() -> int:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        received: list[int] = []
+
+        def on_signal(signum: int) -> None:
+            if not received:
+                logger.debug("signal %d: stopping", signum)
+            received.append(signum)
+            task.cancel()
+
+        installed = []
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(signum, on_signal, signum)
+                installed.append(signum)
+        try:
+            return await command()
+        except asyncio.CancelledError:
+            if not received:
+                raise
+            if exit_quietly_on_signal:
+                return EXIT_OK
+            sys.stderr.write("cwpro: interrupted\n")
+            return EXIT_INTERRUPTED if received[0] == signal.SIGINT else EXIT_TERMINATED
+        finally:
+            for signum in installed:
+                loop.remove_signal_handler(signum)
+
+    try:
+        return asyncio.run(guarded())
+    except KeyboardInterrupt:  # a signal before the handlers were installed
+        return EXIT_OK if exit_quietly_on_signal else EXIT_INTERRUPTED
+    except Exception as exc:
+        return exit_code_for(exc)
+
+
+def parse_datetime_arg(text: str, *, end_of_day: bool = False) -> _dt.datetime:
+    """An ISO 8601 date or datetime from the command line, as an aware UTC datetime.
+
+    ``2024-01-31`` is midnight UTC, or the day's last millisecond with ``end_of_day`` (so
+    ``--until 2024-01-31`` includes that whole day). Naive datetimes are taken as UTC.
+    """
+    value = text.strip()
+    if value.endswith(("Z", "z")):
+        value = value[:-1] + "+00:00"
+    try:
+        if len(value) == 10:
+            day = _dt.date.fromisoformat(value)
+            moment = _dt.datetime(day.year, day.month, day.day, tzinfo=_dt.timezone.utc)
+            if end_of_day:
+                moment += _dt.timedelta(days=1) - _dt.timedelta(milliseconds=1)
+            return moment
+        parsed = _dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"not an ISO 8601 date or datetime: {text!r}") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=_dt.timezone.utc)
+    return parsed.astimezone(_dt.timezone.utc)
+
+
+@contextlib.asynccontextmanager
+async def closing(iterator: AsyncIterator[T]) -> AsyncIterator[AsyncIterator[T]]:
+    """Close an async generator when the block ends, even after ``break`` or an error.
+
+    (A generator left open is only finalized by the garbage collector, later, in another task;
+    closing it here cancels its in-flight requests at once.)
+    """
+    try:
+        yield iterator
+    finally:
+        aclose = getattr(iterator, "aclose", None)
+        if aclose is not None:
+            await aclose()
