@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import enum
+import types
 import typing
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -179,14 +180,50 @@ def _is_list(t: Any) -> bool:
     return typing.get_origin(t) is list
 
 
-def _structure_list_factory(conv: cattrs.Converter) -> Any:
-    def structure_list(value: Any, t: Any) -> list[Any]:
+# The list and Optional hooks below look the inner type's hook up once (on first use, so that
+# recursive models still work) instead of dispatching on it for every value, as cattrs' own
+# Optional hook and a per-item ``conv.structure`` do. Same hooks, same results, less work.
+Hook = Callable[[Any, Any], Any]
+
+
+def _list_structure_factory(t: Any, conv: cattrs.Converter) -> Hook:
+    (item_type,) = typing.get_args(t) or (Any,)
+    item_hook: Hook | None = None
+
+    def structure_list(value: Any, _: Any) -> list[Any]:
+        nonlocal item_hook
         if not isinstance(value, list):
             raise ValueError(f"expected a JSON array, got {type(value).__name__}")
-        (item_type,) = typing.get_args(t) or (Any,)
-        return [conv.structure(item, item_type) for item in value]
+        if item_hook is None:
+            item_hook = conv.get_structure_hook(item_type)
+        hook = item_hook
+        return [hook(item, item_type) for item in value]
 
     return structure_list
+
+
+_NoneType = type(None)
+_UNION_ORIGINS = (typing.Union, getattr(types, "UnionType", typing.Union))
+
+
+def _is_optional(t: Any) -> bool:
+    args = typing.get_args(t)
+    return typing.get_origin(t) in _UNION_ORIGINS and len(args) == 2 and _NoneType in args
+
+
+def _optional_structure_factory(t: Any, conv: cattrs.Converter) -> Hook:
+    (inner,) = [arg for arg in typing.get_args(t) if arg is not _NoneType]
+    inner_hook: Hook | None = None
+
+    def structure_optional(value: Any, _: Any) -> Any:
+        nonlocal inner_hook
+        if value is None:
+            return None
+        if inner_hook is None:
+            inner_hook = conv.get_structure_hook(inner)
+        return inner_hook(value, inner)
+
+    return structure_optional
 
 
 def _make_converter() -> cattrs.Converter:
@@ -202,7 +239,8 @@ def _make_converter() -> cattrs.Converter:
     # str-based enums: singledispatch follows the MRO, so OpenEnum must win over str.
     conv.register_structure_hook(OpenEnum, _structure_enum)
     conv.register_structure_hook_func(lambda t: t is Any, _structure_any)
-    conv.register_structure_hook_func(_is_list, _structure_list_factory(conv))
+    conv.register_structure_hook_factory(_is_list, _list_structure_factory)
+    conv.register_structure_hook_factory(_is_optional, _optional_structure_factory)
     conv.register_unstructure_hook_func(
         lambda t: isinstance(t, type) and issubclass(t, enum.Enum), lambda v: v.value
     )
