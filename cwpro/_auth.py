@@ -140,6 +140,12 @@ def _parse_token_data(data: Any) -> tuple[str, float]:
     )
     if token is None:
         raise AuthenticationError("the token response has no access_token", status=200)
+    if not (token.isascii() and token.isprintable()) or " " in token:
+        # It goes into the Authorization header: control characters there are refused by
+        # aiohttp (a bare ValueError) and could split the header.
+        raise AuthenticationError(
+            "the token response's access_token is not a printable ASCII token", status=200
+        )
     raw_lifetime = data.get("expires_in", _wire.DEFAULT_TOKEN_LIFETIME)
     try:
         lifetime = float(raw_lifetime)
