@@ -583,6 +583,10 @@ def mirror_member(
     sig = signature(fn, emitter)
     call = (f"self._async.{name}", sig.forward)
     if fn.is_async and fn.is_generator:
+        if _return_base(fn.node.returns) != "AsyncIterator":
+            raise GenerationError(
+                f"annotate the async generator {fn.module.name}.{name} AsyncIterator[...]"
+            )
         body = format_outer_call("return self._bridge.iterate", [call], BODY)
     elif fn.is_async:
         head = "self._bridge.run" if sig.returns == "None" else "return self._bridge.run"
@@ -593,7 +597,8 @@ def mirror_member(
         twin = TWINS[_return_base(fn.node.returns) or ""][0]
         body = format_outer_call(f"return {twin}", ["self._bridge", call], BODY)
     else:
-        body = format_call(f"return self._async.{name}", sig.forward, BODY)
+        head = f"self._async.{name}" if sig.returns == "None" else f"return self._async.{name}"
+        body = format_call(head, sig.forward, BODY)
     return [*format_def(name, sig.params, sig.returns, MEMBER), doc, *body]
 
 

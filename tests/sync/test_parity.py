@@ -184,13 +184,27 @@ def test_check_reports_stale_and_obsolete_files(tmp_path: Path, monkeypatch: pyt
 
 def test_generator_refuses_what_it_cannot_mirror(monkeypatch: pytest.MonkeyPatch) -> None:
     generator = load_generator(monkeypatch)
-    source = "class AsyncThing:\n    async def stream(self) -> int:\n        yield 1\n"
+    source = (
+        "class AsyncThing:\n"
+        "    async def undocumented(self) -> int:\n"
+        "        return 1\n"
+        "    async def stream(self) -> int:\n"
+        '        """Yields."""\n'
+        "        yield 1\n"
+        "    def __len__(self) -> int:\n"
+        '        """Size."""\n'
+        "        return 1\n"
+    )
     tree = ast.parse(source)
     module = generator.SourceModule(cwpro, source, tree)
-    function = generator.Function(tree.body[0].body[0], module)
+    undocumented, stream, dunder = (generator.Function(node, module) for node in tree.body[0].body)
     emitter = generator.Emitter(generator.ImportSet())
     with pytest.raises(generator.GenerationError, match="docstring"):
-        generator.mirror_member(function, emitter)
+        generator.mirror_member(undocumented, emitter)
+    with pytest.raises(generator.GenerationError, match="AsyncIterator"):
+        generator.mirror_member(stream, emitter)
+    with pytest.raises(generator.GenerationError, match="no sync mapping"):
+        generator.mirror_member(dunder, emitter)
     with pytest.raises(generator.GenerationError, match="comes from"):
         emitter.require_name("Unheard", module, runtime=False)
 

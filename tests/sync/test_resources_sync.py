@@ -150,6 +150,7 @@ def test_export_checkpoint_and_resume(client: cwpro_sync.Client) -> None:
     partial = client.workorders.export(limit=25)
     pages = partial.pages()
     state, page = next(pages)
+    assert state.index == 0
     pages.close()  # stop after one page, as an interrupted job would
     first_ids = [wo.id for wo in page.items]
     checkpoint = partial.checkpoint()
