@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -54,6 +55,8 @@ _PYTHON = f"{sys.version_info[0]}.{sys.version_info[1]}"
 
 QueryParams = Sequence[tuple[str, str]]
 _REDACTED = "<redacted>"
+#: Values made only of the characters ``quote(value, safe="")`` leaves alone (ids, mostly).
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]+")
 
 
 def encode_path(template: str, values: Mapping[str, str]) -> str:
@@ -68,7 +71,7 @@ def encode_path(template: str, values: Mapping[str, str]) -> str:
             raise TypeError(f"{name} must be a string, got {type(value).__name__}")
         if value in ("", ".", ".."):
             raise ValueError(f"{name} must be a non-empty id, got {value!r}")
-        encoded[name] = quote(value, safe="")
+        encoded[name] = value if _UNRESERVED.fullmatch(value) else quote(value, safe="")
     return template.format(**encoded)
 
 
