@@ -206,6 +206,10 @@ def send_sigint_after(seconds: float) -> threading.Timer:
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.skipif(
+    signal.getsignal(signal.SIGINT) is not signal.default_int_handler,
+    reason="a custom SIGINT handler is installed",
+)
 @pytest.mark.parametrize("path", ["caller runs the loop", "another thread runs the loop"])
 def test_keyboard_interrupt_cancels_the_call(
     client: cwpro_sync.Client, latency: Callable[[float], None], path: str
