@@ -228,7 +228,29 @@ class Transport:
         if retries < 0:
             raise ValueError(f"max_retries must be >= 0, got {retries}")
         started = time.monotonic()
-        attempts = 0
+        # The first attempt runs outside ``backoff``: the common case (success) pays for no
+        # retry machinery at all. Only after a failure is the retrier built; it replays that
+        # failure as its first try and gets the time budget that is left, so tries, give-up
+        # rules, waits and the overall time limit are exactly those of one retrier around
+        # every attempt.
+        try:
+            return await self._attempt(
+                method,
+                url,
+                params,
+                json,
+                body_factory,
+                headers,
+                client_timeout,
+                authenticated,
+                started,
+                1,
+            )
+        except CwproError as exc:
+            if retries == 0:
+                raise
+            first_failure = exc
+        attempts = 1
 
         async def attempt() -> APIResponse:
             nonlocal attempts
@@ -246,17 +268,6 @@ class Transport:
                 attempts,
             )
 
-        # The first attempt runs outside ``backoff``: the common case (success) pays for no
-        # retry machinery at all. Only after a failure is the retrier built; it replays that
-        # failure as its first try and gets the time budget that is left, so tries, give-up
-        # rules, waits and the overall time limit are exactly those of one retrier around
-        # every attempt.
-        try:
-            return await attempt()
-        except CwproError as exc:
-            if retries == 0:
-                raise
-            first_failure = exc
         spent = time.monotonic() - started
         return await self._retry_after(first_failure, spent, attempt, method, idempotent, retries)
 
