@@ -146,10 +146,10 @@ def parse_in(specs: Sequence[str]) -> dict[str, list[str]]:
 
 def options_from_args(args: argparse.Namespace) -> ExportOptions:
     """Validate the arguments into :class:`ExportOptions` (``UsageError`` when they are bad)."""
-    since = None if args.since is None else parse_datetime_arg(args.since).isoformat()
-    until = (
-        None if args.until is None else parse_datetime_arg(args.until, end_of_day=True).isoformat()
-    )
+    since = None if args.since is None else parse_datetime_arg(args.since)
+    until = None if args.until is None else parse_datetime_arg(args.until, end_of_day=True)
+    if since is not None and until is not None and since > until:
+        raise UsageError(f"--since {args.since} is after --until {args.until}")
     if args.resume and args.restart:
         raise UsageError("--resume and --restart exclude each other")
     return ExportOptions(
@@ -158,8 +158,8 @@ def options_from_args(args: argparse.Namespace) -> ExportOptions:
         format=args.format,
         filter_by=parse_filters(args.filters),
         in_=parse_in(args.ins),
-        since=since,
-        until=until,
+        since=None if since is None else since.isoformat(),
+        until=None if until is None else until.isoformat(),
         partitions=args.partitions,
         concurrency=args.concurrency or args.partitions,
         limit=args.limit,

@@ -1,0 +1,194 @@
+"""``cwpro export`` in-process against an emulator thread: content, formats, filters, exit codes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+
+from cwpro.cli import main
+from cwpro.emulator import EmulatorThread
+
+from ._helpers import api_ids, api_total, csv_rows, jsonl_ids, summary_line
+
+
+def _export(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    status = main(["export", *args])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_jsonl_export_holds_every_work_order_once(
+    cli_env: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "workorders.jsonl"
+    status, stdout, stderr = _export(capsys, "workorders", "--out", str(out), "--limit", "100")
+    assert status == 0, stderr
+    ids = jsonl_ids(out)
+    assert len(ids) == len(set(ids)) == 1200
+    assert set(ids) == set(api_ids(cli_env.base_url))
+    summary = summary_line(stdout)
+    assert summary["event"] == "export.done"
+    assert summary["items"] == summary["items_this_run"] == 1200
+    assert summary["bytes"] == out.stat().st_size
+    assert summary["partitions"] == 4 and summary["resumed"] is False
+    assert summary["retries"] == 0 and summary["items_per_second"] > 0
+    assert "exported 1,200 workorders" in stderr
+    assert not Path(f"{out}.checkpoint.json").exists()
+
+
+def test_lines_are_the_api_objects(
+    cli_env: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "sites.jsonl"
+    assert _export(capsys, "sites", "--out", str(out), "--partitions", "1")[0] == 0
+    first = json.loads(out.read_text().splitlines()[0])
+    assert first == cli_env.emulator.state.sites.get(first["_id"])
+
+
+@pytest.mark.parametrize("resource", ["sites", "work-types", "webhooks"])
+def test_every_resource_exports_completely(
+    cli_env: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str], resource: str
+) -> None:
+    out = tmp_path / f"{resource}.jsonl"
+    status, stdout, stderr = _export(capsys, resource, "--out", str(out), "--partitions", "3")
+    assert status == 0, stderr
+    ids = jsonl_ids(out)
+    assert len(ids) == len(set(ids)) == summary_line(stdout)["items"]
+    attribute = resource.replace("-", "_")
+    assert set(ids) == set(api_ids(cli_env.base_url, attribute))
+    assert len(ids) == api_total(cli_env.base_url, attribute) > 0
+
+
+def test_csv_export_with_filters_and_dates(
+    cli_env: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    today = dt.datetime.now(dt.timezone.utc).date()
+    since, until = today - dt.timedelta(days=500), today - dt.timedelta(days=30)
+    out = tmp_path / "open.csv"
+    status, _, stderr = _export(
+        capsys, "workorders", "--out", str(out), "--format", "csv",
+        "--in", "status=open,scheduled", "--filter", "priority=high",
+        "--since", since.isoformat(), "--until", until.isoformat(), "--partitions", "5",
+    )  # fmt: skip
+    assert status == 0, stderr
+    rows = csv_rows(out)
+    expected = api_ids(
+        cli_env.base_url,
+        in_={"status": ["open", "scheduled"]},
+        filter_by={"priority": "high"},
+        between={
+            "created_date": (
+                dt.datetime(since.year, since.month, since.day, tzinfo=dt.timezone.utc),
+                dt.datetime(until.year, until.month, until.day, 23, 59, 59, 999000,
+                            tzinfo=dt.timezone.utc),
+            )
+        },
+    )  # fmt: skip
+    assert 0 < len(rows) < 1200
+    assert sorted(row["_id"] for row in rows) == sorted(expected)
+    assert {row["status"] for row in rows} <= {"open", "scheduled"}
+    assert {row["priority"] for row in rows} == {"high"}
+    assert all(since.isoformat() <= row["created_date"][:10] <= until.isoformat() for row in rows)
+    assert all(json.loads(row["extra"])["company_namespace"] for row in rows)
+
+
+def test_typed_filter_values(
+    cli_env: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    site = cli_env.emulator.state.sites.item_at(0)
+    out = tmp_path / "one.jsonl"
+    status, _, stderr = _export(
+        capsys, "sites", "--out", str(out), "--filter", f"latitude:={site['latitude']}"
+    )
+    assert status == 0, stderr
+    assert site["_id"] in jsonl_ids(out)
+    assert all(
+        json.loads(line)["latitude"] == site["latitude"]
+        for line in out.read_text().split("\n")[:-1]
+    )
+
+
+def test_existing_checkpoint_needs_resume_or_restart(
+    cli_env: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "w.jsonl"
+    checkpoint = Path(f"{out}.checkpoint.json")
+    checkpoint.write_text("{}")
+    status, _, stderr = _export(capsys, "workorders", "--out", str(out))
+    assert status == 3
+    assert "--resume" in stderr and "--restart" in stderr
+    status, _, stderr = _export(capsys, "workorders", "--out", str(out), "--resume")
+    assert status == 3 and "cannot resume" in stderr
+    status, _, stderr = _export(capsys, "workorders", "--out", str(out), "--restart")
+    assert status == 0, stderr
+    assert len(jsonl_ids(out)) == 1200 and not checkpoint.exists()
+    status, _, stderr = _export(capsys, "workorders", "--out", str(out), "--resume")
+    assert status == 3 and "nothing to resume" in stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["workorders"], "--out"),
+        (["invoices", "--out", "x"], "invalid choice"),
+        (["workorders", "--out", "x", "--limit", "5000"], "limit must be"),
+        (["workorders", "--out", "x", "--partitions", "0"], "must be >= 1"),
+        (["workorders", "--out", "x", "--since", "yesterday"], "not an ISO 8601"),
+        (["workorders", "--out", "x", "--filter", "novalue"], "FIELD=VALUE"),
+        (["workorders", "--out", "x", "--filter", "n:=nope"], "not JSON"),
+        (["workorders", "--out", "x", "--in", "status="], "FIELD=v1,v2"),
+        (["workorders", "--out", "x", "--resume", "--restart"], "exclude each other"),
+        (["workorders", "--out", "x", "--since", "2025-02-01", "--until", "2025-01-01"], "after"),
+    ],
+)
+def test_usage_errors_exit_2(
+    cli_env: EmulatorThread,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    message: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    status, _, stderr = _export(capsys, *args)
+    assert status == 2
+    assert message in stderr
+    assert not (tmp_path / "x").exists()
+
+
+def test_missing_credentials_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("CWPRO_CLIENT_ID", "CWPRO_CLIENT_SECRET", "CWPRO_TOKEN", "CWPRO_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    status, _, stderr = _export(capsys, "workorders", "--out", str(tmp_path / "x"))
+    assert status == 2
+    assert "no credentials" in stderr
+
+
+def test_api_errors_exit_1(
+    cli_env: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "x.jsonl"
+    status, _, stderr = _export(capsys, "workorders", "--out", str(out), "--client-secret", "wrong")
+    assert status == 1
+    assert "AuthenticationError" in stderr
+    assert "wrong" not in stderr  # secrets never shown
+    cli_env.call(cli_env.emulator.add_fault, "status", status=403, route="GET /workorders")
+    status, _, stderr = _export(capsys, "workorders", "--out", str(out))
+    assert status == 1
+    assert "PermissionDeniedError" in stderr
+
+
+def test_retries_are_counted(
+    cli_env: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli_env.call(cli_env.emulator.add_fault, "status", status=503, times=2, route="GET /workorders")
+    out = tmp_path / "x.jsonl"
+    status, stdout, stderr = _export(capsys, "workorders", "--out", str(out))
+    assert status == 0, stderr
+    assert summary_line(stdout)["retries"] == 2
+    assert len(set(jsonl_ids(out))) == api_total(cli_env.base_url) == 1200
