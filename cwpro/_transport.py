@@ -350,6 +350,11 @@ class Transport:
                     started,
                     attempt_no,
                 )
+            except APIConnectionError as exc:
+                # Made from aiohttp's exception, whose repr holds the request's headers (the
+                # bearer token): drop it from the chain (``from None`` only hides it).
+                exc.__context__ = None
+                raise
             except AuthenticationError:
                 if (
                     not authenticated
