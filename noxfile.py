@@ -34,9 +34,9 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def generate_sync(session: nox.Session) -> None:
-    """Regenerate cwpro_sync/ from the async surface."""
+    """Regenerate cwpro_sync/ from the async surface (``-- --check`` only verifies)."""
     session.install("-e", ".")
-    session.run("python", "scripts/generate_sync.py")
+    session.run("python", "scripts/generate_sync.py", *session.posargs)
 
 
 @nox.session
