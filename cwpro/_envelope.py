@@ -48,14 +48,17 @@ def decode_json(
     try:
         return _loads(body)
     except _DecodeErrors as exc:
-        what = "an empty body" if not body else "a body that is not valid JSON"
-        raise APIDecodeError(
-            f"the API answered {what} ({type(exc).__name__})",
-            status=status,
-            body_excerpt=redact(excerpt(body)),
-            method=method,
-            url=url,
-        ) from None
+        problem = type(exc).__name__
+    # Raised outside the ``except``: the decoder's exception keeps the whole body (``doc``),
+    # unredacted (a token response!), and would stay reachable as ``__context__``.
+    what = "an empty body" if not body else "a body that is not valid JSON"
+    raise APIDecodeError(
+        f"the API answered {what} ({problem})",
+        status=status,
+        body_excerpt=redact(excerpt(body)),
+        method=method,
+        url=url,
+    )
 
 
 def _phrase(status: int) -> str:
