@@ -53,7 +53,9 @@ examples:
 The output is written page by page; after each page (fsynced) FILE.checkpoint.json records
 where every partition stands and how many bytes of FILE are complete. --resume cuts FILE back to
 that size and continues, so the result holds every item exactly once. The checkpoint is removed
-when the export completes. A resume with other options than the checkpoint's is refused (3).
+when the export completes. A resume with other options than the checkpoint's (resource, format,
+filters, dates, partitions, --limit, API URL) is refused (3); --concurrency may change. Lines
+from different partitions interleave: the order of the lines is not defined.
 
 Partitions split created_date (from --since/--until, else from the oldest and newest item, with
 the first partition open towards the past and the last towards the future); --partitions 1 reads

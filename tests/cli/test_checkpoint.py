@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -53,7 +54,7 @@ def test_fingerprint_changes_with_any_option() -> None:
 
 
 def test_settled_state_marks_partitions_whose_last_page_was_delivered() -> None:
-    state = [
+    state: list[dict[str, Any]] = [
         {"index": 0, "cursor": None, "done": False, "items": 5, "pages": 1},  # last page out
         {"index": 1, "cursor": None, "done": False, "items": 0, "pages": 0},  # not started
         {"index": 2, "cursor": "next_x", "done": False, "items": 5, "pages": 1},

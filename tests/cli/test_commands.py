@@ -1,0 +1,229 @@
+"""``cwpro get``, ``portal-links``, ``webhooks listen``, ``emulator`` and the top level."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import signal
+import urllib.error
+import urllib.request
+from typing import Any
+
+import pytest
+
+import cwpro
+from cwpro.cli import build_parser, main
+from cwpro.emulator import EmulatorThread
+
+from ._helpers import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    PACKAGE_ROOT,
+    cli_env,
+    read_line,
+    start_cli,
+)
+
+
+def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    status = main(list(args))
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def _api(emu: EmulatorThread, call: Any) -> Any:
+    async def go() -> Any:
+        async with cwpro.AsyncClient(CLIENT_ID, CLIENT_SECRET, base_url=emu.base_url) as client:
+            return await call(client)
+
+    return asyncio.run(go())
+
+
+def test_get_workorder_prints_the_model_as_json(
+    cli_env: EmulatorThread, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wo_id = cli_env.emulator.state.workorders.id_at(3)
+    status, out, err = _run(capsys, "get", "workorder", wo_id)
+    assert status == 0, err
+    assert json.loads(out) == _api(cli_env, lambda c: c.workorders.get(wo_id)).to_dict()
+    status, out, err = _run(capsys, "get", "workorder", wo_id, "--expand")
+    assert status == 0, err
+    expanded = json.loads(out)
+    assert [t["_id"] for t in expanded["work_types"]] == expanded["work_type_ids"]
+
+
+@pytest.mark.parametrize(("kind", "store"), [("site", "sites"), ("work-type", "work_types")])
+def test_get_site_and_work_type(
+    cli_env: EmulatorThread, capsys: pytest.CaptureFixture[str], kind: str, store: str
+) -> None:
+    stored = getattr(cli_env.emulator.state, store).item_at(0)
+    status, out, err = _run(capsys, "get", kind, stored["_id"])
+    assert status == 0, err
+    assert json.loads(out) == stored
+
+
+def test_get_unknown_id_exits_1(
+    cli_env: EmulatorThread, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, err = _run(capsys, "get", "site", "0" * 24)
+    assert status == 1
+    assert out == "" and "NotFoundError" in err
+
+
+def test_portal_links_create_then_list(
+    cli_env: EmulatorThread, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wo_id = cli_env.emulator.state.workorders.id_at(10)
+    status, out, err = _run(
+        capsys, "portal-links", "create", "--workorder", wo_id, "--link-type", "secure",
+        "--expiry-date", "2031-01-02T03:04:05Z", "--company-namespace", "cwp",
+    )  # fmt: skip
+    assert status == 0, err
+    created = json.loads(out)
+    assert created["workorder"] == wo_id and created["link_type"] == "secure"
+    assert created["expiry_date"].startswith("2031-01-02T03:04:05")
+    assert created["link_token"].startswith("wpl_") and created["is_active"] is True
+    assert created == _api(cli_env, lambda c: c.portal_links.get(created["_id"])).to_dict()
+
+    status, out, err = _run(capsys, "portal-links", "list", "--workorder", wo_id)
+    assert status == 0, err
+    listed = [json.loads(line) for line in out.splitlines()]
+    assert created["_id"] in [link["_id"] for link in listed]
+    assert {link["workorder"] for link in listed} == {wo_id}
+
+
+def test_portal_links_list_pages_and_stops_at_max(
+    cli_env: EmulatorThread, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, err = _run(capsys, "portal-links", "list", "--per-page", "7")
+    assert status == 0, err
+    everything = [json.loads(line)["_id"] for line in out.splitlines()]
+    assert len(everything) == len(set(everything)) == 30
+    status, out, _ = _run(capsys, "portal-links", "list", "--per-page", "4", "--max", "9")
+    assert status == 0
+    assert [json.loads(line)["_id"] for line in out.splitlines()] == everything[:9]
+    status, out, _ = _run(capsys, "portal-links", "list", "--active", "--link-type", "public")
+    assert status == 0
+    assert all(
+        link["is_active"] and link["link_type"] == "public"
+        for link in map(json.loads, out.splitlines())
+    )
+
+
+def test_portal_links_usage_errors(
+    cli_env: EmulatorThread, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _run(capsys, "portal-links", "list", "--per-page", "500")[0] == 2
+    assert _run(capsys, "portal-links", "create")[0] == 2
+    status, _, err = _run(
+        capsys, "portal-links", "create", "--workorder", "x", "--expiry-date", "soon"
+    )
+    assert status == 2 and "ISO 8601" in err
+    status, _, err = _run(capsys, "portal-links", "create", "--workorder", "0" * 24)
+    assert status == 1, err  # the API refuses a link to an unknown work order
+
+
+def _post(url: str, body: dict[str, Any], auth: str | None = None) -> int:
+    headers = {"Content-Type": "application/json"}
+    if auth is not None:
+        headers["Authorization"] = "Basic " + base64.b64encode(auth.encode()).decode()
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers=headers, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code
+
+
+def test_webhooks_listen_prints_each_event_once_until_ctrl_c(emu: EmulatorThread) -> None:
+    process = start_cli(
+        "webhooks", "listen", "--port", "0", "--allow-ip", "127.0.0.1",
+        "--basic-auth", "cwp:s3cret", env=cli_env(emu.base_url),
+    )  # fmt: skip
+    try:
+        assert process.stderr is not None and process.stdout is not None
+        banner = read_line(process.stderr)
+        assert "listening on http://127.0.0.1:" in banner and "s3cret" not in banner
+        url = banner.split()[2]
+        event = {
+            "id": "6aa09c3a8b0e860000000005",
+            "event": "SITE.CREATE",
+            "created_date": "2026-01-02T03:04:05.000Z",
+            "data": {"_id": "65dd26005ac64e0000000000", "name": 'Depot, "north"'},
+        }
+        assert _post(url, event) == 401  # no credentials
+        assert _post(url, event, auth="cwp:s3cret") == 200
+        assert _post(url, event, auth="cwp:s3cret") == 200  # a duplicate: accepted, not printed
+        assert json.loads(read_line(process.stdout)) == event
+
+        emu.call(emu.emulator.webhooks.add_target, url, basic_auth=("cwp", "s3cret"))
+        created = _api(emu, lambda c: c.workorders.create(name="from the emulator"))
+        delivered = json.loads(read_line(process.stdout))
+        assert delivered["event"] == "WORKORDER.CREATE"
+        assert delivered["data"]["_id"] == created.id
+    finally:
+        process.send_signal(signal.SIGINT)
+        stdout, _ = process.communicate(timeout=20)
+    assert process.returncode == 0
+    assert stdout == ""
+
+
+def test_webhooks_listen_refuses_contradictory_sender_options(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    status, _, err = _run(capsys, "webhooks", "listen", "--allow-ip", "1.2.3.4", "--allow-any-ip")
+    assert status == 2 and "exclude" in err
+    status, _, err = _run(capsys, "webhooks", "listen", "--basic-auth", "nocolon")
+    assert status == 2 and "USER:PASS" in err
+
+
+def test_emulator_command_serves_until_ctrl_c() -> None:
+    env = {"PYTHONPATH": PACKAGE_ROOT, "PATH": "/usr/bin:/bin"}
+    process = start_cli(
+        "emulator", "--workorders", "42", "--client-id", "me", "--client-secret", "pw", env=env
+    )
+    try:
+        assert process.stdout is not None and process.stderr is not None
+        announcement = json.loads(read_line(process.stdout))
+        assert announcement["client_id"] == "me" and announcement["client_secret"] == "pw"
+        assert "export CWPRO_BASE_URL=" in read_line(process.stderr, timeout=5) + read_line(
+            process.stderr, timeout=5
+        )
+
+        async def total() -> int | None:
+            async with cwpro.AsyncClient("me", "pw", base_url=announcement["base_url"]) as c:
+                return (await c.workorders.list(limit=1)).total_results
+
+        assert asyncio.run(total()) == 42
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=20)
+    assert process.returncode == 0
+
+
+def test_top_level_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    assert "COMMAND" in capsys.readouterr().err
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"cwpro {cwpro.__version__}"
+    assert main(["export", "--help"]) == 0
+    help_text = capsys.readouterr().out
+    for code in ("0 ", "1 ", "2 ", "3 ", "130"):
+        assert f"\n  {code}" in help_text
+    assert "--resume" in help_text and "checkpoint" in help_text
+
+
+def test_verbose_turns_on_debug_logging(
+    cli_env: EmulatorThread, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, _, err = _run(capsys, "get", "site", cli_env.emulator.state.sites.id_at(0), "-v")
+    assert status == 0
+    assert "DEBUG cwpro" in err
+    assert CLIENT_SECRET not in err
+    args = build_parser().parse_args(["-v", "get", "site", "x"])
+    assert args.verbose is True
+    assert not hasattr(build_parser().parse_args(["get", "site", "x"]), "verbose")
