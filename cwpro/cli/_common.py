@@ -21,6 +21,7 @@ T = TypeVar("T")
 
 EXIT_OK: Final = 0
 EXIT_API_ERROR: Final = 1
+EXIT_FAILURE: Final = 1  # a local failure: a file that cannot be written, a port in use
 EXIT_USAGE: Final = 2
 EXIT_RESUME_REFUSED: Final = 3
 EXIT_INTERRUPTED: Final = 130  # 128 + SIGINT
@@ -29,7 +30,8 @@ EXIT_TERMINATED: Final = 143  # 128 + SIGTERM
 EXIT_CODES_EPILOG: Final = """\
 exit codes:
   0    success
-  1    API error (the API answered with an error, or could not be reached)
+  1    API error (the API answered with an error, or could not be reached), or a local
+       failure (the output cannot be written, the port is in use)
   2    usage error (bad arguments, missing credentials)
   3    resume refused (no checkpoint, or it does not match the options / the output file)
   130  interrupted (Ctrl-C); 143 on SIGTERM. An interrupted export can be --resume'd.
@@ -113,6 +115,9 @@ def exit_code_for(exc: BaseException) -> int:
     if isinstance(exc, cwpro.CwproError):
         error(f"{type(exc).__name__}: {exc}")
         return EXIT_API_ERROR
+    if isinstance(exc, OSError):  # the output file cannot be written, a port is taken...
+        error(str(exc))
+        return EXIT_FAILURE
     raise exc
 
 

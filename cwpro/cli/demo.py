@@ -183,5 +183,6 @@ async def _portal_links(client: cwpro.AsyncClient, console: Console) -> int:
     first_page = await client.portal_links.list(per_page=3)
     console.print(f"3. portal links: {first_page.total} in all, the first {len(first_page.items)}:")
     for link in first_page.items:
-        console.print(f"   {link.id}  {link.link_type}  active={link.is_active}  {link.full_url}")
+        link_type = str(link.link_type.value if link.link_type else "-")
+        console.print(f"   {link.id}  {link_type:<7}  active={link.is_active}  {link.full_url}")
     return len(first_page.items)

@@ -47,7 +47,7 @@ examples:
   cwpro export workorders --out workorders.jsonl
   cwpro export workorders --out open.csv --format csv --in status=open,scheduled \\
       --since 2024-01-01 --until 2024-06-30 --partitions 8
-  cwpro export sites --out sites.jsonl --filter state=CA
+  cwpro export sites --out sites.jsonl --filter timezone=America/Los_Angeles --partitions 1
   cwpro export workorders --out workorders.jsonl --resume    # after Ctrl-C, a crash, kill -9
 
 The output is written page by page; after each page (fsynced) FILE.checkpoint.json records

@@ -192,3 +192,11 @@ def test_retries_are_counted(
     assert status == 0, stderr
     assert summary_line(stdout)["retries"] == 2
     assert len(set(jsonl_ids(out))) == api_total(cli_env.base_url) == 1200
+
+
+def test_an_unwritable_output_exits_1_without_a_traceback(
+    cli_env: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, _, stderr = _export(capsys, "workorders", "--out", str(tmp_path / "no" / "x.jsonl"))
+    assert status == 1
+    assert "No such file or directory" in stderr and "Traceback" not in stderr
