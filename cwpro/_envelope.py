@@ -99,7 +99,12 @@ def build_status_error(
         message = message or reason or _text(payload.get("message"))
     message = message or _phrase(status)
     cls = status_error_class(status)
-    kept_headers = {k: v for k, v in headers.items() if k.lower() != "set-cookie"}
+    kept_headers = {k: redact(v) for k, v in headers.items() if k.lower() != "set-cookie"}
+    kept_body = payload if isinstance(payload, (Mapping, list)) else None
+    if kept_body is not None:
+        text = body.decode("utf-8", "replace")
+        if redact(text) != text:  # the body quotes a credential: keep only the redacted excerpt
+            kept_body = None
     err = cls(
         redact(message),
         status=status,
@@ -110,7 +115,7 @@ def build_status_error(
         method=method,
         url=url,
         body_excerpt=redact(excerpt(body)),
-        body=payload if isinstance(payload, (Mapping, list)) else None,
+        body=kept_body,
         headers=kept_headers,
     )
     if isinstance(err, RateLimitError):
