@@ -41,7 +41,9 @@ def add_parser(subparsers: Any, parents: Sequence[argparse.ArgumentParser]) -> N
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     create.add_argument("--workorder", required=True, metavar="ID", help="the work order's id")
-    create.add_argument("--link-type", choices=LINK_TYPES, default="private")
+    create.add_argument(
+        "--link-type", choices=LINK_TYPES, default="private", help="default: private"
+    )
     create.add_argument("--expiry-date", metavar="ISO", help="when the link stops working")
     create.add_argument("--inactive", action="store_true", help="create it deactivated")
     create.add_argument(
@@ -59,10 +61,12 @@ def add_parser(subparsers: Any, parents: Sequence[argparse.ArgumentParser]) -> N
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     listing.add_argument("--workorder", metavar="ID", help="only this work order's links")
-    listing.add_argument("--link-type", choices=LINK_TYPES)
+    listing.add_argument("--link-type", choices=LINK_TYPES, help="only links of this type")
     state = listing.add_mutually_exclusive_group()
-    state.add_argument("--active", dest="is_active", action="store_true", default=None)
-    state.add_argument("--inactive", dest="is_active", action="store_false")
+    state.add_argument(
+        "--active", dest="is_active", action="store_true", default=None, help="only active links"
+    )
+    state.add_argument("--inactive", dest="is_active", action="store_false", help="only inactive")
     listing.add_argument("--sort", help="field to sort by (-field for descending)")
     listing.add_argument("--per-page", type=int, default=100, help="page size, 1..100")
     listing.add_argument("--max", type=int, default=None, metavar="N", help="stop after N links")

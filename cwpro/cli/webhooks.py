@@ -30,7 +30,9 @@ def add_parser(subparsers: Any, parents: Sequence[argparse.ArgumentParser]) -> N
         "limited to CWP's addresses unless --allow-ip/--allow-any-ip say otherwise.",
     )
     listen.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
-    listen.add_argument("--port", type=int, default=8080, help="port (0 = any free port)")
+    listen.add_argument(
+        "--port", type=int, default=8080, help="port (default 8080; 0 = any free port)"
+    )
     listen.add_argument("--path", default="/webhooks", help="the endpoint's path")
     listen.add_argument(
         "--basic-auth", metavar="USER:PASS", help="require these HTTP Basic credentials"
