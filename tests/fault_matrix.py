@@ -731,8 +731,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--mode", action="append", choices=MODES, help="only these modes")
     parser.add_argument("--verbose", action="store_true", help="print every run")
     args = parser.parse_args(argv)
-    # Expected noise: the flaky webhook handler's failures and the emulator's fault logs.
-    logging.getLogger("cwpro").setLevel(logging.CRITICAL)
     modes = tuple(args.mode) if args.mode else MODES
     print(
         f"fault matrix: {args.runs} runs, seeds {args.seed}..{args.seed + args.runs - 1}, "
@@ -744,7 +742,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.verbose or not result.ok:
             print(result.describe(), flush=True)
 
-    summary = run_many(range(args.seed, args.seed + args.runs), modes, on_result=show)
+    # Expected noise: the flaky webhook handler's failures and the emulator's fault logs.
+    sdk_logger = logging.getLogger("cwpro")
+    level = sdk_logger.level
+    sdk_logger.setLevel(logging.CRITICAL)
+    try:
+        summary = run_many(range(args.seed, args.seed + args.runs), modes, on_result=show)
+    finally:
+        sdk_logger.setLevel(level)
     print(summary.report())
     return 0 if summary.ok else 1
 

@@ -452,6 +452,8 @@ class ScriptedServers:
                 await asyncio.sleep(1.0)
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             pass
+        except asyncio.CancelledError:
+            pass  # stopped while hanging: end quietly (asyncio logs a cancelled stream task)
         finally:
             writer.close()
 
