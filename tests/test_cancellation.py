@@ -33,7 +33,7 @@ import cwpro
 import cwpro_sync
 from cwpro.emulator import EmulatorThread
 
-SEEDS = range(10)
+SEEDS = range(8)
 
 
 @pytest.fixture(scope="module")

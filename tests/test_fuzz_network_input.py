@@ -176,7 +176,7 @@ def _raised(call: Callable[[], Any], *allowed: type[BaseException]) -> BaseExcep
 
 
 @pytest.mark.parametrize("module", ENVELOPE_MODULES, ids=["default", "stdlib-json"])
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(body=bodies, status=statuses)
 def test_decode_json_raises_only_decode_errors(
     module: ModuleType, body: bytes, status: int
@@ -365,7 +365,7 @@ def test_every_model_is_covered() -> None:
 
 
 @pytest.mark.parametrize("cls", MODELS, ids=lambda cls: cls.__name__)
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_models_structure_or_raise_model_error(cls: type[Any], data: st.DataObject) -> None:
     payload = data.draw(_payloads(cls))
@@ -391,7 +391,7 @@ def test_dates_beyond_what_utc_can_hold_are_model_errors(value: str) -> None:
 
 
 # -- webhook payloads: typed access to model-shaped data ------------------------------------------
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(
     name=st.sampled_from(["WORKORDER.CREATE", "SITE.CREATE"]),
     data=st.one_of(_payloads(cwpro.WorkOrder), _payloads(cwpro.Site)),
