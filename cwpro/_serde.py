@@ -243,6 +243,7 @@ def _optional_structure_factory(t: Any, conv: cattrs.Converter) -> Hook:
             inner_hook = conv.get_structure_hook(inner)
         return inner_hook(value, inner)
 
+    structure_optional.optional_of = inner  # type: ignore[attr-defined]  # see _value_code
     return structure_optional
 
 
@@ -279,6 +280,40 @@ def _public_fields(cls: type) -> list[attrs.Attribute[Any]]:
 
 def _model_structure_factory(cls: type, conv: cattrs.Converter) -> Any:
     fields = _public_fields(cls)
+    known = frozenset(a.metadata.get("wire", a.name) for a in fields)
+    name = cls.__name__
+    build: Callable[[Any], Any] | None = None
+    if not _is_plain(cls):
+        base = _cattrs_structure_fn(cls, conv, fields)
+
+        def build_with_cattrs(payload: Any) -> Any:
+            instance = base(payload, cls)
+            extra = {k: v for k, v in payload.items() if k not in known}
+            object.__setattr__(instance, "extra", extra)
+            object.__setattr__(instance, "_absent", known.difference(payload))
+            return instance
+
+        build = build_with_cattrs
+
+    def structure_model(payload: Any, _: Any) -> Any:
+        nonlocal build
+        if not isinstance(payload, Mapping):
+            raise ModelError(f"{name}: expected a JSON object, got {type(payload).__name__}")
+        if build is None:  # generated on first use: field hooks of recursive models exist by then
+            build = _generate_builder(cls, conv, fields, known)
+        try:
+            return build(payload)
+        except ModelError:
+            raise
+        except (ValueError, TypeError, KeyError, AttributeError, cattrs.BaseValidationError) as exc:
+            raise ModelError(f"{name}: {_describe(exc)}") from None
+
+    return structure_model
+
+
+def _cattrs_structure_fn(
+    cls: type, conv: cattrs.Converter, fields: list[attrs.Attribute[Any]]
+) -> Callable[[Any, Any], Any]:
     overrides = {a.name: override(rename=a.metadata.get("wire", a.name)) for a in fields}
     overrides["extra"] = override(omit=True)
     overrides["_absent"] = override(omit=True)
@@ -288,24 +323,109 @@ def _model_structure_factory(cls: type, conv: cattrs.Converter) -> Any:
         _cattrs_detailed_validation=False,
         **overrides,  # type: ignore[arg-type]
     )
-    known = frozenset(a.metadata.get("wire", a.name) for a in fields)
-    name = cls.__name__
+    return base
 
-    def structure_model(payload: Any, _: Any) -> Any:
-        if not isinstance(payload, Mapping):
-            raise ModelError(f"{name}: expected a JSON object, got {type(payload).__name__}")
-        try:
-            instance = base(payload, cls)
-        except ModelError:
-            raise
-        except (ValueError, TypeError, KeyError, AttributeError, cattrs.BaseValidationError) as exc:
-            raise ModelError(f"{name}: {_describe(exc)}") from None
-        extra = {k: v for k, v in payload.items() if k not in known}
-        object.__setattr__(instance, "extra", extra)
-        object.__setattr__(instance, "_absent", known.difference(payload))
-        return instance
 
-    return structure_model
+_FACTORY: Any = type(attrs.Factory(list))
+
+
+def _is_plain(cls: type) -> bool:
+    """True when building ``cls`` needs nothing but its fields' values and defaults.
+
+    No validators, converters, ``__attrs_pre_init__``/``__attrs_post_init__``, self-taking
+    factories, cached hash or generic parameters, and no ``init=False`` fields but ``extra`` and
+    ``_absent``: then setting every attribute directly is exactly what ``__init__`` would do.
+    """
+    if getattr(cls, "__parameters__", ()) or "__attrs_cached_hash" in str(
+        getattr(cls, "__slots__", ())
+    ):
+        return False
+    if hasattr(cls, "__attrs_post_init__") or hasattr(cls, "__attrs_pre_init__"):
+        return False
+    for a in attrs.fields(cls):
+        if a.validator is not None or a.converter is not None:
+            return False
+        if not a.init and a.name not in ("extra", "_absent"):
+            return False
+        if isinstance(a.default, _FACTORY) and a.default.takes_self:
+            return False
+    return True
+
+
+def _value_code(
+    var: str, suffix: str, t: Any, conv: cattrs.Converter, scope: dict[str, Any]
+) -> list[str]:
+    """Lines (indented once) that turn the raw value in ``var`` into a ``t``, in place.
+
+    Calls the converter's hook for ``t``; two hooks are inlined where that is exact: the
+    Optional hook (``None`` passes, anything else goes to the inner type's hook) and the
+    ``str`` hook (a ``str`` is returned as it is).
+    """
+    hook = conv.get_structure_hook(t)
+    inner = getattr(hook, "optional_of", None)
+    if inner is not None:
+        body = _value_code(var, suffix, inner, conv, scope)
+        return [f"    if {var} is not None:", *(f"    {line}" for line in body)]
+    scope[f"h{suffix}"] = hook
+    scope[f"t{suffix}"] = t
+    call = f"{var} = h{suffix}({var}, t{suffix})"
+    if hook is _structure_str:
+        return [f"    if type({var}) is not str:", f"        {call}"]
+    return [f"    {call}"]
+
+
+def _generate_builder(
+    cls: type,
+    conv: cattrs.Converter,
+    fields: list[attrs.Attribute[Any]],
+    known: frozenset[str],
+) -> Callable[[Any], Any]:
+    """Compile ``build(payload)`` for a plain model (see :func:`_is_plain`).
+
+    It does what the cattrs-generated function plus the model's ``__init__`` did, in the same
+    order (fields with defaults in declaration order, then required ones, so the first bad
+    field reported is the same), with the same hooks, but without the intermediate keyword
+    dict and the ``__init__`` call: the attributes are set directly on a new instance.
+    """
+    attrs.resolve_types(cls)
+    types = {a.name: a.type for a in attrs.fields(cls)}
+    scope: dict[str, Any] = {
+        "_new": object.__new__,
+        "_set": object.__setattr__,
+        "_cls": cls,
+        "_known": known,
+    }
+    lines = ["def build(o):"]
+    required = []
+    for i, a in enumerate(fields):
+        wire_name = a.metadata.get("wire", a.name)
+        key = repr(wire_name)
+        convert = _value_code(f"v{i}", f"{i}", types[a.name], conv, scope)
+        if a.default is attrs.NOTHING:
+            required.append([f"    v{i} = o[{key}]", *convert])
+            continue
+        if isinstance(a.default, _FACTORY):
+            scope[f"f{i}"] = a.default.factory
+            default = f"f{i}()"
+        else:
+            scope[f"d{i}"] = a.default
+            default = f"d{i}"
+        lines += [f"    if {key} in o:", f"        v{i} = o[{key}]"]
+        lines += [f"    {line}" for line in convert]
+        lines += ["    else:", f"        v{i} = {default}"]
+    for block in required:
+        lines += block
+    lines += [
+        "    instance = _new(_cls)",
+        "    _set(instance, 'extra', {k: v for k, v in o.items() if k not in _known})",
+        "    _set(instance, '_absent', _known.difference(o))",
+        *(f"    _set(instance, {a.name!r}, v{i})" for i, a in enumerate(fields)),
+        "    return instance",
+    ]
+    source = "\n".join(lines)
+    exec(compile(source, f"<cwpro structure {cls.__qualname__}>", "exec"), scope)  # noqa: S102
+    builder: Callable[[Any], Any] = scope["build"]
+    return builder
 
 
 def _describe(exc: BaseException) -> str:
