@@ -1,13 +1,15 @@
 """Per-request cost of ``client.workorders.get`` against a raw aiohttp GET + JSON decode.
 
 Both sides GET the same ``/workorders/{id}`` URLs (about 1 KB of JSON each) from the emulator in
-another process, with the same bearer token, one request at a time, in alternating blocks. The
+another process, with the same bearer token, one request at a time, taking turns call by call
+(the finest alternation: both meet the same machine load; see ``interleave_calls``). The
 raw side is ``aiohttp.ClientSession.get`` + ``resp.read()`` + a JSON decode, nothing else; the SDK
 adds headers, status and envelope checks, retries machinery and builds a ``WorkOrder`` model.
 
 Four variants run in every round, so the decoder's share is visible too:
 ``sdk`` (as installed: orjson when ``cwpro[speed]`` is), ``sdk-json`` (the SDK with its decoder
-forced to ``json.loads``), ``raw-json`` (``json.loads``) and ``raw-orjson``.
+forced to ``json.loads``), ``sdk-no-read-timeout`` (``Timeout(read=None)``), ``raw-json``
+(``json.loads``) and ``raw-orjson``.
 The graded figures: ``sdk / raw-json`` (what a user of the raw stack would write) and
 ``sdk-json / raw-json`` (same decoder on both sides: the SDK's own overhead).
 
@@ -17,6 +19,7 @@ Run alone: ``python -m benchmarks.bench_request_overhead [--quick]``.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -31,11 +34,11 @@ from ._harness import (
     Sample,
     Stats,
     Target,
-    alternate,
     cpus,
     emulator,
-    measure,
+    interleave_calls,
     ratio_stats,
+    raw_token,
     run_async,
     run_script,
     script_command,
@@ -62,65 +65,56 @@ def sdk_decoder(loads: Callable[[bytes], Any]) -> Iterator[None]:
         _envelope._loads = saved
 
 
-async def raw_token(session: aiohttp.ClientSession, base_url: str, cid: str, secret: str) -> str:
-    """A bearer token fetched the way a raw aiohttp user would."""
-    body = {"client_id": cid, "client_secret": secret}
-    async with session.post(f"{base_url}/auth/token", json=body) as resp:
-        resp.raise_for_status()
-        token: str = (await resp.json())["data"]["access_token"]
-    return token
-
-
-async def _measure(rounds: int, block: int) -> dict[str, list[Sample]]:
+async def _measure(rounds: int, calls: int) -> dict[str, list[Sample]]:
     with emulator(workorders=2_000) as emu:
+        no_read_timeout = cwpro.Timeout(total=60.0, connect=10.0, read=None)
         async with (
             cwpro.AsyncClient(emu.client_id, emu.client_secret, base_url=emu.base_url) as client,
+            cwpro.AsyncClient(
+                emu.client_id, emu.client_secret, base_url=emu.base_url, timeout=no_read_timeout
+            ) as client_no_read_timeout,
             aiohttp.ClientSession() as session,
         ):
             page = await client.workorders.list(limit=100)
             ids = [wo.id for wo in page.items]
-            token = await raw_token(session, emu.base_url, emu.client_id, emu.client_secret)
-            headers = {"Authorization": f"Bearer {token}"}
+            headers = await raw_token(session, emu)
             urls = [f"{emu.base_url}/workorders/{i}" for i in ids]
             count = len(ids)
+            turn = itertools.count()  # every variant walks the same ids
 
             async def sdk() -> None:
-                get = client.workorders.get
-                for n in range(block):
-                    await get(ids[n % count])
+                await client.workorders.get(ids[next(turn) % count])
+
+            async def sdk_no_read_timeout() -> None:
+                await client_no_read_timeout.workorders.get(ids[next(turn) % count])
 
             async def sdk_json() -> None:
                 with sdk_decoder(json.loads):
-                    await sdk()
+                    await client.workorders.get(ids[next(turn) % count])
 
             def raw(loads: Callable[[bytes], Any]) -> Callable[[], Awaitable[None]]:
-                async def run() -> None:
-                    for n in range(block):
-                        async with session.get(urls[n % count], headers=headers) as resp:
-                            loads(await resp.read())
+                async def get() -> None:
+                    async with session.get(urls[next(turn) % count], headers=headers) as resp:
+                        loads(await resp.read())
 
-                return run
+                return get
 
             variants: dict[str, Callable[[], Awaitable[None]]] = {
                 "sdk": sdk,
                 "sdk-json": sdk_json,
+                "sdk-no-read-timeout": sdk_no_read_timeout,
                 "raw-json": raw(json.loads),
             }
             if orjson is not None:
                 variants["raw-orjson"] = raw(orjson.loads)
-            for run in variants.values():  # warm-up: connections, caches, the token
-                await run()
-
-            def timed(run: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[Sample]]:
-                return lambda: measure(run, block)
-
-            return await alternate({k: timed(v) for k, v in variants.items()}, rounds)
+            await interleave_calls(variants, 1, 50)  # warm-up: connections, caches
+            return await interleave_calls(variants, rounds, calls)
 
 
 def run(quick: bool = False) -> list[Figure]:
     """Measure and return the figures."""
-    rounds, block = (5, 50) if quick else (31, 60)
-    samples = run_async(_measure(rounds, block))
+    rounds, calls = (3, 40) if quick else (15, 100)
+    samples = run_async(_measure(rounds, calls))
     sdk_default = "sdk (orjson)" if orjson is not None else "sdk (json.loads)"
     us = {name: Stats.of([c * 1e6 for c in cpus(s)]) for name, s in samples.items()}
     wall_us = {name: Stats.of([w * 1e6 for w in walls(s)]) for name, s in samples.items()}
@@ -128,7 +122,7 @@ def run(quick: bool = False) -> list[Figure]:
         f"{name} {us[name].median:.0f} us CPU / {wall_us[name].median:.0f} us wall"
         for name in samples
     )
-    context = f"per request, medians of {rounds} rounds x {block} requests: {absolute}"
+    context = f"per request, medians of {rounds} rounds x {calls} calls each: {absolute}"
     figures = [
         Figure.graded(
             "get_cpu_ratio",
@@ -152,6 +146,17 @@ def run(quick: bool = False) -> list[Figure]:
             "x",
             COMMAND,
             notes=["wall time includes the emulator's own time per request (another process)"],
+        ),
+        Figure.info(
+            "get_cpu_read_timeout_off",
+            "client CPU per request: workorders.get with Timeout(read=None) / raw + json.loads",
+            ratio_stats(cpus(samples["sdk-no-read-timeout"]), cpus(samples["raw-json"])),
+            "x",
+            COMMAND,
+            notes=[
+                "aiohttp re-arms a timer on every socket read when a read timeout is set "
+                "(the SDK's default Timeout(read=30))"
+            ],
         ),
         Figure.info(
             "get_cpu_sdk_us",
