@@ -685,9 +685,34 @@ async def _call(
         )
 
 
+def endpoints_sent(seen: list[tuple[str, str, str]], bad: str, label: str) -> list[str]:
+    """The declared endpoints the one recorded request matches, after checking that the id
+    stayed one path segment and added no query."""
+    ((method, raw_path, query),) = seen
+    assert query == "", f"{label}({bad!r}) sent a query {query!r}"
+    matches = [
+        key
+        for key, ep in all_endpoints().items()
+        if ep.method == method
+        and ep.path_params()
+        and raw_path
+        == ep.path.format(
+            **{
+                p: quote(bad if p == "id" else "work_order_extra_photos", safe="")
+                for p in ep.path_params()
+            }
+        )
+    ]
+    assert matches, f"{label}({bad!r}) sent {method} {raw_path}"
+    assert unquote(raw_path.split("/")[2]) == bad  # the server reads back the very id
+    return matches
+
+
+ENDPOINTS_WITH_IDS = {k for k, ep in all_endpoints().items() if "id" in ep.path_params()}
+
+
 async def test_ids_cannot_inject_path_segments_or_queries_in_any_method() -> None:
     seen: list[tuple[str, str, str]] = []
-    endpoints = {key: ep for key, ep in all_endpoints().items() if ep.path_params()}
     covered: set[str] = set()
     async with (
         recording_server(seen) as url,
@@ -703,22 +728,35 @@ async def test_ids_cannot_inject_path_segments_or_queries_in_any_method() -> Non
                 seen.clear()
                 with pytest.raises(CwproError):
                     await _call(client, attribute, name, id_param, bad)
-                ((method, raw_path, query),) = seen
-                assert query == "", f"{attribute}.{name}({bad!r}) sent a query {query!r}"
-                matches = [
-                    key
-                    for key, ep in endpoints.items()
-                    if ep.method == method
-                    and raw_path
-                    == ep.path.format(
-                        **{
-                            p: quote(bad if p == "id" else "work_order_extra_photos", safe="")
-                            for p in ep.path_params()
-                        }
-                    )
-                ]
-                assert matches, f"{attribute}.{name}({bad!r}) sent {method} {raw_path}"
-                covered.update(matches)
-                segments = raw_path.split("/")
-                assert unquote(segments[2]) == bad  # the server reads back the very id
-    assert covered == {k for k, ep in endpoints.items() if "id" in ep.path_params()}
+                covered.update(endpoints_sent(seen, bad, f"{attribute}.{name}"))
+    assert covered == ENDPOINTS_WITH_IDS
+
+
+def _call_blocking(
+    client: cwpro_sync.Client, attribute: str, name: str, id_param: str, value: str
+) -> None:
+    resource = getattr(client, attribute)
+    extra = REQUIRED_ARGUMENTS.get(f"{type(resource).__name__}.{name}", {})
+    result = getattr(resource, name)(**{id_param: value}, **extra)
+    if isinstance(result, cwpro_sync.CursorPaginator):
+        result.first_page()
+
+
+async def test_the_blocking_client_sends_ids_the_same_way() -> None:
+    seen: list[tuple[str, str, str]] = []
+    covered: set[str] = set()
+    async with recording_server(seen) as url:
+
+        def run_all() -> None:  # in a worker thread: the blocking client runs its own loop
+            with cwpro_sync.Client(token=STATIC_TOKEN, base_url=url, max_retries=0) as client:
+                for attribute, name, id_param in methods_taking_an_id():
+                    with pytest.raises(ValueError):
+                        _call_blocking(client, attribute, name, id_param, "..")
+                    for bad in BAD_IDS[::3]:
+                        seen.clear()
+                        with pytest.raises(CwproError):
+                            _call_blocking(client, attribute, name, id_param, bad)
+                        covered.update(endpoints_sent(seen, bad, f"sync {attribute}.{name}"))
+
+        await asyncio.to_thread(run_all)
+    assert covered == ENDPOINTS_WITH_IDS
