@@ -47,6 +47,7 @@ class AsyncClient:
         max_retries: retries after a retryable failure (429 always; 5xx and connection errors
             for idempotent calls), with exponential backoff, full jitter and ``Retry-After``.
         max_retry_time: seconds one call may spend in all, retries included.
+        max_retry_after: the longest ``Retry-After`` honoured (seconds); longer hints are capped.
         retry_backoff_base, retry_backoff_max: the first backoff ceiling and its cap (seconds);
             each wait is uniform in ``[0, min(max, base * 2**n)]``.
         max_connections, max_connections_per_host: connection pool limits.
@@ -78,6 +79,7 @@ class AsyncClient:
         timeout: float | Timeout | NotGiven | None = NOT_GIVEN,
         max_retries: int = 3,
         max_retry_time: float = 120.0,
+        max_retry_after: float = 60.0,
         retry_backoff_base: float = 0.5,
         retry_backoff_max: float = 8.0,
         max_connections: int = 64,
@@ -97,6 +99,7 @@ class AsyncClient:
             timeout=timeout,
             max_retries=max_retries,
             max_retry_time=max_retry_time,
+            max_retry_after=max_retry_after,
             retry_backoff_base=retry_backoff_base,
             retry_backoff_max=retry_backoff_max,
             max_connections=max_connections,

@@ -113,6 +113,11 @@ class ClientConfig:
         return tuple(s for s in (self.client_secret, self.token, self.api_key) if s)
 
 
+def _header_safe(value: str) -> bool:
+    """True when ``value`` can go into an HTTP header as-is (printable ASCII, no spaces)."""
+    return value.isascii() and value.isprintable() and not any(c.isspace() for c in value)
+
+
 def _env(name: str, environ: Mapping[str, str]) -> str | None:
     value = environ.get(name)
     return value if value else None
@@ -129,6 +134,7 @@ def resolve_config(
     timeout: float | Timeout | NotGiven | None,
     max_retries: int,
     max_retry_time: float,
+    max_retry_after: float,
     retry_backoff_base: float,
     retry_backoff_max: float,
     max_connections: int,
@@ -161,6 +167,11 @@ def resolve_config(
             "no credentials: pass client_id and client_secret (or token=...), or set "
             f"{_wire.ENV_CLIENT_ID} and {_wire.ENV_CLIENT_SECRET} (or {_wire.ENV_TOKEN})"
         )
+    for name, value in (("token", token), ("api_key", api_key), ("client_id", client_id)):
+        if value is not None and not _header_safe(value):
+            raise ConfigurationError(
+                f"{name} contains whitespace or control characters; check how it was copied"
+            )
     if not verify_ssl and not insecure_skip_verify:
         raise ConfigurationError(
             "verify_ssl=False turns off TLS certificate checks; if you really mean it, also "
@@ -175,6 +186,7 @@ def resolve_config(
         timeout=Timeout() if isinstance(timeout, NotGiven) else Timeout.coerce(timeout),
         max_retries=_check_positive_int("max_retries", max_retries),
         max_retry_time=_check_seconds("max_retry_time", max_retry_time),
+        max_retry_after=_check_seconds("max_retry_after", max_retry_after),
         retry_backoff_base=_check_seconds("retry_backoff_base", retry_backoff_base),
         retry_backoff_max=_check_seconds("retry_backoff_max", retry_backoff_max),
         max_connections=_check_positive_int("max_connections", max_connections, 1),

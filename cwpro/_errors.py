@@ -6,6 +6,7 @@ CwproError
 ├── APIConnectionError            the request never produced an HTTP response
 │   └── APITimeoutError           ... because a timeout ran out
 ├── APIDecodeError                a response body that is not the JSON we expect
+├── PaginationError               a cursor that does not advance
 ├── APIStatusError                the API answered with an error
 │   ├── BadRequestError           HTTP 400, or HTTP 200 whose envelope says ``"code": 400``
 │   ├── AuthenticationError       401
@@ -40,6 +41,7 @@ __all__ = [
     "CwproError",
     "InternalServerError",
     "NotFoundError",
+    "PaginationError",
     "PermissionDeniedError",
     "RateLimitError",
     "UnprocessableEntityError",
@@ -209,6 +211,10 @@ class RateLimitError(APIStatusError):
 
 class InternalServerError(APIStatusError):
     """5xx: the server failed (retried for idempotent calls before this is raised)."""
+
+
+class PaginationError(CwproError):
+    """The API's pagination cannot be followed (e.g. a next cursor that does not advance)."""
 
 
 class WebhookError(CwproError):

@@ -2,8 +2,9 @@
 
 * 429 is always retryable (the request was not processed), and ``Retry-After`` (seconds or an
   HTTP date) is honoured exactly, capped at ``max_retry_after``.
-* 5xx, timeouts and broken connections are retried only for idempotent requests (a POST that
-  reached the server may have taken effect).
+* 5xx, timeouts, broken connections and cut-short or non-JSON bodies are retried only for
+  idempotent requests (a POST that reached the server may have taken effect).
+* A failed TLS certificate check is never retried: it cannot heal.
 * A connection that could not be opened at all (refused, DNS) is retried for every method: the
   request never left.
 
@@ -23,6 +24,7 @@ import attrs
 
 from ._errors import (
     APIConnectionError,
+    APIDecodeError,
     APIStatusError,
     CwproError,
     InternalServerError,
@@ -36,6 +38,10 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 class ConnectFailed(APIConnectionError):
     """The connection could not be opened: the request was never sent (safe to retry)."""
+
+
+class TLSVerificationFailed(APIConnectionError):
+    """The server's certificate did not verify: retrying cannot help, so it is never retried."""
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -77,12 +83,15 @@ class RetryPolicy:
         """Whether a failed attempt may be tried again."""
         if isinstance(exc, RateLimitError):
             return True
+        if isinstance(exc, TLSVerificationFailed):
+            return False
         if isinstance(exc, ConnectFailed):
             return True
         safe = method.upper() in IDEMPOTENT_METHODS if idempotent is None else idempotent
         if not safe:
             return False
-        return isinstance(exc, (InternalServerError, APIConnectionError))
+        # A cut-short or non-JSON 2xx body is a broken answer (proxy, reset): asking again is safe.
+        return isinstance(exc, (InternalServerError, APIConnectionError, APIDecodeError))
 
     def wait_gen(self) -> Generator[float, Any, None]:
         """A ``backoff`` wait generator; ``backoff`` sends it each failed attempt's exception."""

@@ -45,7 +45,7 @@ from ._errors import (
     ConfigurationError,
     CwproError,
 )
-from ._retry import ConnectFailed, RetryPolicy
+from ._retry import ConnectFailed, RetryPolicy, TLSVerificationFailed
 from ._version import __version__
 
 __all__ = ["APIResponse", "Transport", "encode_path"]
@@ -402,7 +402,7 @@ class Transport:
                 f"timed out ({type(exc).__name__})", method=method, url=shown_url
             ) from None
         except aiohttp.ClientConnectorCertificateError as exc:
-            raise APIConnectionError(
+            raise TLSVerificationFailed(
                 f"TLS certificate verification failed: {exc.certificate_error}",
                 method=method,
                 url=shown_url,

@@ -27,7 +27,7 @@ from typing import Any, Generic, TypeVar
 import anyio
 import attrs
 
-from ._errors import CwproError
+from ._errors import CwproError, PaginationError
 
 __all__ = [
     "AsyncCursorPaginator",
@@ -127,6 +127,13 @@ class AsyncCursorPaginator(Generic[T]):
         except BaseException as exc:
             _attach_cursor(exc, cursor)
             raise
+        if page.has_next and cursor is not None and page.next_cursor == cursor:
+            error = PaginationError(
+                "the API answered a page whose next cursor is the cursor that fetched it; "
+                "following it would loop forever"
+            )
+            error.resume_cursor = cursor
+            raise error
         self.pages_fetched += 1
         return page
 

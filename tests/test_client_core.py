@@ -184,9 +184,26 @@ async def test_html_502_raises_sdk_error_with_excerpt(
 async def test_truncated_json_raises_decode_error(client: cwpro.AsyncClient, emulator: Any) -> None:
     emulator.faults.add("truncate_body", route="GET /worktypes", times=1)
     with pytest.raises(APIDecodeError) as info:
-        await client.work_types.list(limit=5)
+        await client.with_options(max_retries=0).work_types.list(limit=5)
     assert info.value.status == 200
     assert info.value.body_excerpt
+
+
+async def test_truncated_body_is_retried_for_get_but_not_post(client: cwpro.AsyncClient, emulator: Any) -> None:
+    emulator.faults.add("truncate_body", route="GET /worktypes", times=1)
+    assert len((await client.work_types.list(limit=5)).items) == 5
+    emulator.faults.add("truncate_body", route="POST /workorders", times=1)
+    with pytest.raises(APIDecodeError):
+        await client.workorders.create(name="maybe created")
+    assert emulator.stats["POST /workorders"] == 1
+
+
+def test_credentials_that_cannot_go_into_a_header_are_refused_early() -> None:
+    for bad in ["tok en", "tok\r\nX-Injected: 1", "tök"]:
+        with pytest.raises(ConfigurationError, match="token"):
+            cwpro.AsyncClient(token=bad, base_url="http://127.0.0.1:1")
+    with pytest.raises(ConfigurationError, match="api_key"):
+        cwpro.AsyncClient(token="t", api_key="k\n", base_url="http://127.0.0.1:1")
 
 
 async def test_reset_connection_is_retried_for_get(

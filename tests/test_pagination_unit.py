@@ -56,6 +56,21 @@ async def test_items_and_pages_come_out_once_in_order(prefetch: int) -> None:
     assert paginator.resume_cursor is None
 
 
+async def test_a_cursor_that_does_not_advance_is_an_error_not_a_loop() -> None:
+    from cwpro import PaginationError
+
+    async def fetch(cursor: str | None) -> CursorPage[int]:
+        return CursorPage([1], True, False, "same", None, 1, None, cursor)
+
+    for prefetch in (0, 1):
+        got: list[int] = []
+        with pytest.raises(PaginationError) as info:
+            async for item in AsyncCursorPaginator(fetch, prefetch=prefetch):
+                got.append(item)
+        assert got == [1]  # the first page; the one that repeats its cursor is refused
+        assert info.value.resume_cursor == "same"
+
+
 async def test_await_gives_first_page_only() -> None:
     page = await AsyncCursorPaginator(cursor_source(list(range(30)), 10))
     assert page.items == list(range(10))

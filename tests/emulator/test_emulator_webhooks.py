@@ -112,7 +112,7 @@ async def test_failed_deliveries_are_retried_at_scaled_times(receiver: Receiver)
     gaps = [later.at - earlier.at for earlier, later in zip(attempts, attempts[1:], strict=False)]
     for n, gap in enumerate(gaps, start=1):
         expected = n * 600 * SCALE
-        assert expected * 0.95 <= gap < expected + 0.1, (n, gap)
+        assert expected * 0.95 <= gap < expected + 1.0, (n, gap)  # upper bound: load tolerant
     assert len({body["id"] for body in receiver.bodies()}) == 1
 
 

@@ -109,16 +109,20 @@ def test_iteration_streams_page_by_page(client: cwpro_sync.Client) -> None:
     assert not loop_tasks(client)
 
 
-def test_prefetch_overlaps_a_slow_consumer(client: cwpro_sync.Client, latency: Callable[[float], None]) -> None:
-    latency(100)
-    timings = {}
-    for prefetch in (0, 1):
-        started = time.perf_counter()
-        for _ in client.workorders.list(limit=30, prefetch=prefetch).pages():  # 4 pages
-            time.sleep(0.1)  # as long as a round trip: blocking, like CPU-bound work
-        timings[prefetch] = time.perf_counter() - started
-    # sequential: 4 x (fetch + work) ~ 0.8 s; with the next page fetched meanwhile ~ 0.5 s
-    assert timings[1] < timings[0] * 0.85, timings
+def test_prefetch_overlaps_a_slow_consumer(
+    client: cwpro_sync.Client, emu: EmulatorThread, latency: Callable[[float], None]
+) -> None:
+    """While the caller blocks on a page, the next page's request has reached the server
+    (checked by the server's request count, not by timing)."""
+    client.workorders.list(limit=1).first_page()
+    latency(20)
+    before = emu.stats["GET /workorders"]
+    seen: list[tuple[int, int]] = []
+    for index, _ in enumerate(client.workorders.list(limit=30, prefetch=1).pages()):
+        time.sleep(0.1)  # blocking work, several round trips long
+        seen.append((index, emu.stats["GET /workorders"] - before))
+    for index, requested in seen[:-1]:
+        assert requested >= index + 2, seen
 
 
 @pytest.mark.parametrize("how", ["break", "close", "garbage"])
@@ -126,7 +130,7 @@ def test_stopping_early_cancels_the_prefetch(
     client: cwpro_sync.Client, latency: Callable[[float], None], how: str
 ) -> None:
     client.workorders.list(limit=1).first_page()  # token and connection ready
-    latency(600)
+    latency(1500)
     paginator = client.workorders.list(limit=5, prefetch=2)
     if how == "break":
         for _ in paginator:  # the first page is here; the next ones are being fetched
@@ -142,7 +146,7 @@ def test_stopping_early_cancels_the_prefetch(
             del items
             gc.collect()
     elapsed = time.perf_counter() - started
-    assert elapsed < 0.3, f"stopping waited for the prefetch ({elapsed:.2f} s)"
+    assert elapsed < 0.75, f"stopping waited for the prefetch ({elapsed:.2f} s of 1.5 s)"
     assert not loop_tasks(client)
     latency(0)
     assert client.work_types.list(limit=1).first_page().items  # still usable
