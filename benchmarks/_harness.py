@@ -285,7 +285,7 @@ class ServerCPU:
     """CPU seconds the emulator process has used (user + system), read through psutil."""
 
     def __init__(self, pid: int) -> None:
-        import psutil  # a test dependency: installed with cwpro[test] / cwpro[dev]
+        import psutil  # type: ignore[import-untyped]  # a test dependency (cwpro[test])
 
         self._process = psutil.Process(pid)
 
