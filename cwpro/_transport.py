@@ -24,14 +24,10 @@ import re
 import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import aiohttp
 import attrs
-import backoff
-from multidict import CIMultiDictProxy
-from yarl import URL
 
 from . import _wire
 from ._auth import AuthProvider, ClientCredentialsAuth, StaticTokenAuth
@@ -45,8 +41,20 @@ from ._errors import (
     ConfigurationError,
     CwproError,
 )
+from ._lazy import lazy_module
 from ._retry import ConnectFailed, RetryPolicy, TLSVerificationFailed
 from ._version import __version__
+
+if TYPE_CHECKING:
+    import aiohttp
+    import backoff
+    import yarl
+    from multidict import CIMultiDictProxy
+    from yarl import URL
+else:  # imported on first use: ``import cwpro`` stays fast (see _lazy)
+    aiohttp = lazy_module("aiohttp", globals())
+    backoff = lazy_module("backoff", globals())
+    yarl = lazy_module("yarl", globals())
 
 __all__ = ["APIResponse", "Transport", "encode_path"]
 
@@ -98,7 +106,7 @@ class Transport:
 
     def __init__(self, config: ClientConfig) -> None:
         self.config = config
-        self._base_url = str(URL(config.base_url))
+        self._base_url = str(yarl.URL(config.base_url))
         self._session: aiohttp.ClientSession | None = None
         self._session_loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
@@ -213,7 +221,7 @@ class Transport:
         client's defaults; ``timeout=None`` disables timeouts for this call.
         """
         method = method.upper()
-        url = URL(self._base_url + path, encoded=True)
+        url = yarl.URL(self._base_url + path, encoded=True)
         if isinstance(timeout, NotGiven):
             client_timeout = self._default_timeout
         elif timeout is None:

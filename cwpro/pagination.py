@@ -22,12 +22,17 @@ from __future__ import annotations
 import asyncio
 import datetime as _dt
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping, Sequence
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-import anyio
 import attrs
 
 from ._errors import CwproError, PaginationError
+from ._lazy import lazy_module
+
+if TYPE_CHECKING:
+    import anyio
+else:
+    anyio = lazy_module("anyio", globals())
 
 __all__ = [
     "AsyncCursorPaginator",

@@ -7,16 +7,21 @@ import mimetypes
 import os
 import re
 from collections.abc import Callable
-from typing import IO, Any, TypeAlias, Union
+from typing import IO, TYPE_CHECKING, Any, TypeAlias, Union
 
-import aiohttp
 from typing_extensions import Unpack
 
 from .. import _wire
+from .._lazy import lazy_module
 from .._query import ListQuery
 from ..models import Document
 from ..pagination import AsyncCursorPaginator
 from ._base import Endpoint, Resource
+
+if TYPE_CHECKING:
+    import aiohttp
+else:
+    aiohttp = lazy_module("aiohttp", globals())
 
 __all__ = ["Documents", "FileSource"]
 
