@@ -113,11 +113,17 @@ def _filtered_positions(source: ListSource, query: ListQuery) -> Iterable[int]:
 
 
 class SelectionCache:
-    """A small LRU of materialized selections keyed by source, version and query fingerprint
-    (a selection of 200k rows takes ~30 MB, so only a few are kept)."""
+    """An LRU of materialized selections keyed by source, version and query fingerprint.
 
-    def __init__(self, size: int = 4) -> None:
+    Bounded by rows, not entries: a selection of 200k rows takes ~30 MB, so a handful of big
+    ones fit, while a partitioned export's many small selections (one per partition, each
+    asked for page after page) all stay cached instead of being re-filtered on every page.
+    """
+
+    def __init__(self, size: int = 64, max_rows: int = 400_000) -> None:
         self._size = size
+        self._max_rows = max_rows
+        self._rows = 0
         self._entries: OrderedDict[tuple[int, str, int], MaterializedView] = OrderedDict()
 
     def get(self, key: tuple[int, str, int]) -> MaterializedView | None:
@@ -129,14 +135,21 @@ class SelectionCache:
 
     def put(self, key: tuple[int, str, int], view: MaterializedView) -> None:
         """Remember ``view``, evicting the least recently used entry when full."""
+        previous = self._entries.pop(key, None)
+        if previous is not None:
+            self._rows -= len(previous)
         self._entries[key] = view
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._size:
-            self._entries.popitem(last=False)
+        self._rows += len(view)
+        while len(self._entries) > 1 and (
+            len(self._entries) > self._size or self._rows > self._max_rows
+        ):
+            _, evicted = self._entries.popitem(last=False)
+            self._rows -= len(evicted)
 
     def clear(self) -> None:
         """Forget everything."""
         self._entries.clear()
+        self._rows = 0
 
 
 def select(source: ListSource, query: ListQuery, cache: SelectionCache | None = None

@@ -336,6 +336,11 @@ class PortalLinkStore:
         self._visitors: dict[str, set[str]] = {}
         self._id_middle = f"{rng.getrandbits(40):010x}"
         self._id_counter = 0
+        # Sorted selections per query (paging aside), valid while nothing changes: a client
+        # fetching every page concurrently must not make the server re-sort per page.
+        self._version = 0
+        self._selections: dict[LinkQuery, list[Document]] = {}
+        self._selections_version = 0
 
     def __len__(self) -> int:
         """Number of stored links."""
@@ -357,17 +362,34 @@ class PortalLinkStore:
 
     def clear(self) -> None:
         """Forget every link."""
+        self._changed()
         self._links.clear()
         self._id_by_token.clear()
         self._visitors.clear()
 
+    def _changed(self) -> None:
+        self._version += 1
+
+    def _selection(self, query: LinkQuery) -> list[Document]:
+        if self._selections_version != self._version:
+            self._selections.clear()
+            self._selections_version = self._version
+        key = dataclasses.replace(query, page=1, per_page=1)
+        selected = self._selections.get(key)
+        if selected is None:
+            selected = [document for document in self._links.values() if query.matches(document)]
+            sort = query.sort or DEFAULT_SORT
+            selected.sort(key=lambda document: document["_id"], reverse=sort[0][1])
+            for path, descending in reversed(sort):
+                selected.sort(key=_sort_key(path), reverse=descending)
+            if len(self._selections) >= 32:
+                self._selections.clear()
+            self._selections[key] = selected
+        return selected
+
     def list_links(self, query: LinkQuery) -> LinkPage:
         """Filter, sort and cut one page out of the stored links."""
-        selected = [document for document in self._links.values() if query.matches(document)]
-        sort = query.sort or DEFAULT_SORT
-        selected.sort(key=lambda document: document["_id"], reverse=sort[0][1])
-        for path, descending in reversed(sort):
-            selected.sort(key=_sort_key(path), reverse=descending)
+        selected = self._selection(query)
         start = (query.page - 1) * query.per_page
         items = [self._render(document) for document in selected[start:start + query.per_page]]
         return LinkPage(items=items, total=len(selected), page=query.page,
@@ -397,6 +419,7 @@ class PortalLinkStore:
         document = self._links.pop(link_id.lower(), None)
         if document is None:
             return None
+        self._changed()
         del self._id_by_token[document["link_token"]]
         del self._visitors[document["_id"]]
         _LOG.debug("deleted portal link %s", document["_id"])
@@ -429,6 +452,7 @@ class PortalLinkStore:
         now = self._now()
         if document is None or not self._usable(document, ip_address, now):
             return None
+        self._changed()
         stats = document["usage_stats"]
         visitors = self._visitors[document["_id"]]
         visitors.add(ip_address)
@@ -524,6 +548,7 @@ class PortalLinkStore:
                 document[key] = copy.deepcopy(value)
 
     def _insert(self, document: Document) -> None:
+        self._changed()
         self._links[document["_id"]] = document
         self._id_by_token[document["link_token"]] = document["_id"]
         self._visitors[document["_id"]] = {
@@ -531,6 +556,7 @@ class PortalLinkStore:
         }
 
     def _touched(self, document: Document) -> Document:
+        self._changed()
         document["modifiedAt"] = self._now()
         document["__v"] += 1
         return self._render(document)
