@@ -87,11 +87,14 @@ async def test_wrong_content_type_is_422(client: cwpro.AsyncClient, emulator: An
     import aiohttp
 
     token = await client._transport.auth.get_token()
-    async with aiohttp.ClientSession() as session, session.post(
-        emulator.url_for("/workorders"),
-        data=b'{"name": "x"}',
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "text/plain"},
-    ) as resp:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            emulator.url_for("/workorders"),
+            data=b'{"name": "x"}',
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "text/plain"},
+        ) as resp,
+    ):
         assert resp.status == 422
 
 
@@ -233,3 +236,30 @@ async def test_old_notifications_are_404(client: cwpro.AsyncClient, emulator: An
     assert not listed & set(old)
     with pytest.raises(NotFoundError):
         await client.webhooks.get(old[0])
+
+
+async def test_upload_time_limit_grows_with_the_file(
+    client: cwpro.AsyncClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    from cwpro import Timeout
+
+    wo_id = (await client.workorders.list(limit=1)).items[0].id
+    seen: list[Any] = []
+    original = client._transport.request
+
+    async def spy(method: str, path: str, **kwargs: Any) -> Any:
+        seen.append(kwargs.get("timeout"))
+        return await original(method, path, **kwargs)
+
+    monkeypatch.setattr(client._transport, "request", spy)
+    await client.documents.upload(wo_id, b"x" * (256 * 1024 * 10), filename="ten.bin")
+    assert seen[-1] == Timeout(total=70.0, connect=10.0, read=120.0)
+    path = tmp_path / "one.bin"
+    path.write_bytes(b"y" * 256 * 1024)
+    with open(path, "rb") as handle:
+        await client.documents.upload(wo_id, handle)
+    assert seen[-1].total == 61.0
+    await client.with_options(timeout=5).documents.upload(wo_id, b"z", filename="z.bin")
+    assert seen[-1] == 5
+    await client.workorders.get(wo_id)
+    assert isinstance(seen[-1], cwpro.NotGiven)  # other calls keep the client's default

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
 import attrs
 from typing_extensions import Unpack
 
+from .._config import NotGiven, Timeout
 from .._query import PAGINATION_KEYS, ListQuery, build_query
 from .._serde import ModelError, converter
 from .._transport import APIResponse, encode_path
@@ -143,15 +144,19 @@ class Resource:
         params: Sequence[tuple[str, str]] | None = None,
         json: Any = None,
         body_factory: Callable[[], Any] | None = None,
+        default_timeout: Timeout | None = None,
     ) -> APIResponse:
         options = self._client._options
+        timeout = options.timeout
+        if default_timeout is not None and isinstance(timeout, NotGiven):
+            timeout = default_timeout  # the operation's own default; with_options still wins
         response = await self._client._transport.request(
             endpoint.method,
             encode_path(endpoint.path, path or {}),
             params=params,
             json=json,
             body_factory=body_factory,
-            timeout=options.timeout,
+            timeout=timeout,
             max_retries=options.max_retries,
             idempotent=endpoint.idempotent,
         )
@@ -178,10 +183,16 @@ class Resource:
         params: Sequence[tuple[str, str]] | None = None,
         json: Any = None,
         body_factory: Callable[[], Any] | None = None,
+        default_timeout: Timeout | None = None,
     ) -> Any:
         """Send one declared request and return its ``data`` as the declared model."""
         response = await self._send(
-            endpoint, path=path, params=params, json=json, body_factory=body_factory
+            endpoint,
+            path=path,
+            params=params,
+            json=json,
+            body_factory=body_factory,
+            default_timeout=default_timeout,
         )
         return self._parse(endpoint, response)
 

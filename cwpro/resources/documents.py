@@ -12,6 +12,7 @@ from typing import IO, TYPE_CHECKING, Any, TypeAlias, Union
 from typing_extensions import Unpack
 
 from .. import _wire
+from .._config import Timeout
 from .._lazy import lazy_module
 from .._query import ListQuery
 from ..models import Document
@@ -38,6 +39,18 @@ def _check_resource_name(resource_name: str) -> None:
             f"resource_name must be lowercase letters, digits and '_' (e.g. {DEFAULT_RESOURCE!r}),"
             f" got {resource_name!r}"
         )
+
+
+#: Uploads get time in proportion to their size: a fixed total would fail big files on slow
+#: links. Assumed worst sustained rate (256 KiB/s) plus a fixed allowance.
+_UPLOAD_RATE_FLOOR = 256 * 1024
+_UPLOAD_BASE_SECONDS = 60.0
+
+
+def _upload_timeout(size: int | None) -> Timeout | None:
+    if size is None:
+        return Timeout(total=None, connect=10.0, read=120.0)
+    return Timeout(total=_UPLOAD_BASE_SECONDS + size / _UPLOAD_RATE_FLOOR, connect=10.0, read=120.0)
 
 
 class _UploadBody:
@@ -73,6 +86,21 @@ class _UploadBody:
         self.content_type = (
             content_type or mimetypes.guess_type(self.filename)[0] or "application/octet-stream"
         )
+        self.size = self._size()
+
+    def _size(self) -> int | None:
+        """Bytes to send, when they can be known without reading them."""
+        source = self._source
+        if isinstance(source, (str, os.PathLike)):
+            return os.path.getsize(os.fspath(source))
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            return len(source)
+        if self._start is not None:
+            try:
+                return os.fstat(source.fileno()).st_size - self._start
+            except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+                return None
+        return None
 
     def __call__(self) -> aiohttp.FormData:
         self._attempts += 1
@@ -82,7 +110,7 @@ class _UploadBody:
             payload = open(os.fspath(source), "rb")  # noqa: SIM115 - closed by close()
             self._opened.append(payload)
         elif isinstance(source, (bytes, bytearray, memoryview)):
-            payload = bytes(source)
+            payload = io.BytesIO(source)  # aiohttp warns about (and blocks on) large raw bytes
         else:
             if self._attempts > 1:
                 if self._start is None:
@@ -120,7 +148,9 @@ class Documents(Resource):
 
         ``file`` is a path, bytes, or a binary file object; files are streamed in chunks, so a
         large file is never held in memory. ``content_type`` defaults to a guess from the file
-        name. Returns the stored :class:`cwpro.models.Document`.
+        name. Returns the stored :class:`cwpro.models.Document`. Uploads get a time limit in
+        proportion to their size (60 s + 1 s per 256 KiB) instead of the client's default;
+        ``client.with_options(timeout=...)`` overrides it.
         """
         _check_resource_name(resource_name)
         body = _UploadBody(file, filename, content_type)
@@ -130,6 +160,7 @@ class Documents(Resource):
                 self.UPLOAD,
                 path={"id": work_order_id, "resource_name": resource_name},
                 body_factory=factory,
+                default_timeout=_upload_timeout(body.size),
             )
         finally:
             body.close()

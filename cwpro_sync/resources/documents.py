@@ -37,7 +37,9 @@ class Documents(Resource):
 
         ``file`` is a path, bytes, or a binary file object; files are streamed in chunks, so a
         large file is never held in memory. ``content_type`` defaults to a guess from the file
-        name. Returns the stored :class:`cwpro.models.Document`.
+        name. Returns the stored :class:`cwpro.models.Document`. Uploads get a time limit in
+        proportion to their size (60 s + 1 s per 256 KiB) instead of the client's default;
+        ``client.with_options(timeout=...)`` overrides it.
         """
         return self._bridge.run(
             self._async.upload(
