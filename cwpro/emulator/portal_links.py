@@ -341,6 +341,8 @@ class PortalLinkStore:
         self._version = 0
         self._selections: dict[LinkQuery, list[Document]] = {}
         self._selections_version = 0
+        self._rendered: dict[str, Document] = {}  # list pages only; same lifetime as above
+        self._rendered_base_url = ""
 
     def __len__(self) -> int:
         """Number of stored links."""
@@ -373,6 +375,7 @@ class PortalLinkStore:
     def _selection(self, query: LinkQuery) -> list[Document]:
         if self._selections_version != self._version:
             self._selections.clear()
+            self._rendered.clear()
             self._selections_version = self._version
         key = dataclasses.replace(query, page=1, per_page=1)
         selected = self._selections.get(key)
@@ -391,7 +394,16 @@ class PortalLinkStore:
         """Filter, sort and cut one page out of the stored links."""
         selected = self._selection(query)
         start = (query.page - 1) * query.per_page
-        items = [self._render(document) for document in selected[start:start + query.per_page]]
+        base_url = self._base_url()
+        if base_url != self._rendered_base_url:
+            self._rendered.clear()
+            self._rendered_base_url = base_url
+        items = []
+        for document in selected[start:start + query.per_page]:
+            rendered = self._rendered.get(document["_id"])
+            if rendered is None:
+                rendered = self._rendered[document["_id"]] = self._render(document)
+            items.append(rendered)
         return LinkPage(items=items, total=len(selected), page=query.page,
                         per_page=query.per_page)
 
