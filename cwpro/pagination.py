@@ -363,14 +363,27 @@ class AsyncPagePaginator(Generic[T]):
         yield first
         last = first.pages
         next_page = self._first + 1
+        # ``concurrency`` requests stay in flight all the time (a slow page does not stall the
+        # others); pages that arrived early wait in order, at most ``2 * concurrency`` of them.
+        buffered_limit = 2 * self._concurrency
         window: dict[int, asyncio.Future[NumberedPage[T]]] = {}
         try:
             while next_page <= last or window:
-                while next_page <= last and len(window) < self._concurrency:
+                in_flight = sum(1 for task in window.values() if not task.done())
+                while (
+                    next_page <= last
+                    and in_flight < self._concurrency
+                    and len(window) < buffered_limit
+                ):
                     window[next_page] = asyncio.ensure_future(self._fetch(next_page))
                     next_page += 1
+                    in_flight += 1
                 lowest = min(window)
-                page = await window.pop(lowest)
+                if not window[lowest].done():
+                    pending = [task for task in window.values() if not task.done()]
+                    await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                page = window.pop(lowest).result()
                 await _let_it_start()
                 yield page
         finally:
