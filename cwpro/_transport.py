@@ -405,31 +405,36 @@ class Transport:
                 body = await resp.read()
                 status = resp.status
                 resp_headers = resp.headers
+        # Server-sent text can reach these messages (a bad status line, say): redact it.
         except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise APITimeoutError(
                 f"timed out ({type(exc).__name__})", method=method, url=shown_url
             ) from None
         except aiohttp.ClientConnectorCertificateError as exc:
             raise TLSVerificationFailed(
-                f"TLS certificate verification failed: {exc.certificate_error}",
+                self.redact(f"TLS certificate verification failed: {exc.certificate_error}"),
                 method=method,
                 url=shown_url,
             ) from None
         except aiohttp.ClientConnectorError as exc:
             raise ConnectFailed(
-                f"could not connect: {exc.os_error or exc}", method=method, url=shown_url
+                self.redact(f"could not connect: {exc.os_error or exc}"),
+                method=method,
+                url=shown_url,
             ) from None
         except aiohttp.ClientPayloadError as exc:
             raise APIConnectionError(
-                f"the connection broke while reading the response: {exc}",
+                self.redact(f"the connection broke while reading the response: {exc}"),
                 method=method,
                 url=shown_url,
             ) from None
         except aiohttp.InvalidURL as exc:
-            raise ConfigurationError(f"invalid URL: {exc}") from None
+            raise ConfigurationError(self.redact(f"invalid URL: {exc}")) from None
         except (aiohttp.ClientError, OSError) as exc:
             raise APIConnectionError(
-                f"connection failed: {type(exc).__name__}: {exc}", method=method, url=shown_url
+                self.redact(f"connection failed: {type(exc).__name__}: {exc}"),
+                method=method,
+                url=shown_url,
             ) from None
 
         redact = self.redact if authenticated else _redact_all
