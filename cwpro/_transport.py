@@ -405,37 +405,8 @@ class Transport:
                 body = await resp.read()
                 status = resp.status
                 resp_headers = resp.headers
-        # Server-sent text can reach these messages (a bad status line, say): redact it.
-        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise APITimeoutError(
-                f"timed out ({type(exc).__name__})", method=method, url=shown_url
-            ) from None
-        except aiohttp.ClientConnectorCertificateError as exc:
-            raise TLSVerificationFailed(
-                self.redact(f"TLS certificate verification failed: {exc.certificate_error}"),
-                method=method,
-                url=shown_url,
-            ) from None
-        except aiohttp.ClientConnectorError as exc:
-            raise ConnectFailed(
-                self.redact(f"could not connect: {exc.os_error or exc}"),
-                method=method,
-                url=shown_url,
-            ) from None
-        except aiohttp.ClientPayloadError as exc:
-            raise APIConnectionError(
-                self.redact(f"the connection broke while reading the response: {exc}"),
-                method=method,
-                url=shown_url,
-            ) from None
-        except aiohttp.InvalidURL as exc:
-            raise ConfigurationError(self.redact(f"invalid URL: {exc}")) from None
-        except (aiohttp.ClientError, OSError) as exc:
-            raise APIConnectionError(
-                self.redact(f"connection failed: {type(exc).__name__}: {exc}"),
-                method=method,
-                url=shown_url,
-            ) from None
+        except (asyncio.TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise self._connection_error(exc, method, shown_url) from None
 
         redact = self.redact if authenticated else _redact_all
         if status >= 400:
@@ -476,6 +447,32 @@ class Transport:
             elapsed=time.monotonic() - started,
             attempts=attempt_no,
         )
+
+    def _connection_error(self, exc: BaseException, method: str, url: str) -> CwproError:
+        """The SDK's error for a request that produced no complete HTTP response.
+
+        Server-sent text can reach these messages (a bad status line, say): it is redacted.
+        """
+        if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
+            return APITimeoutError(f"timed out ({type(exc).__name__})", method=method, url=url)
+        if isinstance(exc, aiohttp.InvalidURL):
+            return ConfigurationError(self.redact(f"invalid URL: {exc}"))
+        kind: type[APIConnectionError]
+        if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+            kind, text = (
+                TLSVerificationFailed,
+                f"TLS certificate verification failed: {exc.certificate_error}",
+            )
+        elif isinstance(exc, aiohttp.ClientConnectorError):
+            kind, text = ConnectFailed, f"could not connect: {exc.os_error or exc}"
+        elif isinstance(exc, aiohttp.ClientPayloadError):
+            kind, text = (
+                APIConnectionError,
+                f"the connection broke while reading the response: {exc}",
+            )
+        else:
+            kind, text = APIConnectionError, f"connection failed: {type(exc).__name__}: {exc}"
+        return kind(self.redact(text), method=method, url=url)
 
     async def _fetch_token(self, body: dict[str, str]) -> Any:
         try:
