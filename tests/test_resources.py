@@ -263,3 +263,15 @@ async def test_upload_time_limit_grows_with_the_file(
     assert seen[-1] == 5
     await client.workorders.get(wo_id)
     assert isinstance(seen[-1], cwpro.NotGiven)  # other calls keep the client's default
+
+
+async def test_webhook_notifications_export(client: cwpro.AsyncClient) -> None:
+    from cwpro import split_range
+
+    everything = [n async for n in client.webhooks.list()]
+    dates = [n.created_date for n in everything]
+    parts = split_range("created_date", min(dates), max(dates), 4)
+    exported = [n async for n in client.webhooks.export(parts, concurrency=2, limit=7)]
+    assert sorted(n.id for n in exported) == sorted(n.id for n in everything)
+    sites_only = [n async for n in client.webhooks.export(parts, event="SITE.CREATE")]
+    assert {n.id for n in sites_only} == {n.id for n in everything if n.event == "SITE.CREATE"}

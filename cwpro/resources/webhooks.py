@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from typing_extensions import Unpack
@@ -11,7 +11,7 @@ from typing_extensions import Unpack
 from .. import _wire
 from .._query import ListQuery
 from ..models import EventType, WebhookNotification
-from ..pagination import AsyncCursorPaginator
+from ..pagination import AsyncCursorPaginator, AsyncExport
 from ._base import Endpoint, Resource
 
 if TYPE_CHECKING:
@@ -62,6 +62,32 @@ class Webhooks(Resource):
             self.LIST, query, extra_params=extra
         )
         return paginator
+
+    def export(
+        self,
+        partitions: Sequence[Mapping[str, Any]] | None = None,
+        *,
+        event: EventType | str | None = None,
+        concurrency: int = 8,
+        ordered: bool = False,
+        resume: Sequence[Mapping[str, Any]] | None = None,
+        **query: Unpack[ListQuery],
+    ) -> AsyncExport[WebhookNotification]:
+        """Export recorded notifications over concurrent partitions (see ``WorkOrders.export``).
+
+        Partition on ``created_date`` with :func:`cwpro.split_range`; ``event`` filters by name.
+        """
+        extra = [] if event is None else [(_wire.WEBHOOK_EVENT_PARAM, str(EventType(event).value))]
+        export: AsyncExport[WebhookNotification] = self._export(
+            self.LIST,
+            partitions,
+            query,
+            concurrency=concurrency,
+            ordered=ordered,
+            resume=resume,
+            extra_params=extra,
+        )
+        return export
 
     async def get(self, id: str) -> WebhookNotification:
         """Fetch one notification.

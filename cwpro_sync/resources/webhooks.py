@@ -8,15 +8,15 @@
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from typing_extensions import Unpack
 
 from cwpro._query import ListQuery
 from cwpro.models import EventType, WebhookNotification
 from cwpro.resources.webhooks import Webhooks as AsyncWebhooks
-from cwpro_sync.pagination import CursorPaginator
+from cwpro_sync.pagination import CursorPaginator, Export
 from cwpro_sync.resources._base import Resource
 
 if TYPE_CHECKING:
@@ -45,6 +45,32 @@ class Webhooks(Resource):
         return CursorPaginator(
             self._bridge,
             self._async.list(event=event, since=since, until=until, **query),
+        )
+
+    def export(
+        self,
+        partitions: Sequence[Mapping[str, Any]] | None = None,
+        *,
+        event: EventType | str | None = None,
+        concurrency: int = 8,
+        ordered: bool = False,
+        resume: Sequence[Mapping[str, Any]] | None = None,
+        **query: Unpack[ListQuery],
+    ) -> Export[WebhookNotification]:
+        """Export recorded notifications over concurrent partitions (see ``WorkOrders.export``).
+
+        Partition on ``created_date`` with :func:`cwpro.split_range`; ``event`` filters by name.
+        """
+        return Export(
+            self._bridge,
+            self._async.export(
+                partitions,
+                event=event,
+                concurrency=concurrency,
+                ordered=ordered,
+                resume=resume,
+                **query,
+            ),
         )
 
     def get(self, id: str) -> WebhookNotification:
