@@ -84,6 +84,12 @@ class Stats:
         return f"{fmt(self.low, digits)}-{fmt(self.high, digits)}{unit} over {self.rounds} rounds"
 
 
+try:  # the raw-aiohttp reference decodes like the SDK does: orjson when installed
+    from orjson import loads as loads  # re-exported for the benchmark scripts
+except ImportError:  # pragma: no cover - cwpro[speed] not installed
+    from json import loads as loads  # type: ignore[assignment]
+
+
 def fmt(value: float, digits: int = 2) -> str:
     """A number with ``digits`` decimals (thousands separated)."""
     return f"{value:,.{digits}f}"

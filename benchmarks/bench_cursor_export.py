@@ -38,11 +38,6 @@ import aiohttp
 import cwpro
 from cwpro._query import build_query
 
-try:
-    from orjson import loads
-except ImportError:  # pragma: no cover - cwpro[speed] not installed
-    from json import loads  # type: ignore[assignment]
-
 from ._harness import (
     Figure,
     Sample,
@@ -53,6 +48,7 @@ from ._harness import (
     busy,
     cpus,
     emulator,
+    loads,
     measure,
     ratio_stats,
     raw_token,

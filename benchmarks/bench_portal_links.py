@@ -26,11 +26,6 @@ import aiohttp
 
 import cwpro
 
-try:
-    from orjson import loads
-except ImportError:  # pragma: no cover - cwpro[speed] not installed
-    from json import loads  # type: ignore[assignment]
-
 from ._harness import (
     Figure,
     Sample,
@@ -39,6 +34,7 @@ from ._harness import (
     Target,
     alternate,
     emulator,
+    loads,
     measure,
     ratio_stats,
     raw_token,
