@@ -34,6 +34,11 @@ def _date_range(since: _dt.datetime | None, until: _dt.datetime | None) -> dict[
     return {_wire.WEBHOOK_DATE_FIELD: (since or _EPOCH, until or _FAR_FUTURE)}
 
 
+def _event_param(event: EventType | str | None) -> list[tuple[str, str]]:
+    """The query parameter filtering notifications by event name (none when not given)."""
+    return [] if event is None else [(_wire.WEBHOOK_EVENT_PARAM, str(EventType(event).value))]
+
+
 class Webhooks(Resource):
     """Recorded webhook notifications (kept 3 months by CWP) and backfill."""
 
@@ -52,7 +57,7 @@ class Webhooks(Resource):
 
         ``since``/``until`` are aware datetimes (inclusive); other options as for every list.
         """
-        extra = [] if event is None else [(_wire.WEBHOOK_EVENT_PARAM, str(EventType(event).value))]
+        extra = _event_param(event)
         dated = _date_range(since, until)
         if dated:
             if "between" in query and _wire.WEBHOOK_DATE_FIELD in query["between"]:
@@ -77,7 +82,7 @@ class Webhooks(Resource):
 
         Partition on ``created_date`` with :func:`cwpro.split_range`; ``event`` filters by name.
         """
-        extra = [] if event is None else [(_wire.WEBHOOK_EVENT_PARAM, str(EventType(event).value))]
+        extra = _event_param(event)
         export: AsyncExport[WebhookNotification] = self._export(
             self.LIST,
             partitions,
