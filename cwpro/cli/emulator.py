@@ -17,7 +17,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from ._common import EXIT_OK, print_json, run_command
+from ._common import EXIT_OK, EXIT_USAGE, print_json, run_command
 
 
 def add_parser(subparsers: Any, parents: Sequence[argparse.ArgumentParser]) -> None:
@@ -37,6 +37,12 @@ def add_parser(subparsers: Any, parents: Sequence[argparse.ArgumentParser]) -> N
 
 def run(args: argparse.Namespace) -> int:
     """The ``cwpro emulator`` command."""
+    from cwpro.emulator.__main__ import argument_error
+
+    error = argument_error(args)
+    if error is not None:
+        sys.stderr.write(f"cwpro emulator: {error}\n")
+        return EXIT_USAGE
     if not logging.getLogger("cwpro").isEnabledFor(logging.DEBUG):
         logging.getLogger("cwpro.emulator").setLevel(args.log_level)
     return run_command(lambda: serve(args), exit_quietly_on_signal=True)

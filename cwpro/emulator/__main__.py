@@ -3,6 +3,8 @@
 The first line on stdout is JSON ``{"base_url", "client_id", "client_secret", "pid"}`` (flushed);
 logs go to stderr. ``--fault`` takes the spec grammar of :mod:`cwpro.emulator.faults`, e.g.
 ``--fault "status:503:times=3:route=GET /workorders"``; repeat it for several rules.
+``--rate-limit 100/s[,burst=20]`` limits each client's requests (429 with ``Retry-After``, see
+:mod:`cwpro.emulator.ratelimit`); ``--retry-after N`` makes every such 429 say ``N`` seconds.
 ``--watch-stdin`` makes the server exit when its stdin closes (used by ``EmulatorProcess`` so the
 child never outlives its parent). Exit status 0 on a signal or stdin EOF, 2 on bad arguments.
 """
@@ -22,6 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from cwpro.emulator.faults import parse_fault_spec
+from cwpro.emulator.ratelimit import parse_rate_limit
 from cwpro.emulator.server import Emulator
 
 
@@ -31,6 +34,24 @@ def _fault_spec(text: str) -> str:
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from exc
     return text
+
+
+def _rate_limit_spec(text: str) -> str:
+    try:
+        parse_rate_limit(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    return text
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {text!r}")
+    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -59,6 +80,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--fault", dest="faults", action="append", default=[],
                         type=_fault_spec, metavar="SPEC",
                         help="fault rule, e.g. 'status:503:times=3:route=GET /workorders'")
+    parser.add_argument("--rate-limit", default=None, type=_rate_limit_spec, metavar="SPEC",
+                        help="limit each client to e.g. '100/s' or '100/s,burst=20' "
+                             "(429 with Retry-After beyond it)")
+    parser.add_argument("--retry-after", type=_seconds, default=None, metavar="N",
+                        help="send 'Retry-After: N' with every rate-limit 429 (default: the "
+                             "whole seconds until a token is free)")
     parser.add_argument("--watch-stdin", action="store_true",
                         help="exit when stdin reaches end of file")
     parser.add_argument("--log-level", default="WARNING",
@@ -74,6 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
     return add_arguments(parser)
 
 
+def argument_error(args: argparse.Namespace) -> str | None:
+    """What is wrong with a combination of parsed options, if anything."""
+    if args.retry_after is not None and args.rate_limit is None:
+        return "--retry-after needs --rate-limit"
+    return None
+
+
 def emulator_options(args: argparse.Namespace) -> dict[str, Any]:
     """:class:`Emulator` keyword arguments from parsed arguments."""
     return {
@@ -84,6 +118,7 @@ def emulator_options(args: argparse.Namespace) -> dict[str, Any]:
         "client_id": args.client_id, "client_secret": args.client_secret,
         "max_page_size": args.max_page_size, "webhook_time_scale": args.webhook_time_scale,
         "keepalive_timeout": args.keepalive_timeout, "fault_specs": list(args.faults),
+        "rate_limit": args.rate_limit, "rate_limit_retry_after": args.retry_after,
     }
 
 
@@ -129,7 +164,11 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` (default ``sys.argv[1:]``) and serve; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    error = argument_error(args)
+    if error is not None:
+        parser.error(error)
     return run(args)
 
 

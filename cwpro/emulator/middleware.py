@@ -1,5 +1,5 @@
 """The emulator's middleware chain, outermost first:
-stats -> latency -> fault injection -> bearer auth -> error shaping -> handler.
+stats -> latency -> fault injection -> bearer auth -> rate limit -> error shaping -> handler.
 
 The control API under ``/_emulator/`` skips all but error shaping. ``POST /auth/token`` and the
 public ``GET /portal/{token}`` skip auth. Errors on ``/workorder-portal-link*`` and ``/portal/``
@@ -17,6 +17,7 @@ from aiohttp import web
 from cwpro.emulator.auth import bearer_token
 from cwpro.emulator.context import EmulatorContext, context_of
 from cwpro.emulator.faults import Fault
+from cwpro.emulator.ratelimit import rate_limit_middleware
 from cwpro.emulator.routes_admin import ADMIN_PREFIX
 from cwpro.emulator.wire import (
     BusinessError,
@@ -124,7 +125,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 
 MIDDLEWARES = (stats_middleware, latency_middleware, fault_middleware, auth_middleware,
-               error_middleware)
+               rate_limit_middleware, error_middleware)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -22,7 +22,8 @@ _FLAGS = {
     "token_lifetime": "--token-lifetime", "client_id": "--client-id",
     "client_secret": "--client-secret", "max_page_size": "--max-page-size",
     "webhook_time_scale": "--webhook-time-scale", "keepalive_timeout": "--keepalive-timeout",
-    "log_level": "--log-level",
+    "log_level": "--log-level", "rate_limit": "--rate-limit",
+    "rate_limit_retry_after": "--retry-after",
 }
 
 
@@ -178,6 +179,19 @@ class EmulatorProcess:
     def advance_clock(self, seconds: float) -> str:
         """Move the emulator clock forward; returns the new now."""
         return str(self.admin("POST", "clock", {"advance": seconds})["now"])
+
+    def set_rate_limit(self, limit: str | None, *, retry_after: float | None = None
+                       ) -> dict[str, Any]:
+        """Limit each client to ``limit`` (``"100/s,burst=20"``; None removes the limit), with a
+        fixed ``Retry-After`` when ``retry_after`` is given; returns the limit and its counters."""
+        result: dict[str, Any] = self.admin("POST", "rate-limit",
+                                            {"limit": limit, "retry_after": retry_after})
+        return result
+
+    def rate_limit(self) -> dict[str, Any]:
+        """The rate limit in force and its counters (``allowed``, ``limited``)."""
+        result: dict[str, Any] = self.admin("GET", "rate-limit")
+        return result
 
     def stats(self) -> dict[str, Any]:
         """The request counters."""

@@ -23,6 +23,13 @@ from cwpro.emulator.faults import Fault, FaultRegistry, parse_fault_spec
 from cwpro.emulator.generator import anchor_for, mix64
 from cwpro.emulator.middleware import MIDDLEWARES
 from cwpro.emulator.portal_links import PortalLinkStore, portal_link_routes
+from cwpro.emulator.ratelimit import (
+    RATE_LIMITER,
+    RateLimit,
+    RateLimiter,
+    parse_rate_limit,
+    rate_limit_routes,
+)
 from cwpro.emulator.routes_admin import admin_routes
 from cwpro.emulator.routes_auth import auth_routes
 from cwpro.emulator.routes_catalog import catalog_routes
@@ -68,7 +75,9 @@ class Emulator:
     attributes: ``base_url``, ``client_id``, ``client_secret``, ``state`` (datasets),
     ``stats`` (request counters), ``faults`` (:class:`FaultRegistry`), ``webhooks``
     (:class:`WebhookDispatcher`), ``clock`` (:class:`EmulatorClock`: ``emu.clock.advance(s)``),
-    ``portal_links`` (the portal link store); settable ``latency_ms`` and ``token_lifetime``.
+    ``portal_links`` (the portal link store), ``rate_limiter`` (the per-client token buckets:
+    ``rate_limit="100/s,burst=20"``, ``rate_limit_retry_after=N`` for a fixed ``Retry-After``,
+    :meth:`set_rate_limit` while running); settable ``latency_ms`` and ``token_lifetime``.
     """
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, seed: int = 0,
@@ -80,7 +89,9 @@ class Emulator:
                  webhook_duplicate_probability: float = 0.0,
                  webhook_reorder_window: float = 0.0, start_time: dt.datetime | None = None,
                  keepalive_timeout: float = 75.0,
-                 fault_specs: Iterable[str | Mapping[str, Any]] = ()) -> None:
+                 fault_specs: Iterable[str | Mapping[str, Any]] = (),
+                 rate_limit: str | RateLimit | None = None,
+                 rate_limit_retry_after: float | None = None) -> None:
         for name, value in (("workorders", workorders), ("sites", sites),
                             ("work_types", work_types), ("portal_links", portal_links)):
             if value < 0:
@@ -120,6 +131,8 @@ class Emulator:
         for spec in fault_specs:
             options = dict(parse_fault_spec(spec) if isinstance(spec, str) else spec)
             self.faults.add(options.pop("kind"), **options)
+        self.rate_limiter = RateLimiter()
+        self.set_rate_limit(rate_limit, retry_after=rate_limit_retry_after)
         self._runner: web.AppRunner | None = None
         self._upload_dir: Path | None = None
 
@@ -158,6 +171,22 @@ class Emulator:
         """Invalidate every token issued so far (the next API call gets a 401)."""
         self._tokens.expire_all()
 
+    def set_rate_limit(self, limit: str | RateLimit | None, *,
+                       retry_after: float | None = None) -> RateLimit | None:
+        """Limit every client to ``limit`` (``"100/s,burst=20"``, a :class:`RateLimit`, or None
+        for no limit); ``retry_after`` fixes the ``Retry-After`` of each 429. Returns the limit."""
+        if isinstance(limit, str):
+            limit = parse_rate_limit(limit, retry_after=retry_after)
+        elif isinstance(limit, RateLimit) and retry_after is not None:
+            limit = RateLimit(limit.rate, limit.burst, retry_after)
+        elif limit is None and retry_after is not None:
+            raise ValueError("retry_after needs a rate limit")
+        elif limit is not None and not isinstance(limit, RateLimit):
+            raise TypeError(f"rate_limit must be a spec string, a RateLimit or None, "
+                            f"got {type(limit).__name__}")
+        self.rate_limiter.set_limit(limit)
+        return limit
+
     def add_fault(self, kind: str, **options: Any) -> Fault:
         """Shortcut for ``emu.faults.add(kind, **options)``."""
         return self.faults.add(kind, **options)
@@ -187,6 +216,7 @@ class Emulator:
         """The aiohttp application (routes, middleware, context)."""
         app = web.Application(middlewares=list(MIDDLEWARES), client_max_size=64 * 1024 * 1024)
         app[CONTEXT] = self._context
+        app[RATE_LIMITER] = self.rate_limiter
         app.add_routes(auth_routes())
         app.add_routes(workorder_routes())
         app.add_routes(document_routes())
@@ -194,6 +224,7 @@ class Emulator:
         app.add_routes(notification_routes())
         app.add_routes(portal_link_routes(self.portal_links))
         app.add_routes(admin_routes())
+        app.add_routes(rate_limit_routes())
         return app
 
     async def start(self) -> Emulator:

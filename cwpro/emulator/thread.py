@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, TypeVar
 
+from cwpro.emulator.ratelimit import RateLimit
 from cwpro.emulator.server import Emulator
 
 T = TypeVar("T")
@@ -133,6 +134,11 @@ class EmulatorThread:
     def expire_tokens(self) -> None:
         """Invalidate every issued token."""
         self.call(self.emulator.expire_tokens)
+
+    def set_rate_limit(self, limit: str | RateLimit | None, *,
+                       retry_after: float | None = None) -> RateLimit | None:
+        """Limit each client to ``limit`` (see :meth:`Emulator.set_rate_limit`)."""
+        return self.call(self.emulator.set_rate_limit, limit, retry_after=retry_after)
 
     def url_for(self, path: str) -> str:
         """The absolute URL of ``path`` on the emulator."""

@@ -1,0 +1,1 @@
+"""The SDK's HTTP core: request options, transport, retries, envelope decoding, auth, redaction."""
