@@ -8,7 +8,7 @@ After a 429 it paces every send of the client through a token bucket whose rate 
   per second per request in flight and doubles every :data:`DOUBLING_PERIOD` seconds ("slow
   start"), so the limit is found in a few probes instead of by a storm of rejected requests;
 * **each further 429**: the rate is cut to ``beta`` times the rate that provoked it (at the end
-  of slow start: of the rate the server actually accepted over the last second), then grows back
+  of slow start: to half of it, the rate before the doubling that overshot), then grows back
   along a cubic curve (the shape of TCP CUBIC and botocore's adaptive mode): fast while far below
   the rate of the last cut, flat around it, probing above it only slowly. The curve is scaled to
   the rate, so it behaves the same at 10 and at 10,000 requests/s. When 429s come with a
@@ -55,14 +55,24 @@ BETA = 0.85
 CUBIC_C = 0.004
 #: Seconds per doubling of the rate in slow start.
 DOUBLING_PERIOD = 0.4
+#: At the end of slow start the pace goes back to this share of the rate that overshot.
+SLOW_START_EXIT = 0.5
+#: Back to slow start when the cubic curve passes this multiple of the rate of the last cut.
+SLOW_START_AGAIN = 1.5
 #: The slowest pace the throttle goes down to (requests per second).
 MIN_RATE = 0.5
 #: Bursts the token bucket allows on top of the steady pace, in seconds of the current rate.
 BURST_SECONDS = 0.05
 #: How long the 429s of requests sent before a cut are treated as echoes of that cut, at most.
 ECHO_WINDOW = 1.0
-#: The window over which the rate the server accepted is measured (seconds).
-ACCEPTED_WINDOW = 1.0
+#: After a cut, 429s within this many intervals of the new rate do not cut again (the server's
+#: bucket may still be empty from the overshoot).
+COOLDOWN_SENDS = 3.0
+#: The head of the queue looks at the clock at least this often (seconds).
+HEAD_POLL = 0.05
+#: The window over which the send rate is measured (seconds): slow start gives up when the
+#: client uses less than a quarter of the rate it is allowed.
+SEND_WINDOW = 1.0
 #: Relative change of the rate worth a log line and a count in ``rate_changes``.
 LOGGED_CHANGE = 0.1
 
@@ -141,7 +151,7 @@ class Throttle:
         self._rate_changes = 0
         # pacing (virtual scheduling: the time of the next free slot)
         self._next_slot = 0.0
-        self._generation = 0
+        self._last_grant = 0.0
         # Retry-After
         self._pause_until = 0.0
         self._paused = 0.0
@@ -154,10 +164,14 @@ class Throttle:
         # echoes of the last cut
         self._echo_answers = 0
         self._echo_until = 0.0
+        self._cooldown_until = 0.0
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._answers_at_cut = 0
-        # accepted (non-429) answers over the last ACCEPTED_WINDOW seconds
-        self._accepted: collections.deque[float] = collections.deque()
+        # the sends of the last SEND_WINDOW seconds, while engaged
+        self._sends: collections.deque[float] = collections.deque()
         self._measured_since = 0.0
+        #: the rate of the last cut: where the next slow start begins (half of it)
+        self._learned = 0.0
 
     # -- the hot path ---------------------------------------------------------------------------
     async def acquire(self) -> None:
@@ -170,9 +184,7 @@ class Throttle:
         """An answer that is not a 429 arrived: the rate may grow back."""
         self._answers += 1
         if self._engaged:
-            now = self._clock()
-            self._record_accepted(now)
-            self._rate_at(now)
+            self._rate_at(self._clock())
 
     # -- throttles ------------------------------------------------------------------------------
     def on_throttled(self, retry_after: float | None) -> None:
@@ -197,7 +209,9 @@ class Throttle:
                 )
         if not self._adaptive:
             return
-        if now < self._echo_until and self._answers - self._answers_at_cut <= self._echo_answers:
+        if now < self._cooldown_until or (
+            now < self._echo_until and self._answers - self._answers_at_cut <= self._echo_answers
+        ):
             return  # a request sent before the last cut: that overshoot was already answered
         self._cut(now, pause)
 
@@ -205,38 +219,45 @@ class Throttle:
         resume = max(now, self._pause_until)
         in_flight = max(0, self._sent - self._answers)
         current = self._rate_at(now)
-        if self._phase is _Phase.UNLIMITED:
+        if current is None:
             # Nothing is known about the limit yet: start low, find it by doubling.
-            self._phase = _Phase.SLOW_START
-            self._start_rate = self._capped(float(max(1, in_flight + 1)))
-            self._measured_since = resume
-            self._accepted.clear()
-            new_rate = self._start_rate
-            self._phase_start = resume
+            start = max(float(in_flight + 1), 0.5 * self._learned)
+            new_rate = self._start_slow(start, resume)
             reason = "first 429: slow start"
         else:
-            if self._phase is _Phase.SLOW_START:
-                accepted = self._accepted_rate(now)
-                w_max = min(current, accepted) if current is not None else accepted
-            else:
-                w_max = current if current is not None else self._accepted_rate(now)
-            w_max = max(w_max, MIN_RATE)
-            self._phase = _Phase.CUBIC
-            self._w_max = w_max
             # probing above the learned rate slows down when every throttle costs a pause
             self._c = CUBIC_C / (1.0 + pause)
-            self._k = ((1.0 - BETA) / self._c) ** (1.0 / 3.0)
+            if self._phase is _Phase.SLOW_START:
+                # the last doubling overshot: the limit is above half the rate, which was fine;
+                # go on from there along the convex (probing) part of the curve
+                w_max = max(current * SLOW_START_EXIT, MIN_RATE)
+                self._k = 0.0
+                new_rate = self._capped(w_max)
+            else:
+                w_max = max(current, MIN_RATE)
+                self._k = ((1.0 - BETA) / self._c) ** (1.0 / 3.0)
+                new_rate = self._capped(w_max * BETA)
+            self._phase = _Phase.CUBIC
+            self._w_max = w_max
+            self._learned = w_max
             self._phase_start = resume
-            new_rate = self._capped(w_max * BETA)
             reason = "429: rate cut"
         self._rate = new_rate
         self._engaged = True
-        self._generation += 1
-        self._next_slot = resume
+        # the next send keeps the new spacing from the last one (no burst right after a cut)
+        self._next_slot = max(self._next_slot, resume, self._last_grant + 1.0 / new_rate)
         self._echo_answers = in_flight
         self._answers_at_cut = self._answers
         self._echo_until = resume + ECHO_WINDOW
+        self._cooldown_until = resume + min(ECHO_WINDOW, COOLDOWN_SENDS / new_rate)
         self._log_change(new_rate, reason, force=True)
+
+    def _start_slow(self, rate: float, start: float) -> float:
+        self._phase = _Phase.SLOW_START
+        self._start_rate = self._capped(rate)
+        self._phase_start = start
+        self._measured_since = start
+        return self._start_rate
 
     # -- the rate -------------------------------------------------------------------------------
     def _capped(self, rate: float) -> float:
@@ -253,50 +274,45 @@ class Throttle:
             return self._rate
         if phase is _Phase.SLOW_START:
             rate = self._start_rate * 2.0 ** (elapsed / DOUBLING_PERIOD)
-            if elapsed > ACCEPTED_WINDOW and rate > 4.0 * max(self._accepted_rate(now), MIN_RATE):
-                return self._release(rate, now, "no 429 in slow start")
+            if self._max_rate is not None and rate >= self._max_rate:
+                return self._release(now, "back at max_rate")
+            if elapsed > SEND_WINDOW and rate > 4.0 * max(self._send_rate(now), MIN_RATE):
+                return self._release(now, "no 429 in slow start")
         else:
             offset = elapsed - self._k
             rate = self._w_max * (1.0 + self._c * offset * offset * offset)
-            if rate > 2.0 * self._w_max:
-                return self._release(rate, now, "no 429 since the rate doubled")
+            if rate > SLOW_START_AGAIN * self._w_max:
+                # far above the rate of the last cut without a 429: the limit moved, find it
+                rate = self._start_slow(rate, now)
+                self._log_change(rate, "no 429 above the learned rate: slow start", force=True)
         rate = self._capped(rate)
         self._rate = rate
         self._log_change(rate, "probing up")
         return rate
 
-    def _release(self, rate: float, now: float, reason: str) -> float | None:
+    def _release(self, now: float, reason: str) -> float | None:
         """The limit no longer binds: back to the static cap, or to unthrottled."""
-        if self._max_rate is not None and rate >= self._max_rate:
-            self._phase = _Phase.STATIC
-        elif self._max_rate is None:
-            self._phase = _Phase.UNLIMITED
-            self._engaged = now < self._pause_until
-        else:  # still below the static cap: keep probing towards it
-            rate = self._capped(rate)
-            self._rate = rate
-            self._log_change(rate, "probing up")
-            return rate
+        self._phase = _Phase.STATIC if self._max_rate is not None else _Phase.UNLIMITED
+        self._engaged = self._max_rate is not None or now < self._pause_until
         self._rate = self._max_rate
-        self._accepted.clear()
         self._log_change(self._rate, reason, force=True)
         return self._rate
 
-    def _record_accepted(self, now: float) -> None:
-        accepted = self._accepted
-        accepted.append(now)
-        horizon = now - ACCEPTED_WINDOW
-        while accepted[0] < horizon:
-            accepted.popleft()
+    def _record_send(self, now: float) -> None:
+        sends = self._sends
+        sends.append(now)
+        horizon = now - SEND_WINDOW
+        while sends[0] < horizon:
+            sends.popleft()
 
-    def _accepted_rate(self, now: float) -> float:
-        """Non-429 answers per second over the last second (or since the measure began)."""
-        horizon = now - ACCEPTED_WINDOW
-        accepted = self._accepted
-        while accepted and accepted[0] < horizon:
-            accepted.popleft()
-        span = min(ACCEPTED_WINDOW, max(now - self._measured_since, 0.1))
-        return len(accepted) / span
+    def _send_rate(self, now: float) -> float:
+        """Requests let through per second over the last second (or since slow start began)."""
+        horizon = now - SEND_WINDOW
+        sends = self._sends
+        while sends and sends[0] < horizon:
+            sends.popleft()
+        span = min(SEND_WINDOW, max(now - self._measured_since, 0.1))
+        return len(sends) / span
 
     def _log_change(self, rate: float | None, reason: str, *, force: bool = False) -> None:
         last = self._logged_rate
@@ -311,27 +327,52 @@ class Throttle:
 
     # -- waiting --------------------------------------------------------------------------------
     async def _wait(self) -> None:
+        """Queue (first come, first served) until a pause is over and the pace allows a send.
+
+        Only the head of the queue watches the clock, waking at least every
+        :data:`HEAD_POLL` seconds so that a rate change or a new pause applies at once; the
+        others wait for their turn without timers.
+        """
+        waiters = self._waiters
+        if not waiters and self._try_grant():
+            return
         sleep = self._sleep or asyncio.sleep
-        clock = self._clock
-        while True:
-            now = clock()
-            if now < self._pause_until:
-                await sleep(self._pause_until - now)
-                continue
-            rate = self._rate_at(now)
-            if rate is None:
-                return
-            interval = 1.0 / rate
-            slot = max(self._next_slot, now)
-            self._next_slot = slot + interval
-            start = slot - min(BURST_SECONDS, 4 * interval)
-            if start <= now:
-                return
-            generation = self._generation
-            await sleep(start - now)
-            if generation == self._generation and clock() >= self._pause_until:
-                return
-            # the rate was cut or a pause began while this request waited: queue again
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiters.append(turn)
+        try:
+            if waiters[0] is not turn:
+                await turn
+            while not self._try_grant():
+                await sleep(self._delay())
+        finally:
+            head = waiters[0] is turn
+            waiters.remove(turn)
+            if head and waiters and not waiters[0].done():
+                waiters[0].set_result(None)
+
+    def _try_grant(self) -> bool:
+        now = self._clock()
+        if now < self._pause_until:
+            return False
+        rate = self._rate_at(now)
+        if rate is None:
+            return True
+        interval = 1.0 / rate
+        if self._next_slot - min(BURST_SECONDS, 4 * interval) > now:
+            return False
+        self._next_slot = max(self._next_slot, now) + interval
+        self._last_grant = now
+        self._record_send(now)
+        return True
+
+    def _delay(self) -> float:
+        """How long the head of the queue sleeps before it looks again."""
+        now = self._clock()
+        if now < self._pause_until:
+            return min(self._pause_until - now, HEAD_POLL)
+        rate = self._rate or MIN_RATE
+        ready = self._next_slot - min(BURST_SECONDS, 4.0 / rate)
+        return min(max(ready - now, 0.0), HEAD_POLL)
 
     # -- observation ----------------------------------------------------------------------------
     @property
