@@ -53,6 +53,8 @@ BETA = 0.85
 #: Cubic growth constant, relative to the rate of the last cut: ``rate(t) = w * (1 + C (t-K)^3)``.
 #: With ``BETA`` it takes ``K = cbrt((1 - BETA) / C)`` (about 3.3 s) to get back to ``w``.
 CUBIC_C = 0.004
+#: With ``Retry-After: p`` on the 429s, the cubic constant is divided by ``1 + PAUSE_SLOWDOWN * p``.
+PAUSE_SLOWDOWN = 4.0
 #: Seconds per doubling of the rate in slow start.
 DOUBLING_PERIOD = 0.4
 #: At the end of slow start the pace goes back to this share of the rate that overshot.
@@ -226,7 +228,7 @@ class Throttle:
             reason = "first 429: slow start"
         else:
             # probing above the learned rate slows down when every throttle costs a pause
-            self._c = CUBIC_C / (1.0 + pause)
+            self._c = CUBIC_C / (1.0 + PAUSE_SLOWDOWN * pause)
             if self._phase is _Phase.SLOW_START:
                 # the last doubling overshot: the limit is above half the rate, which was fine;
                 # go on from there along the convex (probing) part of the curve
@@ -235,6 +237,11 @@ class Throttle:
                 new_rate = self._capped(w_max)
             else:
                 w_max = max(current, MIN_RATE)
+                if self._phase is _Phase.CUBIC and w_max < self._w_max:
+                    # throttled before getting back to the last learned rate: the limit is
+                    # lower than that, so do not aim that high again (TCP CUBIC's fast
+                    # convergence)
+                    w_max *= (1.0 + BETA) / 2.0
                 self._k = ((1.0 - BETA) / self._c) ** (1.0 / 3.0)
                 new_rate = self._capped(w_max * BETA)
             self._phase = _Phase.CUBIC
