@@ -70,7 +70,5 @@ PORTAL_PAGE_SIZE_DEFAULT: Final = 25
 
 # --- cursor pagination ----------------------------------------------------------------------
 CURSOR_PAGE_SIZE_DEFAULT: Final = 100
-#: ``between`` is inclusive at both ends (Mongo ``$gte``/``$lte``). (inferred)
-BETWEEN_INCLUSIVE: Final = True
 #: Smallest step of a datetime on the wire (Mongo dates hold milliseconds). (inferred)
 DATETIME_RESOLUTION_MS: Final = 1

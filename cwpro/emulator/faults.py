@@ -36,8 +36,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 FAULT_KINDS = (
-    "status", "reset_before_headers", "reset_mid_body", "truncate_body", "slow_headers",
-    "slow_body", "invalid_cursor", "expire_token",
+    "status",
+    "reset_before_headers",
+    "reset_mid_body",
+    "truncate_body",
+    "slow_headers",
+    "slow_body",
+    "invalid_cursor",
+    "expire_token",
 )
 BODY_STYLES = ("json", "html")
 AUTH_ROUTE = "POST /auth/token"
@@ -74,8 +80,9 @@ class Fault:
             return template_key != AUTH_ROUTE
         if template_key == AUTH_ROUTE and "/auth" not in self.route:
             return False
-        return (fnmatch.fnmatchcase(template_key, self.route)
-                or fnmatch.fnmatchcase(f"{method} {path}", self.route))
+        return fnmatch.fnmatchcase(template_key, self.route) or fnmatch.fnmatchcase(
+            f"{method} {path}", self.route
+        )
 
     @property
     def exhausted(self) -> bool:
@@ -97,10 +104,18 @@ class Fault:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able description (used by the admin API)."""
-        return {"id": self.fault_id, "kind": self.kind, "route": self.route,
-                "times": self.times, "probability": self.probability, "status": self.status,
-                "retry_after": self.retry_after, "body": self.body, "delay": self.delay,
-                "hits": self.hits}
+        return {
+            "id": self.fault_id,
+            "kind": self.kind,
+            "route": self.route,
+            "times": self.times,
+            "probability": self.probability,
+            "status": self.status,
+            "retry_after": self.retry_after,
+            "body": self.body,
+            "delay": self.delay,
+            "hits": self.hits,
+        }
 
 
 class FaultRegistry:
@@ -113,10 +128,18 @@ class FaultRegistry:
         self._ids = itertools.count(1)
         self.injected: Counter[str] = Counter()
 
-    def add(self, kind: str, *, route: str | None = None, times: int | None = None,
-            probability: float | None = None, status: int | None = None,
-            retry_after: float | str | None = None, body: str = "json",
-            delay: float = 0.0) -> Fault:
+    def add(
+        self,
+        kind: str,
+        *,
+        route: str | None = None,
+        times: int | None = None,
+        probability: float | None = None,
+        status: int | None = None,
+        retry_after: float | str | None = None,
+        body: str = "json",
+        delay: float = 0.0,
+    ) -> Fault:
         """Add a rule and return its handle (raises ``ValueError`` on a bad argument)."""
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; expected one of {FAULT_KINDS}")
@@ -132,10 +155,18 @@ class FaultRegistry:
             status = 500 if status is None else int(status)
             if not 100 <= status <= 599:
                 raise ValueError(f"status must be an HTTP status code, got {status}")
-        fault = Fault(kind=kind, route=None if route is None else _normalize_route(route),
-                      times=times, probability=probability, status=status,
-                      retry_after=retry_after, body=body, delay=float(delay),
-                      fault_id=next(self._ids), _registry=self)
+        fault = Fault(
+            kind=kind,
+            route=None if route is None else _normalize_route(route),
+            times=times,
+            probability=probability,
+            status=status,
+            retry_after=retry_after,
+            body=body,
+            delay=float(delay),
+            fault_id=next(self._ids),
+            _registry=self,
+        )
         with self._lock:
             self._faults.append(fault)
         return fault
@@ -159,8 +190,7 @@ class FaultRegistry:
         with self._lock:
             return len(self._faults)
 
-    def pick(self, method: str, template: str, path: str, *, is_list_route: bool
-             ) -> Fault | None:
+    def pick(self, method: str, template: str, path: str, *, is_list_route: bool) -> Fault | None:
         """The rule that fires for this request, if any (consumes one of its ``times``)."""
         with self._lock:
             for fault in self._faults:
@@ -178,8 +208,17 @@ class FaultRegistry:
         return None
 
 
-_SPEC_KEYS = {"route", "times", "probability", "p", "status", "retry_after", "retry-after",
-              "body", "delay"}
+_SPEC_KEYS = {
+    "route",
+    "times",
+    "probability",
+    "p",
+    "status",
+    "retry_after",
+    "retry-after",
+    "body",
+    "delay",
+}
 
 
 def parse_fault_spec(spec: str) -> dict[str, Any]:

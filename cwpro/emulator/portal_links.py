@@ -141,9 +141,20 @@ _NESTED_SCHEMAS: Final[dict[str, dict[str, tuple[_Check, Any]]]] = {
 
 SORTABLE_FIELDS: Final = frozenset(
     (
-        "_id", "workorder", "link_token", "link_type", "expiry_date", "is_active",
-        "createdAt", "modifiedAt", "SVClient", "__v", "metadata.created_by",
-        "usage_stats.total_views", "usage_stats.unique_visitors", "usage_stats.last_accessed",
+        "_id",
+        "workorder",
+        "link_token",
+        "link_type",
+        "expiry_date",
+        "is_active",
+        "createdAt",
+        "modifiedAt",
+        "SVClient",
+        "__v",
+        "metadata.created_by",
+        "usage_stats.total_views",
+        "usage_stats.unique_visitors",
+        "usage_stats.last_accessed",
     )
 ) | frozenset(
     f"{name}.{key}"
@@ -216,7 +227,9 @@ def _validate_body(body: Mapping[str, Any], *, creating: bool) -> tuple[Document
         else:
             problems.append("expiry_date: must be an ISO 8601 date-time or null")
     flat_checks: tuple[tuple[str, _Check], ...] = (
-        ("is_active", _check_bool), ("company_namespace", _check_str_list))
+        ("is_active", _check_bool),
+        ("company_namespace", _check_str_list),
+    )
     for name, flat_check in flat_checks:
         if name in body:
             problem = flat_check(body[name])
@@ -306,8 +319,12 @@ class LinkPage:
 
     def paging(self) -> dict[str, int]:
         """The `paging` object of the list response."""
-        return {"total": self.total, "page": self.page, "per_page": self.per_page,
-                "pages": self.pages}
+        return {
+            "total": self.total,
+            "page": self.page,
+            "per_page": self.per_page,
+            "pages": self.pages,
+        }
 
 
 class PortalLinkStore:
@@ -399,13 +416,12 @@ class PortalLinkStore:
             self._rendered.clear()
             self._rendered_base_url = base_url
         items = []
-        for document in selected[start:start + query.per_page]:
+        for document in selected[start : start + query.per_page]:
             rendered = self._rendered.get(document["_id"])
             if rendered is None:
                 rendered = self._rendered[document["_id"]] = self._render(document)
             items.append(rendered)
-        return LinkPage(items=items, total=len(selected), page=query.page,
-                        per_page=query.per_page)
+        return LinkPage(items=items, total=len(selected), page=query.page, per_page=query.per_page)
 
     def create(
         self, fields: Mapping[str, Any], *, created_by: str = DEFAULT_CREATED_BY
@@ -414,8 +430,9 @@ class PortalLinkStore:
         document = self._new_document(fields["workorder"], self._now(), created_by)
         self._apply(document, fields)
         self._insert(document)
-        _LOG.debug("created portal link %s for workorder %s",
-                   document["_id"], document["workorder"])
+        _LOG.debug(
+            "created portal link %s for workorder %s", document["_id"], document["workorder"]
+        )
         return self._render(document)
 
     def update(self, link_id: str, changes: Mapping[str, Any]) -> Document | None:
@@ -471,8 +488,9 @@ class PortalLinkStore:
         stats["total_views"] += 1
         stats["unique_visitors"] = len(visitors)
         stats["last_accessed"] = now
-        stats["access_log"].append({"timestamp": now, "ip_address": ip_address,
-                                    "user_agent": user_agent, "action": "view"})
+        stats["access_log"].append(
+            {"timestamp": now, "ip_address": ip_address, "user_agent": user_agent, "action": "view"}
+        )
         del stats["access_log"][:-ACCESS_LOG_LIMIT]
         return {key: document[key] for key in ("_id", "workorder", "link_type")}
 
@@ -490,8 +508,11 @@ class PortalLinkStore:
         for index, age in enumerate(ages):
             created = _to_millis(now - datetime.timedelta(seconds=age))
             workorder = self._rng.choice(workorder_ids).lower()
-            self._insert(_LinkSeeder(self._rng, index, created, now).fill(
-                self._new_document(workorder, created, self._rng.choice(_SEED_CREATORS))))
+            self._insert(
+                _LinkSeeder(self._rng, index, created, now).fill(
+                    self._new_document(workorder, created, self._rng.choice(_SEED_CREATORS))
+                )
+            )
         _LOG.debug("seeded %d portal links", count)
 
     # ----------------------------------------------------------------------- internals
@@ -505,10 +526,14 @@ class PortalLinkStore:
         return (
             document["is_active"]
             and (expiry is None or expiry > now)
-            and (not restrictions["max_uses"]
-                 or document["usage_stats"]["total_views"] < restrictions["max_uses"])
-            and (not restrictions["allowed_ips"]
-                 or _address_allowed(ip_address, restrictions["allowed_ips"]))
+            and (
+                not restrictions["max_uses"]
+                or document["usage_stats"]["total_views"] < restrictions["max_uses"]
+            )
+            and (
+                not restrictions["allowed_ips"]
+                or _address_allowed(ip_address, restrictions["allowed_ips"])
+            )
         )
 
     def _new_id(self, created: datetime.datetime) -> str:
@@ -539,8 +564,12 @@ class PortalLinkStore:
             "access_restrictions": _defaults("access_restrictions"),
             "expiry_date": None,
             "is_active": True,
-            "usage_stats": {"total_views": 0, "unique_visitors": 0, "last_accessed": None,
-                            "access_log": []},
+            "usage_stats": {
+                "total_views": 0,
+                "unique_visitors": 0,
+                "last_accessed": None,
+                "access_log": [],
+            },
             "notification_settings": _defaults("notification_settings"),
             "custom_branding": _defaults("custom_branding"),
             "metadata": metadata,
@@ -606,8 +635,9 @@ _SEED_AGENTS: Final = (
 class _LinkSeeder:
     """Fills a fresh document with the varied values of the `index`-th seeded link."""
 
-    def __init__(self, rng: random.Random, index: int, created: datetime.datetime,
-                 now: datetime.datetime) -> None:
+    def __init__(
+        self, rng: random.Random, index: int, created: datetime.datetime, now: datetime.datetime
+    ) -> None:
         self._rng = rng
         self._index = index
         self._created = created
@@ -625,13 +655,17 @@ class _LinkSeeder:
         document["is_active"] = index % 4 != 3
         document["company_namespace"] = namespaces
         document["permissions"].update(
-            can_upload_files=rng.random() < 0.4, can_approve_reject=rng.random() < 0.3,
-            can_add_comments=rng.random() < 0.8)
+            can_upload_files=rng.random() < 0.4,
+            can_approve_reject=rng.random() < 0.3,
+            can_add_comments=rng.random() < 0.8,
+        )
         if document["link_type"] == "secure":
             document["access_restrictions"].update(
-                password_protected=True, require_email_verification=rng.random() < 0.5,
+                password_protected=True,
+                require_email_verification=rng.random() < 0.5,
                 max_uses=rng.choice((0, 10, 50)),
-                allowed_ips=["203.0.113.0/24"] if index % 6 == 2 else [])
+                allowed_ips=["203.0.113.0/24"] if index % 6 == 2 else [],
+            )
         expiry_kind = index % 5
         if expiry_kind == 1:
             document["expiry_date"] = self._created + datetime.timedelta(days=rng.randint(1, 14))
@@ -641,11 +675,14 @@ class _LinkSeeder:
             document["custom_branding"].update(
                 logo_url=f"https://{namespaces[0]}.example/logo.png",
                 brand_color=f"#{rng.getrandbits(24):06X}",
-                footer_text=f"{namespaces[0]} field services")
+                footer_text=f"{namespaces[0]} field services",
+            )
         document["notification_settings"]["notification_recipients"] = [
-            f"ops@{namespaces[0]}.example"]
-        document["metadata"].update(purpose=rng.choice(_SEED_PURPOSES),
-                                    tags=rng.sample(_SEED_TAGS, k=rng.randint(0, 2)))
+            f"ops@{namespaces[0]}.example"
+        ]
+        document["metadata"].update(
+            purpose=rng.choice(_SEED_PURPOSES), tags=rng.sample(_SEED_TAGS, k=rng.randint(0, 2))
+        )
         self._fill_usage(document["usage_stats"])
         if rng.random() < 0.6:
             document["modifiedAt"] = self._moment_after_creation()
@@ -656,8 +693,12 @@ class _LinkSeeder:
         views = self._rng.choice((0, 0, 1, 3, 6))
         moments = sorted(self._moment_after_creation() for _ in range(views))
         stats["access_log"] = [
-            {"timestamp": moment, "ip_address": f"203.0.113.{self._rng.randint(1, 12)}",
-             "user_agent": self._rng.choice(_SEED_AGENTS), "action": "view"}
+            {
+                "timestamp": moment,
+                "ip_address": f"203.0.113.{self._rng.randint(1, 12)}",
+                "user_agent": self._rng.choice(_SEED_AGENTS),
+                "action": "view",
+            }
             for moment in moments
         ]
         stats["total_views"] = views
@@ -798,7 +839,8 @@ def parse_list_query(params: MultiMapping[str]) -> LinkQuery:
         per_page=_int_param(params, "per_page", DEFAULT_PER_PAGE, 1, MAX_PER_PAGE),
         sort=_sort_param(_single(params, "sort")),
         company_namespaces=frozenset(
-            params.getall("company_namespace", []) + params.getall("company_namespace[]", [])),
+            params.getall("company_namespace", []) + params.getall("company_namespace[]", [])
+        ),
         workorder=None if workorder is None else workorder.lower(),
         is_active=None if is_active_text is None else is_active_text.lower() == "true",
         link_type=link_type,
@@ -847,8 +889,10 @@ class _PortalLinkHandlers:
 
     async def open_portal(self, request: web.Request) -> web.Response:
         summary = self._store.record_view(
-            request.match_info["token"], ip_address=request.remote or "",
-            user_agent=request.headers.get("User-Agent", ""))
+            request.match_info["token"],
+            ip_address=request.remote or "",
+            user_agent=request.headers.get("User-Agent", ""),
+        )
         if summary is None:
             raise _ApiError(404, "Portal link not found")
         return _ok(summary)
@@ -867,6 +911,7 @@ def portal_link_routes(store: PortalLinkStore) -> list[web.RouteDef]:
         web.post(f"{item}/regenerate", _answering_errors(handlers.regenerate)),
         web.post(f"{item}/activate", _answering_errors(handlers.activate)),
         web.post(f"{item}/deactivate", _answering_errors(handlers.deactivate)),
-        web.get(f"{PORTAL_PATH}/{{token}}", _answering_errors(handlers.open_portal),
-                allow_head=False),
+        web.get(
+            f"{PORTAL_PATH}/{{token}}", _answering_errors(handlers.open_portal), allow_head=False
+        ),
     ]

@@ -59,8 +59,9 @@ async def add_fault(request: web.Request) -> web.Response:
 async def list_faults(request: web.Request) -> web.Response:
     """Active fault rules and per-kind injection counts."""
     ctx = context_of(request)
-    return json_response({"faults": [fault.to_dict() for fault in ctx.faults],
-                          "injected": dict(ctx.faults.injected)})
+    return json_response(
+        {"faults": [fault.to_dict() for fault in ctx.faults], "injected": dict(ctx.faults.injected)}
+    )
 
 
 async def clear_faults(request: web.Request) -> web.Response:
@@ -74,8 +75,11 @@ async def set_latency(request: web.Request) -> web.Response:
     ctx = context_of(request)
     body = await _body(request)
     milliseconds = body.get("ms")
-    if isinstance(milliseconds, bool) or not isinstance(milliseconds, (int, float)) \
-            or milliseconds < 0:
+    if (
+        isinstance(milliseconds, bool)
+        or not isinstance(milliseconds, (int, float))
+        or milliseconds < 0
+    ):
         return json_response({"error": "ms must be a number >= 0"}, status=400)
     ctx.settings.latency_ms = float(milliseconds)
     return json_response({"latency_ms": ctx.settings.latency_ms})
@@ -146,8 +150,9 @@ async def download_document(request: web.Request) -> web.StreamResponse:
     document = ctx.state.documents.get(request.match_info["id"])
     if document is None or not document.path.exists():
         raise web.HTTPNotFound()
-    return web.FileResponse(document.path, headers={
-        "Content-Type": str(document.meta["content_type"])})
+    return web.FileResponse(
+        document.path, headers={"Content-Type": str(document.meta["content_type"])}
+    )
 
 
 async def health(request: web.Request) -> web.Response:

@@ -46,5 +46,9 @@ class EmulatorStats:
     def snapshot(self) -> dict[str, Any]:
         """A JSON-able copy of the counters."""
         with self._lock:
-            return {"requests": dict(self.requests), "token_requests": self.token_requests,
-                    "faults_injected": self.faults_injected, "total": sum(self.requests.values())}
+            return {
+                "requests": dict(self.requests),
+                "token_requests": self.token_requests,
+                "faults_injected": self.faults_injected,
+                "total": sum(self.requests.values()),
+            }

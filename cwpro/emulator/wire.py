@@ -103,8 +103,11 @@ def is_object_id(text: str) -> bool:
 
 
 # Phrases pinned to their long-standing spelling (newer Pythons renamed some of them).
-_PINNED_PHRASES = {413: "Request Entity Too Large", 416: "Requested Range Not Satisfiable",
-                   422: "Unprocessable Entity"}
+_PINNED_PHRASES = {
+    413: "Request Entity Too Large",
+    416: "Requested Range Not Satisfiable",
+    422: "Unprocessable Entity",
+}
 
 
 def status_phrase(status: int) -> str:
@@ -123,11 +126,16 @@ def error_code_for_status(status: int) -> str:
     return "".join(c if c.isalnum() else "_" for c in phrase.upper())
 
 
-def json_response(body: Any, *, status: int = 200, headers: Mapping[str, str] | None = None
-                  ) -> web.Response:
+def json_response(
+    body: Any, *, status: int = 200, headers: Mapping[str, str] | None = None
+) -> web.Response:
     """A ``web.Response`` carrying ``body`` as JSON."""
-    return web.Response(body=dumps(body), status=status, content_type=JSON_CONTENT_TYPE,
-                        headers=dict(headers) if headers else None)
+    return web.Response(
+        body=dumps(body),
+        status=status,
+        content_type=JSON_CONTENT_TYPE,
+        headers=dict(headers) if headers else None,
+    )
 
 
 def ok_body(data: Any) -> dict[str, Any]:
@@ -151,14 +159,18 @@ def business_error_body(code: str, message: str, detail: str) -> dict[str, Any]:
     }
 
 
-def http_error_body(status: int, message: str, detail: str = "",
-                    code: str | None = None) -> dict[str, Any]:
+def http_error_body(
+    status: int, message: str, detail: str = "", code: str | None = None
+) -> dict[str, Any]:
     """The CWP body of an HTTP error status (401, 403, 404, 422, 429, 5xx)."""
     return {
         "code": status,
         "reason": status_phrase(status),
-        "error": {"code": code or error_code_for_status(status), "message": message,
-                  "detail": detail},
+        "error": {
+            "code": code or error_code_for_status(status),
+            "message": message,
+            "detail": detail,
+        },
         "data": {},
         "success": False,
     }
@@ -174,11 +186,15 @@ def uses_portal_shape(path: str) -> bool:
     return path.startswith(PORTAL_PATH_PREFIXES)
 
 
-def error_response(path: str, status: int, message: str, detail: str = "",
-                   headers: Mapping[str, str] | None = None) -> web.Response:
+def error_response(
+    path: str, status: int, message: str, detail: str = "", headers: Mapping[str, str] | None = None
+) -> web.Response:
     """An HTTP error response in the shape the API uses at ``path``."""
-    body = portal_error_body(message) if uses_portal_shape(path) else http_error_body(
-        status, message, detail)
+    body = (
+        portal_error_body(message)
+        if uses_portal_shape(path)
+        else http_error_body(status, message, detail)
+    )
     return json_response(body, status=status, headers=headers)
 
 
@@ -218,14 +234,20 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
     ``REQ_0001`` (an emulator-chosen code) when the body is not a JSON object.
     """
     if not is_json_content_type(request):
-        raise HttpError(422, "The request Content-Type must be application/json",
-                        f"Received Content-Type: {request.headers.get('Content-Type', '')!r}")
+        raise HttpError(
+            422,
+            "The request Content-Type must be application/json",
+            f"Received Content-Type: {request.headers.get('Content-Type', '')!r}",
+        )
     raw = await request.read()
     try:
         body = loads(raw)
     except ValueError as exc:
         raise BusinessError("REQ_0001", "The request body is not valid JSON", str(exc)) from exc
     if not isinstance(body, dict):
-        raise BusinessError("REQ_0001", "The request body must be a JSON object",
-                            f"Received a JSON {type(body).__name__}")
+        raise BusinessError(
+            "REQ_0001",
+            "The request body must be a JSON object",
+            f"Received a JSON {type(body).__name__}",
+        )
     return body
