@@ -5,11 +5,14 @@ from __future__ import annotations
 import random
 from collections.abc import AsyncIterator
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from cwpro.emulator import Emulator
 from cwpro.emulator.portal_links import PortalLinkStore, portal_link_routes
+from tests.emulator.live import Live
 from tests.emulator.portal_helpers import START, WORKORDERS, Env, FakeClock
 
 
@@ -29,3 +32,16 @@ async def env() -> AsyncIterator[Env]:
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         address["base"] = str(client.make_url("")).rstrip("/")
         yield Env(store, client, clock, address["base"])
+
+
+@pytest.fixture
+async def live() -> AsyncIterator[Live]:
+    """A full emulator (auth, faults, stats) and a logged-in plain aiohttp client."""
+    async with (
+        Emulator(seed=5, workorders=40, sites=4, work_types=3, portal_links=30) as emu,
+        aiohttp.ClientSession() as session,
+    ):
+        client = Live(emu, session)
+        await client.login()
+        emu.stats.reset()
+        yield client

@@ -104,6 +104,10 @@ def test_emulator_process_lifecycle_and_control_api() -> None:
         stats = emu.stats()
         assert stats["faults_injected"] == 2
         assert stats["requests"]["GET /worktypes"] == 2
+        assert emu.request_count("GET /worktypes") == 2
+        assert emu.request_count("GET *") == 4
+        emu.reset_stats()
+        assert emu.request_count("GET *") == 0
         emu.advance_clock(5)
         emu.set_latency(1)
         emu.clear_faults()
@@ -164,6 +168,9 @@ def test_parser_maps_to_emulator_options() -> None:
     assert options["work_types"] == 4
     assert options["latency_ms"] == 2.5
     assert options["fault_specs"] == ["status:500", "slow_body:delay=0.1"]
+    assert options["keepalive_timeout"] == 5.0
+    assert emulator_options(build_parser().parse_args(["--keepalive-timeout", "0.5"]))[
+        "keepalive_timeout"] == 0.5
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--fault", "nonsense"])
 
