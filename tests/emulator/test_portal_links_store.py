@@ -16,11 +16,14 @@ from multidict import MultiDict
 from cwpro.emulator.portal_links import (
     ACCESS_LOG_LIMIT,
     LINK_TYPES,
+    ApiError,
     LinkQuery,
     PortalLinkStore,
     parse_datetime,
     parse_list_query,
 )
+from cwpro.emulator.portal_links.schema import validate_body
+from tests.emulator.portal_helpers import OBJECT_ID as OBJECT_ID_PATTERN
 from tests.emulator.portal_helpers import (
     START,
     UTC,
@@ -218,3 +221,71 @@ def test_parse_datetime_never_raises_and_answers_aware_utc(text: str) -> None:
     assert parsed is None or (
         parsed.utcoffset() == datetime.timedelta(0) and parsed.microsecond % 1000 == 0
     )
+
+
+_QUERY_NAMES = st.sampled_from(
+    [
+        "page",
+        "per_page",
+        "sort",
+        "company_namespace",
+        "workorder",
+        "is_active",
+        "link_type",
+        "_id",
+        "_id[]",
+        "company_namespace[]",
+        "other",
+    ]
+)
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+_LINK_KEYS = st.sampled_from(
+    [
+        "workorder",
+        "link_type",
+        "expiry_date",
+        "is_active",
+        "company_namespace",
+        "permissions",
+        "access_restrictions",
+        "notification_settings",
+        "custom_branding",
+        "metadata",
+        "x",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_QUERY_NAMES, st.text(max_size=30)), max_size=6))
+def test_parse_list_query_answers_a_query_or_a_400(pairs: list[tuple[str, str]]) -> None:
+    failure: ApiError | None = None
+    try:
+        query = parse_list_query(MultiDict(pairs))
+    except ApiError as error:
+        failure = error
+    if failure is not None:
+        assert failure.status == 400
+        assert failure.message
+        return
+    assert query.page >= 1
+    assert 1 <= query.per_page <= 100
+    assert query.is_active in (None, True, False)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.booleans(), st.dictionaries(_LINK_KEYS, _JSON, max_size=6))
+def test_validate_body_never_raises_and_reports_or_converts(
+    creating: bool, body: dict[str, object]
+) -> None:
+    fields, problems = validate_body(body, creating=creating)
+    assert all(isinstance(problem, str) and ": " in problem for problem in problems)
+    assert set(fields) <= set(body) - {"x"}
+    if not problems and creating:
+        assert OBJECT_ID_PATTERN.fullmatch(fields["workorder"])
