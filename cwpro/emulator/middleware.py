@@ -9,19 +9,23 @@ use the portal shape ``{"success": false, "error": ...}``, all others the CWP en
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
 from cwpro.emulator.auth import bearer_token
 from cwpro.emulator.context import EmulatorContext, context_of
-from cwpro.emulator.faults import Fault
+from cwpro.emulator.faults import BODY_REWRITE_KINDS, OPTIONALLY_PROCESSED_KINDS, Fault
 from cwpro.emulator.routes_admin import ADMIN_PREFIX
 from cwpro.emulator.wire import (
     BusinessError,
     HttpError,
+    dumps,
     error_response,
+    loads,
     status_phrase,
 )
 
@@ -207,13 +211,58 @@ async def _partial_stream(
     return stream
 
 
+def _abort(request: web.Request) -> web.Response:
+    """Close the connection at once; the returned response is never written (aiohttp drops a
+    response meant for an aborted transport silently)."""
+    transport = request.transport
+    if transport is not None:
+        transport.abort()
+    return web.Response(status=500)
+
+
+async def _received(request: web.Request) -> None:
+    """Read the request body in full without acting on it (the request was received)."""
+    with contextlib.suppress(web.HTTPException):
+        await request.read()
+
+
+def _stripped(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {"_id": data["_id"]} if "_id" in data else {}
+    if isinstance(data, list):
+        return [_stripped(item) if isinstance(item, dict) else item for item in data]
+    return {}
+
+
+def _rewritten(kind: str, response: web.Response, body: bytes) -> web.Response:
+    """The handler's answer with its body replaced the way a body-rewrite fault says."""
+    headers = _copied_headers(response)
+    if kind == "html_body":
+        headers.pop("Content-Type", None)
+        page = HTML_ERROR_PAGE.format(status=response.status, phrase=status_phrase(response.status))
+        return web.Response(
+            text=page, status=response.status, content_type="text/html", headers=headers
+        )
+    if kind == "truncate_body":
+        cut = body[: max(0, len(body) - max(1, len(body) // 3))]
+        return web.Response(body=cut, status=response.status, headers=headers)
+    try:
+        payload = loads(body)
+    except ValueError:
+        return web.Response(body=body, status=response.status, headers=headers)
+    if isinstance(payload, dict) and "data" in payload:
+        if kind == "missing_data":
+            del payload["data"]
+        else:
+            payload["data"] = _stripped(payload["data"])
+    return web.Response(body=dumps(payload), status=response.status, headers=headers)
+
+
 async def act_out(
     fault: Fault, request: web.Request, handler: Handler, ctx: EmulatorContext
 ) -> web.StreamResponse:
-    """Answer ``request`` the way fault ``fault.kind`` says."""
+    """Answer ``request`` the way fault ``fault.kind`` says (see ``faults.py`` for each kind)."""
     kind = fault.kind
-    if kind == "status":
-        return _status_response(fault, request)
     if kind == "invalid_cursor":
         return BusinessError(
             "PAG_0003", "The cursor provided is not valid", "Injected fault: invalid cursor"
@@ -224,18 +273,17 @@ async def act_out(
     if kind == "slow_headers":
         await asyncio.sleep(fault.delay)
         return await handler(request)
-    if kind == "reset_before_headers":
-        transport = request.transport
-        if transport is not None:
-            transport.abort()
-        # aiohttp fails to write this to the aborted transport and drops it silently.
-        return web.Response(status=500)
+    if kind in OPTIONALLY_PROCESSED_KINDS:
+        if fault.processed:
+            await handler(request)  # the work is done; its answer is thrown away
+        else:
+            await _received(request)
+        return _status_response(fault, request) if kind == "status" else _abort(request)
     response, body = await _body_of(handler, request)
     if body is None or not isinstance(response, web.Response):
         return response
-    if kind == "truncate_body":
-        cut = body[: max(0, len(body) - max(1, len(body) // 3))]
-        return web.Response(body=cut, status=200, headers=_copied_headers(response))
+    if kind in BODY_REWRITE_KINDS:
+        return _rewritten(kind, response, body)
     if kind == "reset_mid_body":
         return await _partial_stream(request, response, body, pause=None)
     if kind == "slow_body":

@@ -8,6 +8,7 @@ import selectors
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 import weakref
 from collections.abc import Mapping
@@ -95,8 +96,9 @@ class EmulatorProcess:
     ``with EmulatorProcess(seed=1, workorders=10_000) as emu:`` exposes ``base_url``,
     ``client_id``, ``client_secret`` and ``pid``, plus blocking helpers for the control API
     (:meth:`add_fault`, :meth:`clear_faults`, :meth:`set_latency`, :meth:`expire_tokens`,
-    :meth:`stats`, ...). The child is terminated on exit, on garbage collection and at
-    interpreter exit, and exits by itself if this process dies (it watches its stdin).
+    :meth:`stats`, :meth:`request_count`, ...). The child is terminated on exit, on garbage
+    collection and at interpreter exit, and exits by itself if this process dies (it watches its
+    stdin).
     """
 
     def __init__(
@@ -204,6 +206,16 @@ class EmulatorProcess:
         """The request counters."""
         result: dict[str, Any] = self.admin("GET", "stats")
         return result
+
+    def request_count(self, route: str) -> int:
+        """Requests the emulator received on ``route`` (an exact ``"METHOD /template"`` or a
+        pattern with ``*``, as in ``EmulatorStats.count``)."""
+        query = urllib.parse.urlencode({"route": route})
+        return int(self.admin("GET", f"stats?{query}")["count"])
+
+    def reset_stats(self) -> None:
+        """Zero the request counters."""
+        self.admin("DELETE", "stats")
 
     def add_webhook_target(
         self, url: str, username: str | None = None, password: str | None = None

@@ -6,6 +6,8 @@ import threading
 from collections import Counter
 from typing import Any
 
+from cwpro.emulator.faults import normalize_route, route_matches
+
 
 class EmulatorStats:
     """Counts requests per ``"METHOD /route-template"`` (e.g. ``"GET /workorders/{id}"``)."""
@@ -30,6 +32,21 @@ class EmulatorStats:
 
     def __getitem__(self, route: str) -> int:
         return self.requests[route]
+
+    def count(self, route: str) -> int:
+        """Requests received on the routes a fault-style pattern matches: an exact key
+        (``"DELETE /workorder-portal-link/{link_id}"``) or a pattern with ``*`` wildcards
+        (``"DELETE /workorder-portal-link/*"``, ``"* /workorders*"``, ``"POST"``), matched
+        against the route templates. Faulted requests count too."""
+        with self._lock:
+            if route in self.requests:
+                return self.requests[route]
+            pattern = normalize_route(route)
+            return sum(
+                number
+                for key, number in self.requests.items()
+                if route_matches(pattern, *key.split(" ", 1))
+            )
 
     @property
     def total(self) -> int:

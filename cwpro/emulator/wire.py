@@ -10,7 +10,7 @@ import datetime as dt
 import functools
 import http
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -24,6 +24,9 @@ JSON_CONTENT_TYPE = "application/json"
 UTC = dt.timezone.utc
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
 PORTAL_PATH_PREFIXES = ("/workorder-portal-link", "/portal/")
+PORTAL_DETAILS_HEADER = "X-Error-Details"
+"""Where the portal-link API puts the details of a 400/422 (inferred name): a JSON array."""
+PORTAL_DETAILS_LIMIT = 4000
 
 
 def dumps(value: Any) -> bytes:
@@ -177,8 +180,33 @@ def http_error_body(
 
 
 def portal_error_body(message: str) -> dict[str, Any]:
-    """The portal-link API error body."""
+    """The portal-link API error body (details never go in it: see ``portal_error_response``)."""
     return {"success": False, "error": message}
+
+
+def portal_details_header(details: Sequence[str]) -> str:
+    """``details`` as the value of :data:`PORTAL_DETAILS_HEADER`: a JSON array of strings,
+    ASCII only (so header-safe), at most :data:`PORTAL_DETAILS_LIMIT` characters; entries that
+    do not fit are replaced by one ``"... N more"`` entry."""
+    kept: list[str] = []
+    for index, detail in enumerate(details):
+        candidate = json.dumps([*kept, detail])
+        if len(candidate) > PORTAL_DETAILS_LIMIT:
+            kept.append(f"... {len(details) - index} more")
+            break
+        kept.append(detail)
+    return json.dumps(kept)
+
+
+def portal_error_response(
+    status: int, message: str, details: Sequence[str] = (), headers: Mapping[str, str] | None = None
+) -> web.Response:
+    """A portal-link API error: body ``{"success": false, "error": message}``, the details (if
+    any) only in the :data:`PORTAL_DETAILS_HEADER` header, as the published OpenAPI file says."""
+    all_headers = dict(headers) if headers else {}
+    if details:
+        all_headers[PORTAL_DETAILS_HEADER] = portal_details_header(details)
+    return json_response(portal_error_body(message), status=status, headers=all_headers)
 
 
 def uses_portal_shape(path: str) -> bool:
@@ -190,12 +218,9 @@ def error_response(
     path: str, status: int, message: str, detail: str = "", headers: Mapping[str, str] | None = None
 ) -> web.Response:
     """An HTTP error response in the shape the API uses at ``path``."""
-    body = (
-        portal_error_body(message)
-        if uses_portal_shape(path)
-        else http_error_body(status, message, detail)
-    )
-    return json_response(body, status=status, headers=headers)
+    if uses_portal_shape(path):
+        return portal_error_response(status, message, [detail] if detail else (), headers)
+    return json_response(http_error_body(status, message, detail), status=status, headers=headers)
 
 
 class BusinessError(Exception):
