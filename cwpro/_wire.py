@@ -65,6 +65,9 @@ PORTAL_LINK: Final = "/workorder-portal-link/{id}"
 PORTAL_LINK_REGENERATE: Final = "/workorder-portal-link/{id}/regenerate"
 PORTAL_LINK_ACTIVATE: Final = "/workorder-portal-link/{id}/activate"
 PORTAL_LINK_DEACTIVATE: Final = "/workorder-portal-link/{id}/deactivate"
+#: Header carrying a portal-link 400/422's details (a JSON array of strings); the published
+#: OpenAPI file keeps details out of the body. (inferred name)
+PORTAL_ERROR_DETAILS_HEADER: Final = "X-Error-Details"
 PORTAL_PAGE_SIZE_MAX: Final = 100
 PORTAL_PAGE_SIZE_DEFAULT: Final = 25
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import attrs
 
+from .. import _wire
 from .._errors import APIDecodeError, APIStatusError, RateLimitError, excerpt, status_error_class
 from .retry import parse_retry_after
 
@@ -111,6 +112,8 @@ def status_error(exchange: Exchange, status: int, payload: Any) -> APIStatusErro
             detail = "; ".join(_text(d) for d in details[:20])
         reason = _text(payload.get("reason"))
         message = message or reason or _text(payload.get("message"))
+    if not detail:
+        detail = _header_details(exchange.headers.get(_wire.PORTAL_ERROR_DETAILS_HEADER))
     message = message or _phrase(status)
     redact = exchange.redact
     kept_body = payload if isinstance(payload, (Mapping, list)) else None
@@ -150,6 +153,19 @@ def check_envelope(exchange: Exchange, payload: Any, *, expect_data: bool) -> Ma
     if expect_data and "data" not in payload:
         raise exchange.decode_error("the response envelope has no 'data'")
     return payload
+
+
+def _header_details(value: str | None) -> str:
+    """The details a portal-link error carries in its header (a JSON array), joined."""
+    if not value:
+        return ""
+    try:
+        items = json.loads(value)
+    except ValueError:
+        return value[:2000]
+    if isinstance(items, list):
+        return "; ".join(_text(item) for item in items[:50])
+    return _text(items)[:2000]
 
 
 def _kept_headers(exchange: Exchange) -> dict[str, str]:
