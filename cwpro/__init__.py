@@ -6,8 +6,8 @@ export, typed errors, webhook receiving (``cwpro.webhooks``) and an embedded API
 (``cwpro.emulator``).
 """
 
-from ._client import AsyncClient
-from ._config import NOT_GIVEN, NotGiven, Timeout
+from ._client import AsyncClient, ClientStats
+from ._config import NOT_GIVEN, ClientSettings, NotGiven, Timeout
 from ._errors import (
     APIConnectionError,
     APIDecodeError,
@@ -16,19 +16,25 @@ from ._errors import (
     AuthenticationError,
     BadRequestError,
     ConfigurationError,
+    ConnectFailed,
     CwproError,
     InternalServerError,
+    InvalidArgumentError,
+    ModelError,
     NotFoundError,
     PaginationError,
     PermissionDeniedError,
     RateLimitError,
+    RedirectError,
+    ResponseTooLargeError,
+    TLSVerificationFailed,
     UnprocessableEntityError,
     WebhookError,
     WebhookPayloadError,
 )
+from ._http.options import CallOptions
+from ._http.response import APIResponse
 from ._query import ListQuery
-from ._serde import ModelError
-from ._transport import APIResponse
 from ._version import __version__
 from .models import (
     AccessLogEntry,
@@ -61,7 +67,6 @@ from .pagination import (
     PartitionState,
     split_range,
 )
-from .resources import RawResponse
 
 __all__ = [
     "NOT_GIVEN",
@@ -79,13 +84,18 @@ __all__ = [
     "AsyncPagePaginator",
     "AuthenticationError",
     "BadRequestError",
+    "CallOptions",
+    "ClientSettings",
+    "ClientStats",
     "ConfigurationError",
+    "ConnectFailed",
     "CursorPage",
     "CustomBranding",
     "CwproError",
     "Document",
     "EventType",
     "InternalServerError",
+    "InvalidArgumentError",
     "LinkMetadata",
     "LinkType",
     "ListQuery",
@@ -103,8 +113,10 @@ __all__ = [
     "PortalLink",
     "Priority",
     "RateLimitError",
-    "RawResponse",
+    "RedirectError",
+    "ResponseTooLargeError",
     "Site",
+    "TLSVerificationFailed",
     "Timeout",
     "UnprocessableEntityError",
     "UsageStats",
