@@ -51,11 +51,13 @@ from .._errors import (
 from .._lazy import lazy_module
 from .._version import __version__
 from .auth import AuthProvider, ClientCredentialsAuth, StaticTokenAuth
+from .budget import RetryBudget
 from .envelope import Exchange, check_envelope, decode_json, status_error
 from .options import RequestOptions
 from .redact import Redactor, redact_all
 from .response import APIResponse
-from .retry import RetryAllowance, RetryPolicy, SendGate
+from .retry import RetryPolicy
+from .throttle import Throttle
 
 if TYPE_CHECKING:
     import aiohttp
@@ -108,9 +110,14 @@ class Transport:
             base_delay=config.retry_backoff_base,
             max_delay=config.retry_backoff_max,
         )
-        #: The client's throttle and retry budget (set by the client; None: not used).
-        self.throttle: SendGate | None = None
-        self.budget: RetryAllowance | None = None
+        #: The client's throttle and retry budget, shared by every call, prefetch and partition
+        #: of the client (None: not used).
+        self.throttle: Throttle | None = Throttle(
+            max_rate=config.max_rate,
+            adaptive=config.adaptive_rate,
+            max_pause=config.max_retry_after,
+        )
+        self.budget: RetryBudget | None = RetryBudget()
         self.auth: AuthProvider
         if config.token:
             self.auth = StaticTokenAuth(config.token)
