@@ -152,7 +152,8 @@ class Throttle:
         self._logged_rate: float | None = self._max_rate
         self._rate_changes = 0
         # pacing (virtual scheduling: the time of the next free slot)
-        self._next_slot = 0.0
+        #: the slot of the last send: the next is due one interval (at the current rate) later
+        self._slot = -math.inf
         self._last_grant = 0.0
         # Retry-After
         self._pause_until = 0.0
@@ -252,7 +253,7 @@ class Throttle:
         self._rate = new_rate
         self._engaged = True
         # the next send keeps the new spacing from the last one (no burst right after a cut)
-        self._next_slot = max(self._next_slot, resume, self._last_grant + 1.0 / new_rate)
+        self._slot = max(self._slot, self._last_grant, resume - 1.0 / new_rate)
         self._echo_answers = in_flight
         self._answers_at_cut = self._answers
         self._echo_until = resume + ECHO_WINDOW
@@ -365,9 +366,11 @@ class Throttle:
         if rate is None:
             return True
         interval = 1.0 / rate
-        if self._next_slot - min(BURST_SECONDS, 4 * interval) > now:
+        tolerance = min(BURST_SECONDS, 4.0 * interval)
+        due = self._slot + interval
+        if due - tolerance > now:
             return False
-        self._next_slot = max(self._next_slot, now) + interval
+        self._slot = max(due, now - tolerance)
         self._last_grant = now
         self._record_send(now)
         return True
@@ -378,8 +381,8 @@ class Throttle:
         if now < self._pause_until:
             return min(self._pause_until - now, HEAD_POLL)
         rate = self._rate or MIN_RATE
-        ready = self._next_slot - min(BURST_SECONDS, 4.0 / rate)
-        return min(max(ready - now, 0.0), HEAD_POLL)
+        ready = self._slot + 1.0 / rate - min(BURST_SECONDS, 4.0 / rate)
+        return min(max(ready - now, 0.001), HEAD_POLL)
 
     # -- observation ----------------------------------------------------------------------------
     @property

@@ -1,0 +1,277 @@
+"""Unit tests of the client-side Throttle and the RetryBudget, on a fake clock (no timing)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from cwpro._http.budget import RetryBudget
+from cwpro._http.throttle import Throttle
+
+
+class FakeClock:
+    """A clock that only moves when a sleep asks it to."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += max(seconds, 0.0)
+        await asyncio.sleep(0)
+
+
+async def saturate(throttle: Throttle, clock: FakeClock, seconds: float) -> None:
+    """Send as fast as the throttle lets a client send, for ``seconds`` of fake time."""
+    until = clock.now + seconds
+    while clock.now < until:
+        await throttle.acquire()
+        throttle.on_success()
+
+
+def make(clock: FakeClock, **options: object) -> Throttle:
+    return Throttle(clock=clock, sleep=clock.sleep, **options)  # type: ignore[arg-type]
+
+
+async def test_inert_until_the_first_429() -> None:
+    clock = FakeClock()
+    throttle = make(clock)
+    for _ in range(1000):
+        await throttle.acquire()
+        throttle.on_success()
+    stats = throttle.stats
+    assert stats.requests_sent == 1000
+    assert stats.throttled == 0
+    assert stats.current_rate is None
+    assert stats.rate_changes == 0
+    assert clock.sleeps == []
+
+
+async def test_first_429_starts_slow_start_then_paces() -> None:
+    clock = FakeClock()
+    throttle = make(clock)
+    for _ in range(9):
+        await throttle.acquire()  # nine in flight
+    throttle.on_throttled(0.0)
+    stats = throttle.stats
+    assert stats.throttled == 1
+    assert stats.current_rate == pytest.approx(9.0)  # one per in-flight request (8) + 1
+    started = clock.now
+    for _ in range(50):
+        await throttle.acquire()
+    # paced: 50 sends at <= ~9..(growing) per second take simulated time
+    assert clock.now > started
+
+
+async def test_echoes_of_one_overshoot_cut_once() -> None:
+    clock = FakeClock()
+    throttle = make(clock)
+    for _ in range(33):
+        await throttle.acquire()
+    for _ in range(33):
+        throttle.on_throttled(0.0)  # every in-flight request comes back 429
+    stats = throttle.stats
+    assert stats.throttled == 33
+    assert stats.rate_changes == 1  # the first 429 engaged the throttle; the rest are echoes
+
+
+async def test_fresh_429_after_the_echo_cuts_the_rate() -> None:
+    clock = FakeClock()
+    throttle = make(clock)
+    await throttle.acquire()
+    throttle.on_throttled(0.0)  # slow start at 1 req/s ... doubling every 0.4 s
+    await saturate(throttle, clock, 3.0)
+    before = throttle.stats.current_rate
+    assert before is not None and before > 100
+    await throttle.acquire()
+    throttle.on_throttled(0.0)
+    after = throttle.stats.current_rate
+    assert after is not None and after == pytest.approx(before / 2, rel=0.05)
+    # a 429 of a request sent after the cut (beyond the cooldown) cuts again, by beta
+    await saturate(throttle, clock, 0.5)
+    current = throttle.stats.current_rate
+    assert current is not None
+    throttle.on_throttled(0.0)
+    cut = throttle.stats.current_rate
+    assert cut is not None and cut < current
+
+
+async def test_rate_probes_back_up_and_releases() -> None:
+    clock = FakeClock()
+    throttle = make(clock)
+    await throttle.acquire()
+    throttle.on_throttled(0.0)
+    await saturate(throttle, clock, 3.0)
+    throttle.on_throttled(0.0)  # leaves slow start
+    low = throttle.stats.current_rate
+    assert low is not None
+    await saturate(throttle, clock, 4.0)
+    higher = throttle.stats.current_rate
+    assert higher is not None and higher > low
+    # far above the learned rate without a 429: slow start again, and with nobody sending
+    # at that rate, back to unthrottled
+    clock.now += 30.0
+    throttle.on_success()
+    clock.now += 5.0
+    throttle.on_success()
+    assert throttle.stats.current_rate is None
+
+
+async def test_retry_after_pauses_every_waiter() -> None:
+    clock = FakeClock()
+    throttle = make(clock)
+    await throttle.acquire()
+    throttle.on_throttled(2.0)
+    paused_at = clock.now
+    sent_at: list[float] = []
+
+    async def send() -> None:
+        await throttle.acquire()
+        sent_at.append(clock.now)
+
+    await asyncio.gather(*(send() for _ in range(5)))
+    assert all(when >= paused_at + 2.0 for when in sent_at)
+    assert throttle.stats.paused_seconds == pytest.approx(2.0)
+
+
+async def test_retry_after_is_bounded_by_max_pause() -> None:
+    clock = FakeClock()
+    throttle = make(clock, max_pause=5.0)
+    throttle.on_throttled(3600.0)
+    assert throttle.stats.paused_seconds == pytest.approx(5.0)
+
+
+async def test_overlapping_pauses_are_counted_once() -> None:
+    clock = FakeClock()
+    throttle = make(clock)
+    throttle.on_throttled(2.0)
+    clock.now += 1.0
+    throttle.on_throttled(2.0)  # extends the pause by one second
+    assert throttle.stats.paused_seconds == pytest.approx(3.0)
+
+
+async def test_static_max_rate_paces_from_the_start() -> None:
+    clock = FakeClock()
+    throttle = make(clock, max_rate=10.0)
+    assert throttle.stats.current_rate == 10.0
+    started = clock.now
+    for _ in range(21):
+        await throttle.acquire()
+    assert clock.now - started == pytest.approx(2.0, abs=0.2)
+
+
+async def test_max_rate_caps_recovery() -> None:
+    clock = FakeClock()
+    throttle = make(clock, max_rate=50.0)
+    await throttle.acquire()
+    throttle.on_throttled(0.0)
+    cut = throttle.stats.current_rate
+    assert cut is not None and cut < 50.0
+    clock.now += 60.0
+    throttle.on_success()
+    assert throttle.stats.current_rate == 50.0
+
+
+async def test_adaptive_off_never_changes_the_rate_but_pauses() -> None:
+    clock = FakeClock()
+    throttle = make(clock, adaptive=False)
+    await throttle.acquire()
+    throttle.on_throttled(0.0)
+    assert throttle.stats.current_rate is None
+    throttle.on_throttled(1.5)
+    assert throttle.stats.current_rate is None
+    before = clock.now
+    await throttle.acquire()
+    assert clock.now >= before + 1.5
+
+
+async def test_cancelled_waiter_hands_the_turn_on() -> None:
+    clock = FakeClock()
+    throttle = make(clock, max_rate=1.0)
+    await throttle.acquire()
+    await throttle.acquire()
+    first = asyncio.ensure_future(throttle.acquire())
+    second = asyncio.ensure_future(throttle.acquire())
+    await asyncio.sleep(0)
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    await second
+    assert throttle.stats.requests_sent == 3
+
+
+async def test_rate_changes_are_logged(caplog: pytest.LogCaptureFixture) -> None:
+    clock = FakeClock()
+    throttle = make(clock)
+    with caplog.at_level(logging.DEBUG, logger="cwpro"):
+        await throttle.acquire()
+        throttle.on_throttled(0.0)
+    assert any("throttle: first 429" in record.getMessage() for record in caplog.records)
+
+
+def test_bad_settings_are_refused() -> None:
+    with pytest.raises(ValueError, match="max_rate"):
+        Throttle(max_rate=0)
+    with pytest.raises(ValueError, match="max_rate"):
+        Throttle(max_rate=float("nan"))
+    with pytest.raises(TypeError, match="max_rate"):
+        Throttle(max_rate="10")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="max_pause"):
+        Throttle(max_pause=-1)
+
+
+def test_throttle_builds_outside_an_event_loop() -> None:
+    throttle = Throttle()
+    assert "unthrottled" in repr(throttle)
+
+
+# -- the retry budget --------------------------------------------------------------------------
+def test_budget_pays_for_capacity_over_cost_retries_then_refuses() -> None:
+    budget = RetryBudget()
+    allowed = sum(budget.try_spend() for _ in range(200))
+    assert allowed == 100  # 500 tokens / 5 per retry
+    stats = budget.stats
+    assert stats.retries_allowed == 100
+    assert stats.retries_refused == 100
+    assert stats.level == 0
+
+
+def test_budget_timeouts_cost_more() -> None:
+    budget = RetryBudget(capacity=100)
+    assert sum(budget.try_spend(timeout=True) for _ in range(20)) == 10
+
+
+def test_budget_refills_after_successes_up_to_capacity() -> None:
+    budget = RetryBudget(capacity=10, retry_cost=5)
+    assert budget.try_spend() and budget.try_spend()
+    assert not budget.try_spend()
+    for _ in range(5):
+        budget.on_success()
+    assert budget.try_spend()
+    for _ in range(100):
+        budget.on_success()
+    assert budget.stats.level == 10
+
+
+def test_transient_failures_among_successes_keep_being_retried() -> None:
+    budget = RetryBudget()
+    refused = 0
+    for i in range(10_000):
+        if i % 20 == 0:  # a 503 every 20 calls
+            refused += not budget.try_spend()
+        else:
+            budget.on_success()
+    assert refused == 0
+
+
+def test_budget_rejects_bad_settings() -> None:
+    with pytest.raises(ValueError, match="retry_cost"):
+        RetryBudget(retry_cost=0)
+    with pytest.raises(TypeError, match="capacity"):
+        RetryBudget(capacity=1.5)  # type: ignore[arg-type]
