@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import pytest
 
+import cwpro
 from cwpro._http.budget import RetryBudget
 from cwpro._http.throttle import Throttle
+from tests.conftest import make_client
 
 
 class FakeClock:
@@ -275,3 +278,91 @@ def test_budget_rejects_bad_settings() -> None:
         RetryBudget(retry_cost=0)
     with pytest.raises(TypeError, match="capacity"):
         RetryBudget(capacity=1.5)  # type: ignore[arg-type]
+
+
+# -- over the emulator (loopback HTTP; requests counted at the server) ---------------------------
+GET_ONE = "GET /workorders/{id}"
+
+
+async def _ids(client: cwpro.AsyncClient, count: int) -> list[str]:
+    return [wo.id for wo in (await client.workorders.list(limit=count)).items]
+
+
+async def test_retry_after_pause_holds_back_every_task_of_the_client(emulator: Any) -> None:
+    async with make_client(emulator) as client:
+        ids = await _ids(client, 6)
+        emulator.stats.reset()
+        emulator.add_fault("status", status=429, retry_after=2, times=1, route=GET_ONE)
+        throttle = client._transport.throttle
+        assert throttle is not None
+        first = asyncio.ensure_future(client.workorders.get(ids[0]))
+        while throttle.stats.throttled == 0:  # noqa: ASYNC110 - a counter, not an event
+            await asyncio.sleep(0.01)
+        others = [asyncio.ensure_future(client.workorders.get(i)) for i in ids[1:]]
+        await asyncio.sleep(0.5)  # well inside the two-second pause
+        assert emulator.stats[GET_ONE] == 1, "a task sent a request during the pause"
+        results = await asyncio.gather(first, *others)
+        assert [wo.id for wo in results] == ids
+        assert emulator.stats[GET_ONE] == 7  # the 429, its retry, five others
+        assert throttle.stats.paused_seconds >= 2.0
+
+
+async def test_one_throttle_paces_partitions_and_prefetch(emulator: Any) -> None:
+    async with make_client(emulator, max_retry_time=120) as client:
+        first = (await client.workorders.list(limit=1)).items[0]
+        last = (await client.workorders.list(limit=1, sort_by="_id:desc")).items[0]
+        parts = cwpro.split_range("created_date", first.created_date, last.created_date, 4)
+        emulator.stats.reset()
+        emulator.set_rate_limit("40/s,burst=4")
+        throttle = client._transport.throttle
+        assert throttle is not None
+        before = throttle.stats.requests_sent
+        seen: list[str] = []
+        async for wo in client.workorders.export(parts, concurrency=4, limit=10):
+            seen.append(wo.id)
+        assert len(seen) == len(set(seen)) == emulator.state.workorder_count()
+        api_requests = emulator.stats.total - emulator.stats.token_requests
+        # every request of every partition (and its prefetch) went through the one throttle
+        assert throttle.stats.requests_sent - before == api_requests
+        assert throttle.stats.throttled == emulator.rate_limiter.limited > 0
+        assert throttle.stats.current_rate is not None
+
+
+async def test_budget_refuses_retries_under_a_storm_and_refills(emulator: Any) -> None:
+    async with make_client(emulator, max_retries=3) as client:
+        ids = await _ids(client, 200)
+        emulator.stats.reset()
+        storm = emulator.add_fault("status", status=503, route=GET_ONE)
+        results = await asyncio.gather(
+            *(client.workorders.get(i) for i in ids), return_exceptions=True
+        )
+        assert all(isinstance(r, cwpro.InternalServerError) for r in results)
+        assert emulator.stats[GET_ONE] <= 300  # not 800
+        budget = client._transport.budget
+        assert budget is not None
+        assert budget.stats.retries_refused > 0
+        storm.remove()
+        for i in ids[:20]:
+            await client.workorders.get(i)  # successes refill the budget
+        emulator.stats.reset()
+        emulator.add_fault("status", status=503, route=GET_ONE, times=1)
+        assert (await client.workorders.get(ids[0])).id == ids[0]
+        assert emulator.stats[GET_ONE] == 2  # the transient 503 was retried again
+
+
+async def test_posts_are_never_retried_on_5xx(emulator: Any) -> None:
+    async with make_client(emulator) as client:
+        emulator.stats.reset()
+        emulator.add_fault("status", status=503, route="POST /workorders", times=1)
+        with pytest.raises(cwpro.InternalServerError):
+            await client.workorders.create(name="one only")
+        assert emulator.stats["POST /workorders"] == 1
+
+
+async def test_429s_are_retried_past_max_retries_within_max_retry_time(emulator: Any) -> None:
+    async with make_client(emulator, max_retries=1) as client:
+        ids = await _ids(client, 1)
+        emulator.stats.reset()
+        emulator.add_fault("status", status=429, retry_after=0, times=3, route=GET_ONE)
+        assert (await client.workorders.get(ids[0])).id == ids[0]
+        assert emulator.stats[GET_ONE] == 4
