@@ -204,12 +204,14 @@ class EmulatorProcess:
         """Move the emulator clock forward; returns the new now."""
         return str(self.admin("POST", "clock", {"advance": seconds})["now"])
 
-    def set_rate_limit(self, limit: str | None, *, retry_after: float | None = None
-                       ) -> dict[str, Any]:
+    def set_rate_limit(
+        self, limit: str | None, *, retry_after: float | None = None
+    ) -> dict[str, Any]:
         """Limit each client to ``limit`` (``"100/s,burst=20"``; None removes the limit), with a
         fixed ``Retry-After`` when ``retry_after`` is given; returns the limit and its counters."""
-        result: dict[str, Any] = self.admin("POST", "rate-limit",
-                                            {"limit": limit, "retry_after": retry_after})
+        result: dict[str, Any] = self.admin(
+            "POST", "rate-limit", {"limit": limit, "retry_after": retry_after}
+        )
         return result
 
     def rate_limit(self) -> dict[str, Any]:

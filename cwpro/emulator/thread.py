@@ -141,8 +141,9 @@ class EmulatorThread:
         """Invalidate every issued token."""
         self.call(self.emulator.expire_tokens)
 
-    def set_rate_limit(self, limit: str | RateLimit | None, *,
-                       retry_after: float | None = None) -> RateLimit | None:
+    def set_rate_limit(
+        self, limit: str | RateLimit | None, *, retry_after: float | None = None
+    ) -> RateLimit | None:
         """Limit each client to ``limit`` (see :meth:`Emulator.set_rate_limit`)."""
         return self.call(self.emulator.set_rate_limit, limit, retry_after=retry_after)
 
