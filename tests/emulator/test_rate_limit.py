@@ -186,3 +186,18 @@ def test_cli_refuses_retry_after_without_a_limit(capsys: pytest.CaptureFixture[s
 
     assert main(["emulator", "--retry-after", "1"]) == 2
     assert "--retry-after needs --rate-limit" in capsys.readouterr().err
+
+
+def test_emulator_process_takes_the_command_line_flags() -> None:
+    from cwpro.emulator import EmulatorProcess
+
+    with EmulatorProcess(
+        seed=1, workorders=5, rate_limit="1/min,burst=1", rate_limit_retry_after=2
+    ) as emu:
+        assert emu.rate_limit()["limit"] == {
+            "rate": pytest.approx(1 / 60),
+            "burst": 1,
+            "retry_after": 2.0,
+        }
+        emu.set_rate_limit(None)
+        assert emu.rate_limit()["limit"] is None
