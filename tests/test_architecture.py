@@ -146,7 +146,7 @@ def test_no_import_cycle_at_import_time() -> None:
         if node in done:
             return
         if node in visiting:
-            cycle = visiting[visiting.index(node) :] + [node]
+            cycle = [*visiting[visiting.index(node) :], node]
             # a package importing its own submodules is not a cycle of behaviour
             if not all(c.startswith(cycle[0]) or cycle[0].startswith(c) for c in cycle):
                 pytest.fail("import cycle: " + " -> ".join(cycle))
