@@ -173,8 +173,7 @@ class Transport:
                 headers=self._base_headers,
                 raise_for_status=False,
                 cookie_jar=aiohttp.DummyCookieJar(),
-                trust_env=config.trust_env,
-                proxy=config.proxy,
+                proxy=config.proxy or (_env_proxy(self._base_url) if config.trust_env else None),
             )
             _no_silent_resend(session)
         self._session = session
@@ -537,6 +536,22 @@ def _too_large(status: int, limit: int) -> ResponseTooLargeError:
         status=status,
         limit=limit,
     )
+
+
+def _env_proxy(url: str) -> str | None:
+    """The proxy the environment names for ``url`` (``HTTPS_PROXY``, ``NO_PROXY``...), read once.
+
+    aiohttp's own ``trust_env`` re-reads the environment (and ``~/.netrc``) on every request,
+    which costs more CPU than the rest of a call; the SDK reads it when the session starts.
+    """
+    import urllib.request
+
+    target = yarl.URL(url)
+    proxies = urllib.request.getproxies()
+    proxy = proxies.get(target.scheme or "https")
+    if not proxy or (target.host and urllib.request.proxy_bypass(target.host)):
+        return None
+    return proxy
 
 
 def _no_silent_resend(session: aiohttp.ClientSession) -> None:
