@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import re
 import sys
 import time
 from collections.abc import Mapping
@@ -73,6 +74,8 @@ ERROR_BODY_LIMIT = 64 * 1024
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 5
 _CHUNK = 64 * 1024
+#: Values made only of the characters ``quote(value, safe="")`` leaves alone (ids, mostly).
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]+")
 
 
 def encode_path(template: str, values: Mapping[str, str]) -> str:
@@ -87,7 +90,7 @@ def encode_path(template: str, values: Mapping[str, str]) -> str:
             raise InvalidArgumentError(f"{name} must be a string, got {type(value).__name__}")
         if value in ("", ".", ".."):
             raise InvalidArgumentError(f"{name} must be a non-empty id, got {value!r}")
-        encoded[name] = quote(value, safe="")
+        encoded[name] = value if _UNRESERVED.fullmatch(value) else quote(value, safe="")
     return template.format(**encoded)
 
 
