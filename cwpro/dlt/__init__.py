@@ -74,7 +74,9 @@ class _Settings:
 
 def _check_int(name: str, value: Any, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise cwpro.InvalidArgumentError(f"{name} must be an integer in {low}..{high}, got {value!r}")
+        raise cwpro.InvalidArgumentError(
+            f"{name} must be an integer in {low}..{high}, got {value!r}"
+        )
     return value
 
 
