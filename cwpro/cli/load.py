@@ -30,7 +30,8 @@ from ._common import (
 from ._progress import item_progress
 
 if TYPE_CHECKING:
-    import dlt
+    from dlt import Pipeline
+    from dlt.common.typing import TLoaderFileFormat
 
 #: The resources of ``cwpro.dlt.cwp_source`` (command-line spellings with '-' accepted too).
 RESOURCES: Final = ("workorders", "sites", "work_types", "webhooks", "portal_links")
@@ -39,6 +40,8 @@ INSTALL_HINTS: Final = {
     "postgres": "pip install 'cwpro[postgres]'",
     "duckdb": "pip install 'cwpro[dlt]'",
 }
+#: Load file formats faster than dlt's default for a destination (DuckDB: 5x over SQL inserts).
+FILE_FORMATS: Final[dict[str, TLoaderFileFormat]] = {"duckdb": "jsonl"}
 DEFAULT_NAME: Final = "cwpro"
 #: Not the pipeline's name: DuckDB would see a catalog (the file) and a schema of one name.
 DEFAULT_DATASET: Final = "cwp"
@@ -185,7 +188,7 @@ def _import_dlt() -> Any:
     return dlt
 
 
-def _pipeline(args: argparse.Namespace) -> dlt.Pipeline:
+def _pipeline(args: argparse.Namespace) -> Pipeline:
     """The pipeline, with its destination checked: installed, configured and reachable."""
     dlt = _import_dlt()
     from dlt.common.configuration.exceptions import ConfigurationException
@@ -196,7 +199,7 @@ def _pipeline(args: argparse.Namespace) -> dlt.Pipeline:
     if args.pipelines_dir:
         options["pipelines_dir"] = args.pipelines_dir
     try:
-        pipeline = dlt.pipeline(
+        pipeline: Pipeline = dlt.pipeline(
             args.pipeline_name,
             destination=args.destination,
             dataset_name=args.dataset_name,
@@ -287,7 +290,11 @@ def run(args: argparse.Namespace) -> int:
         for name, resource in source.selected_resources.items():
             resource.add_map(counts.counter(name))
         try:
-            info = pipeline.run(source)
+            file_format = FILE_FORMATS.get(args.destination)
+            if file_format is None:
+                info = pipeline.run(source)
+            else:
+                info = pipeline.run(source, loader_file_format=file_format)
         except KeyboardInterrupt:
             sys.stderr.write(
                 "cwpro: interrupted: nothing of this run is reported as loaded; the same "

@@ -64,9 +64,10 @@ def parse_instant(value: Any) -> _dt.datetime:
             raise cwpro.InvalidArgumentError(f"not an ISO 8601 datetime: {value!r}") from None
     if not isinstance(value, _dt.datetime):
         raise cwpro.InvalidArgumentError(f"expected a datetime, got {value!r}")
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=_dt.timezone.utc)
-    return value.astimezone(_dt.timezone.utc)
+    moment: _dt.datetime = value
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=_dt.timezone.utc)
+    return moment.astimezone(_dt.timezone.utc)
 
 
 def format_instant(value: _dt.datetime) -> str:

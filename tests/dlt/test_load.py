@@ -62,8 +62,9 @@ def test_first_load_is_the_emulators_data(pipeline: Factory, emu: EmulatorThread
             target, f"SELECT name, status, created_date FROM workorders WHERE _id = '{object_id}'"
         )
         assert (name, status) == (expected["name"], expected["status"])
-        assert as_utc(created).isoformat(timespec="milliseconds").replace("+00:00", "Z") == (
-            expected["created_date"]
+        assert (
+            as_utc(created).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+            == (expected["created_date"])
         )
     for table, count in (("sites", 25), ("work_types", 8), ("portal_links", 40)):
         rows = query(target, f"SELECT count(*), count(DISTINCT _id) FROM {table}")
