@@ -175,3 +175,34 @@ def test_an_api_failure_mid_run_loses_nothing(pipeline: Factory, emu: EmulatorTh
     pipeline().run(source_for(emu, page_size=100))
 
     assert_complete(target, emu, WORK_ORDERS + RECENT)
+
+
+def test_credentials_from_dlt_secrets_and_config(
+    duckdb_pipeline: Factory, emu: EmulatorThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cwpro.dlt import cwp_source
+
+    for name in ("CWPRO_CLIENT_ID", "CWPRO_CLIENT_SECRET", "CWPRO_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SOURCES__CWPRO__CLIENT_ID", emu.client_id)
+    monkeypatch.setenv("SOURCES__CWPRO__CLIENT_SECRET", emu.client_secret)
+    monkeypatch.setenv("SOURCES__CWPRO__BASE_URL", emu.base_url)
+    target = duckdb_pipeline()
+    target.run(cwp_source().with_resources("sites", "work_types"))
+    assert query(target, "SELECT count(*) FROM sites") == [(25,)]
+    assert query(target, "SELECT count(*) FROM work_types") == [(8,)]
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("page_size", 0), ("partitions", 0), ("lag", -1), ("since", "soon")]
+)
+def test_bad_options_fail_before_any_request(emu: EmulatorThread, option: str, value: Any) -> None:
+    import cwpro
+
+    with pytest.raises(Exception) as caught:
+        source_for(emu, **{option: value})
+    error: BaseException | None = caught.value
+    while error is not None and not isinstance(error, cwpro.InvalidArgumentError):
+        error = error.__cause__ or error.__context__
+    assert error is not None, caught.value
+    assert emu.emulator.stats.total == 0
