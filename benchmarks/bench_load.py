@@ -94,6 +94,7 @@ def rest_api_child(workdir: str) -> None:
     import dlt
     from dlt.sources.rest_api import rest_api_source
 
+    os.environ.setdefault("DATA_WRITER__DISABLE_COMPRESSION", "true")  # as cwpro load does
     base_url = os.environ["CWPRO_BASE_URL"]
     body = json.dumps(
         {
