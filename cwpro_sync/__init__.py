@@ -2,65 +2,12 @@
 # Regenerate with `python scripts/generate_sync.py` (CI runs it with --check).
 """cwpro_sync: the blocking twin of the :mod:`cwpro` SDK (generated).
 
-``cwpro_sync.Client`` has the same constructor, resources, methods, signatures and errors as
-``cwpro.AsyncClient``; calls block and paginators are plain iterators. Models, errors and
-helpers are cwpro's own, re-exported here.
+``cwpro_sync.Client`` has the same constructor, resources, methods, signatures and
+errors as ``cwpro.AsyncClient``; calls block and lists are plain iterators. Models,
+errors and helpers are cwpro's own, re-exported here.
 """
 
 from __future__ import annotations
-
-from cwpro import (
-    NOT_GIVEN,
-    AccessLogEntry,
-    AccessRestrictions,
-    Address,
-    APIConnectionError,
-    APIDecodeError,
-    APIResponse,
-    APIStatusError,
-    APITimeoutError,
-    AuthenticationError,
-    BadRequestError,
-    ConfigurationError,
-    CursorPage,
-    CustomBranding,
-    CwproError,
-    Document,
-    EventType,
-    InternalServerError,
-    LinkMetadata,
-    LinkType,
-    ListQuery,
-    Model,
-    ModelError,
-    NotFoundError,
-    NotGiven,
-    NotificationSettings,
-    NumberedPage,
-    PaginationError,
-    Paging,
-    PartitionState,
-    PermissionDeniedError,
-    Permissions,
-    PortalLink,
-    Priority,
-    RateLimitError,
-    RawResponse,
-    Site,
-    Timeout,
-    UnprocessableEntityError,
-    UsageStats,
-    WebhookError,
-    WebhookNotification,
-    WebhookPayloadError,
-    WorkOrder,
-    WorkOrderStatus,
-    WorkType,
-    __version__,
-    split_range,
-)
-from cwpro_sync._client import Client
-from cwpro_sync.pagination import CursorPaginator, Export, PagePaginator
 
 __all__ = [
     "NOT_GIVEN",
@@ -116,3 +63,56 @@ __all__ = [
     "__version__",
     "split_range",
 ]
+
+from cwpro import (
+    NOT_GIVEN,
+    AccessLogEntry,
+    AccessRestrictions,
+    Address,
+    APIConnectionError,
+    APIDecodeError,
+    APIResponse,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ConfigurationError,
+    CursorPage,
+    CustomBranding,
+    CwproError,
+    Document,
+    EventType,
+    InternalServerError,
+    LinkMetadata,
+    LinkType,
+    ListQuery,
+    Model,
+    ModelError,
+    NotFoundError,
+    NotGiven,
+    NotificationSettings,
+    NumberedPage,
+    PaginationError,
+    Paging,
+    PartitionState,
+    PermissionDeniedError,
+    Permissions,
+    PortalLink,
+    Priority,
+    RateLimitError,
+    RawResponse,
+    Site,
+    Timeout,
+    UnprocessableEntityError,
+    UsageStats,
+    WebhookError,
+    WebhookNotification,
+    WebhookPayloadError,
+    WorkOrder,
+    WorkOrderStatus,
+    WorkType,
+    __version__,
+    split_range,
+)
+from cwpro_sync._client import Client
+from cwpro_sync.pagination import CursorPaginator, Export, PagePaginator

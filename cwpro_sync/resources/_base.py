@@ -16,12 +16,13 @@ route tests walk :func:`all_endpoints` to check the emulator serves every declar
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic
 
 from typing_extensions import Unpack
 
 from cwpro._query import ListQuery
 from cwpro.resources._base import CursorListResource as AsyncCursorListResource
+from cwpro.resources._base import M
 from cwpro.resources._base import Resource as AsyncResource
 from cwpro_sync._bridge import Bridge, RawResponseProxy
 from cwpro_sync.pagination import CursorPaginator, Export
@@ -29,17 +30,14 @@ from cwpro_sync.pagination import CursorPaginator, Export
 __all__ = ["CursorListResource", "Resource"]
 
 
-M = TypeVar("M")
-
-
 class Resource:
     """Base of every resource: holds the client and runs declared endpoints."""
 
     _async: AsyncResource
 
-    def __init__(self, bridge: Bridge, resource: AsyncResource) -> None:
+    def __init__(self, bridge: Bridge, wrapped: AsyncResource) -> None:
         self._bridge = bridge
-        self._async = resource
+        self._async = wrapped
 
     def __repr__(self) -> str:
         return repr(self._async).replace("cwpro.AsyncClient", "cwpro_sync.Client", 1)
@@ -47,7 +45,7 @@ class Resource:
     @property
     def with_raw_response(self) -> Any:
         """The same methods, each returning a :class:`RawResponse` (model + status/headers/JSON)."""
-        return RawResponseProxy(self._bridge, self._async.with_raw_response)
+        return RawResponseProxy(self._bridge, self._async.with_raw_response, self)
 
 
 class CursorListResource(Resource, Generic[M]):
@@ -59,12 +57,12 @@ class CursorListResource(Resource, Generic[M]):
     _async: AsyncCursorListResource[M]
 
     def list(self, **query: Unpack[ListQuery]) -> CursorPaginator[M]:
-        """Stream every item of the list (``async for``), or its pages (``.pages()``).
+        """Stream every item of the list (``for ... in``), or its pages (``.pages()``).
 
         Options (all optional, validated before any request; see :class:`cwpro.ListQuery`):
         ``limit``, ``sort_by``, ``filter_by``, ``filter_operator``, ``in_``, ``between``,
         ``cursor`` (resume from a saved cursor), ``prefetch`` (pages fetched ahead, default 1).
-        ``await resource.list(...)`` returns just the first page.
+        ``resource.list(...).first_page()`` returns just the first page.
         """
         return CursorPaginator(self._bridge, self._async.list(**query))
 
@@ -88,10 +86,6 @@ class CursorListResource(Resource, Generic[M]):
         return Export(
             self._bridge,
             self._async.export(
-                partitions,
-                concurrency=concurrency,
-                ordered=ordered,
-                resume=resume,
-                **query,
+                partitions, concurrency=concurrency, ordered=ordered, resume=resume, **query
             ),
         )

@@ -52,13 +52,9 @@ class Documents(Resource):
         )
 
     def list(
-        self,
-        work_order_id: str,
-        resource_name: str = DEFAULT_RESOURCE,
-        **query: Unpack[ListQuery],
+        self, work_order_id: str, resource_name: str = DEFAULT_RESOURCE, **query: Unpack[ListQuery]
     ) -> CursorPaginator[Document]:
         """Stream the documents stored under a work order resource (a cursor list)."""
         return CursorPaginator(
-            self._bridge,
-            self._async.list(work_order_id, resource_name, **query),
+            self._bridge, self._async.list(work_order_id, resource_name, **query)
         )

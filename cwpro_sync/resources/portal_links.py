@@ -49,7 +49,8 @@ class PortalLinks(Resource):
         """Stream portal links from ``page`` (default 1) to the last page.
 
         Page 1 is fetched first; the remaining pages are then fetched ``concurrency`` at a time
-        and yielded in page order. ``await client.portal_links.list(page=3)`` returns just that
+        and yielded in page order. ``client.portal_links.list(page=3).first_page()`` returns
+        just that
         page (a :class:`cwpro.pagination.NumberedPage` with its ``paging`` figures).
         Filters: ``company_namespace`` and ``ids`` (lists), ``workorder``, ``is_active``,
         ``link_type``; ``sort`` is a field name (``-field`` descending).

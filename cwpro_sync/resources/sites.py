@@ -38,10 +38,6 @@ class Sites(CursorListResource[Site]):
         """Create a site and return it as stored (fields not given are not sent)."""
         return self._bridge.run(
             self._async.create(
-                name=name,
-                address=address,
-                latitude=latitude,
-                longitude=longitude,
-                extra=extra,
+                name=name, address=address, latitude=latitude, longitude=longitude, extra=extra
             )
         )

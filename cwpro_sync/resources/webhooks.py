@@ -43,8 +43,7 @@ class Webhooks(Resource):
         ``since``/``until`` are aware datetimes (inclusive); other options as for every list.
         """
         return CursorPaginator(
-            self._bridge,
-            self._async.list(event=event, since=since, until=until, **query),
+            self._bridge, self._async.list(event=event, since=since, until=until, **query)
         )
 
     def export(
