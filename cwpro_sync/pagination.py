@@ -17,7 +17,7 @@ Pages streamed through iterators, with concurrency where it pays.
   pages concurrently (a bounded window), yielded in page order.
 
 Every iterator cleans up after itself: ``break``, an exception, or cancellation cancels the
-in-flight requests and awaits them; nothing is left pending. When a fetch fails, the error
+in-flight requests and waits for them; nothing is left pending. When a fetch fails, the error
 carries ``resume_cursor``: pass it back as ``cursor=`` to continue with no gap and no repeat.
 """
 

@@ -58,6 +58,7 @@ DOCS: list[tuple[str, Any]] = [
     (r"\basync (for|def)\b", r"\1"),
     (r"\bAsynchronous client\b", "Blocking client"),
     (r"\b[Aa]sync (iterator|generator)s?\b", r"\1s"),
+    (r"\bawaits\b", "waits for"),
     (r"\bcoroutines?\b", "call"),
     (r"\bawaitables?\b", "result"),
     (r"Use one client per event loop\.", "One client can be shared by many threads."),

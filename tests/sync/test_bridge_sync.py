@@ -272,3 +272,30 @@ def test_forked_child_gets_a_clear_error(client: cwpro_sync.Client) -> None:
     assert os.waitstatus_to_exitcode(status) == 0
     assert "create a new Client" in message
     assert client.work_types.list(limit=1).first_page().items  # the parent is unaffected
+
+
+def test_a_walk_over_an_unnamed_client_completes(emu: EmulatorThread) -> None:
+    """``for wo in Client(...).workorders.list()``: what the walk holds keeps the client open."""
+    with make_sync_client(emu) as named:
+        total = named.workorders.list(limit=1).first_page().total_results
+    assert total
+    paginator = make_sync_client(emu).workorders.list(limit=10)
+    engine = paginator._bridge._engine
+    count = 0
+    for page in paginator.pages():
+        gc.collect()  # the client object itself is long gone
+        count += len(page.items)
+    assert count == total
+    ids = []
+    for wo in make_sync_client(emu).workorders.list(limit=25):
+        if len(ids) % 25 == 0:
+            gc.collect()
+        ids.append(wo.id)
+    assert len(ids) == len(set(ids)) == total
+    view = make_sync_client(emu).with_options(timeout=5)
+    gc.collect()
+    assert view.sites.list(limit=1).first_page().items
+    assert engine.state == "open"
+    del paginator, page
+    gc.collect()
+    assert engine.state == "closed" and engine.loop is not None and engine.loop.is_closed()
