@@ -16,18 +16,21 @@ from ._errors import (
     AuthenticationError,
     BadRequestError,
     ConfigurationError,
+    ConnectFailed,
     CwproError,
     InternalServerError,
+    InvalidArgumentError,
+    ModelError,
     NotFoundError,
     PaginationError,
     PermissionDeniedError,
     RateLimitError,
+    TLSVerificationFailed,
     UnprocessableEntityError,
     WebhookError,
     WebhookPayloadError,
 )
 from ._query import ListQuery
-from ._serde import ModelError
 from ._transport import APIResponse
 from ._version import __version__
 from .models import (
@@ -80,12 +83,14 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "ConfigurationError",
+    "ConnectFailed",
     "CursorPage",
     "CustomBranding",
     "CwproError",
     "Document",
     "EventType",
     "InternalServerError",
+    "InvalidArgumentError",
     "LinkMetadata",
     "LinkType",
     "ListQuery",
@@ -105,6 +110,7 @@ __all__ = [
     "RateLimitError",
     "RawResponse",
     "Site",
+    "TLSVerificationFailed",
     "Timeout",
     "UnprocessableEntityError",
     "UsageStats",

@@ -3,10 +3,14 @@
 ```
 CwproError
 ├── ConfigurationError            bad or missing settings (also a ValueError)
+├── InvalidArgumentError          a bad argument to an SDK call (also a ValueError)
 ├── APIConnectionError            the request never produced an HTTP response
+│   ├── ConnectFailed             ... the connection could not be opened (nothing was sent)
+│   ├── TLSVerificationFailed     ... the server's certificate did not verify (never retried)
 │   └── APITimeoutError           ... because a timeout ran out
-├── APIDecodeError                a response body that is not the JSON we expect
-├── PaginationError               a cursor that does not advance
+├── APIDecodeError                a complete response whose body is not the JSON we expect
+├── ModelError                    a payload that does not fit its model (also a ValueError)
+├── PaginationError               a walk that cannot continue (cursor cycle, missing cursor)
 ├── APIStatusError                the API answered with an error
 │   ├── BadRequestError           HTTP 400, or HTTP 200 whose envelope says ``"code": 400``
 │   ├── AuthenticationError       401
@@ -38,12 +42,16 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "ConfigurationError",
+    "ConnectFailed",
     "CwproError",
     "InternalServerError",
+    "InvalidArgumentError",
+    "ModelError",
     "NotFoundError",
     "PaginationError",
     "PermissionDeniedError",
     "RateLimitError",
+    "TLSVerificationFailed",
     "UnprocessableEntityError",
     "WebhookError",
     "WebhookPayloadError",
@@ -74,6 +82,14 @@ class ConfigurationError(CwproError, ValueError):
     """Settings are missing or inconsistent (no credentials, unknown environment, ...)."""
 
 
+class InvalidArgumentError(CwproError, ValueError):
+    """An argument given to an SDK call is invalid; nothing was sent."""
+
+
+class ModelError(CwproError, ValueError):
+    """A payload could not be turned into a model (wrong type, bad date, not an object...)."""
+
+
 class APIConnectionError(CwproError):
     """The request did not produce an HTTP response (DNS, refused, reset, TLS, ...)."""
 
@@ -93,6 +109,14 @@ class APIConnectionError(CwproError):
 
 class APITimeoutError(APIConnectionError):
     """A connect, read or total timeout ran out before the response was complete."""
+
+
+class ConnectFailed(APIConnectionError):
+    """The connection could not be opened: the request was never sent (safe to retry)."""
+
+
+class TLSVerificationFailed(APIConnectionError):
+    """The server's certificate did not verify: retrying cannot help, so it is never retried."""
 
 
 class APIDecodeError(CwproError):

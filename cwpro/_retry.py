@@ -26,22 +26,16 @@ from ._errors import (
     APIConnectionError,
     APIDecodeError,
     APIStatusError,
+    ConnectFailed,
     CwproError,
     InternalServerError,
     RateLimitError,
+    TLSVerificationFailed,
 )
 
 __all__ = ["RetryPolicy", "parse_retry_after"]
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
-
-
-class ConnectFailed(APIConnectionError):
-    """The connection could not be opened: the request was never sent (safe to retry)."""
-
-
-class TLSVerificationFailed(APIConnectionError):
-    """The server's certificate did not verify: retrying cannot help, so it is never retried."""
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:

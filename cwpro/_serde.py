@@ -32,7 +32,7 @@ import attrs
 import cattrs
 from cattrs.gen import make_dict_structure_fn, override
 
-from ._errors import CwproError
+from ._errors import ModelError
 
 __all__ = [
     "ModelError",
@@ -46,10 +46,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-
-
-class ModelError(CwproError, ValueError):
-    """A payload could not be turned into a model (wrong type, bad date, not an object...)."""
 
 
 class OpenEnum(str, enum.Enum):

@@ -39,10 +39,12 @@ from ._errors import (
     APITimeoutError,
     AuthenticationError,
     ConfigurationError,
+    ConnectFailed,
     CwproError,
+    TLSVerificationFailed,
 )
 from ._lazy import lazy_module
-from ._retry import ConnectFailed, RetryPolicy, TLSVerificationFailed
+from ._retry import RetryPolicy
 from ._version import __version__
 
 if TYPE_CHECKING:

@@ -496,7 +496,7 @@ def format_code(path: str, text: str) -> str:
             check=False,
         )
         if result.returncode != 0:
-            raise GenerationError(f"ruff {command[0]} failed on {path}: {result.stderr}{text}")
+            raise GenerationError(f"ruff {command[0]} failed on {path}: {result.stderr}")
         text = result.stdout
     return text
 

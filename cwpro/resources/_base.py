@@ -19,8 +19,9 @@ import attrs
 from typing_extensions import Unpack
 
 from .._config import NotGiven, Timeout
+from .._errors import ModelError
 from .._query import PAGINATION_KEYS, ListQuery, build_query
-from .._serde import ModelError, converter
+from .._serde import converter
 from .._transport import APIResponse, encode_path
 from ..pagination import AsyncCursorPaginator, AsyncExport, CursorPage, NumberedPage
 
