@@ -26,15 +26,12 @@ __all__ = ["Client"]
 
 
 class Client:
-    """Blocking client of the CLOUDWORK|PRO API: the twin of :class:`cwpro.AsyncClient`.
+    """Blocking client of the CLOUDWORK|PRO API.
 
-    Same arguments, resources, methods, models and errors; each call blocks until it is done
-    and lists are plain iterators. The async client runs on a private event loop owned by this
-    client (see ``cwpro_sync._bridge``): one client can be shared by many threads.
-
-    What follows is the async client's documentation, for blocking use.
-
-    Blocking client of the CLOUDWORK|PRO API.
+    The twin of :class:`cwpro.AsyncClient`: the same arguments, resources, methods, models and
+    errors; each call blocks until it is done and lists are plain iterators. The async client
+    runs on a private event loop owned by this client (see ``cwpro_sync._bridge``): one client
+    can be shared by many threads.
 
     ::
 
@@ -129,7 +126,7 @@ class Client:
 
     def _wrap(self, wrapped: AsyncClient, parent: Client | None) -> None:
         self._async = wrapped
-        self._owns = parent is None  # views share the loop
+        self._owns = parent is None  # a view shares its client's bridge, and so its loop
         self._bridge: Bridge = Bridge(wrapped.close) if parent is None else parent._bridge
         self.workorders = WorkOrders(self._bridge, wrapped.workorders)
         self.work_types = WorkTypes(self._bridge, wrapped.work_types)
@@ -140,7 +137,7 @@ class Client:
 
     def _view(self, wrapped: AsyncClient) -> Client:
         view = object.__new__(Client)
-        view._wrap(wrapped, self)  # shares this client's bridge, so its loop
+        view._wrap(wrapped, self)
         return view
 
     @property

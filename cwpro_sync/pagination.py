@@ -61,12 +61,12 @@ class CursorPaginator(Generic[T]):
 
     @property
     def exhausted(self) -> bool:
-        """The ``exhausted`` of the wrapped async object."""
+        """True once the last page was handed out."""
         return self._async.exhausted
 
     @property
     def pages_fetched(self) -> int:
-        """The ``pages_fetched`` of the wrapped async object."""
+        """True once the last page was handed out."""
         return self._async.pages_fetched
 
     def first_page(self) -> CursorPage[T]:

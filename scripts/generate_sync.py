@@ -64,11 +64,38 @@ DOCS: list[tuple[str, Any]] = [
     (r"Use one client per event loop\.", "One client can be shared by many threads."),
 ]
 CLIENT_INTRO = (
-    "Blocking client of the CLOUDWORK|PRO API: the twin of :class:`cwpro.AsyncClient`.\n\n"
-    "Same arguments, resources, methods, models and errors; each call blocks until it is done\n"
-    "and lists are plain iterators. The async client runs on a private event loop owned by this\n"
-    "client (see ``cwpro_sync._bridge``): one client can be shared by many threads.\n\n"
+    "The twin of :class:`cwpro.AsyncClient`: the same arguments, resources, methods, models and\n"
+    "errors; each call blocks until it is done and lists are plain iterators. The async client\n"
+    "runs on a private event loop owned by this client (see ``cwpro_sync._bridge``): one client\n"
+    "can be shared by many threads."
 )
+
+
+#: The blocking client's own members: the resources, the constructor, views for with_options().
+ROOT_TEMPLATE = """
+    {annotations}
+
+    def __init__({args}) -> None:
+        \"\"\"Create the client: the same arguments as :class:`cwpro.{async_name}`.\"\"\"
+        self._wrap({async_name}({forward}), None)
+
+    def _wrap(self, wrapped: {async_name}, parent: {name} | None) -> None:
+        self._async = wrapped
+        self._owns = parent is None  # a view shares its client's bridge, and so its loop
+        self._bridge: Bridge = Bridge(wrapped.close) if parent is None else parent._bridge
+        {resources}
+
+    def _view(self, wrapped: {async_name}) -> {name}:
+        view = object.__new__({name})
+        view._wrap(wrapped, self)
+        return view
+"""
+#: Every other twin's constructor: the async object and the bridge of its client.
+WRAPPER_TEMPLATE = """
+    def __init__(self, bridge: Bridge, wrapped: {wrapped}) -> None:
+        self._bridge = bridge
+        self._async = wrapped
+"""
 
 
 class GenerationError(Exception):
@@ -80,44 +107,37 @@ class Source:
 
     def __init__(self, name: str) -> None:
         self.module = importlib.import_module(name)
-        self.tree = ast.parse(inspect.getsource(self.module))
+        text = inspect.getsource(self.module)
+        self.tree, self.lines = ast.parse(text), text.splitlines()
         self.origins: dict[str, tuple[str, bool]] = {}  # name -> (import statement, checking)
         self._collect(self.tree.body, False)
 
     def _collect(self, body: list[ast.stmt], checking: bool) -> None:
-        here = self.module.__name__
+        package, here = self.module.__package__ or "", self.module.__name__
         for stmt in body:
-            if isinstance(stmt, ast.ImportFrom):
-                base = importlib.util.resolve_name(
-                    "." * stmt.level + (stmt.module or ""), self.module.__package__ or ""
-                )
+            if isinstance(stmt, ast.If) and "TYPE_CHECKING" in ast.unparse(stmt.test):
+                self._collect(stmt.body, True)
+            elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
+                level, module = getattr(stmt, "level", 0), getattr(stmt, "module", None)
+                base = importlib.util.resolve_name("." * level + (module or ""), package)
                 for a in stmt.names:
-                    alias = f" as {a.asname}" if a.asname else ""
+                    what = f"from {base} import {a.name}" if module or level else f"import {a.name}"
                     self.origins[a.asname or a.name] = (
-                        f"from {base} import {a.name}{alias}",
+                        what + f" as {a.asname}" * bool(a.asname),
                         checking,
                     )
-            elif isinstance(stmt, ast.Import):
-                for a in stmt.names:
-                    alias = f" as {a.asname}" if a.asname else ""
-                    self.origins[a.asname or a.name] = (f"import {a.name}{alias}", checking)
-            elif isinstance(stmt, ast.If) and "TYPE_CHECKING" in ast.unparse(stmt.test):
-                self._collect(stmt.body, True)
-            elif isinstance(stmt, (ast.ClassDef, ast.FunctionDef, ast.Assign, ast.AnnAssign)):
-                targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt]
-                for target in targets:
-                    name = getattr(target, "name", None) or getattr(
-                        getattr(target, "target", target), "id", None
-                    )
-                    if name:
+            else:
+                for node in [stmt, *getattr(stmt, "targets", [getattr(stmt, "target", None)])]:
+                    name = getattr(node, "name", None) or getattr(node, "id", None)
+                    if (
+                        isinstance(stmt, (ast.ClassDef, ast.FunctionDef, ast.Assign, ast.AnnAssign))
+                        and name
+                    ):
                         self.origins[name] = (f"from {here} import {name}", False)
 
     def cls(self, name: str) -> ast.ClassDef:
         """The top-level class statement ``name``."""
-        found = [s for s in self.tree.body if isinstance(s, ast.ClassDef) and s.name == name]
-        if not found:
-            raise GenerationError(f"class {name} not found in {self.module.__name__}")
-        return found[0]
+        return next(s for s in self.tree.body if isinstance(s, ast.ClassDef) and s.name == name)
 
 
 def code(text: str) -> str:
@@ -282,73 +302,52 @@ class Generator:
 
     def twin_class(self, cls: type, source: Source) -> str:
         node = source.cls(cls.__name__)
-        name, alias = self.twin[cls.__name__], self.alias[cls.__name__]
+        name, alias, root = (
+            self.twin[cls.__name__],
+            self.alias[cls.__name__],
+            cls.__name__ == ROOT_CLASS,
+        )
         params = ", ".join(p.__name__ for p in getattr(cls, "__parameters__", ()))
         wrapped = f"{alias}[{params}]" if params else alias
         bases = ", ".join(code(ast.unparse(b)) for b in node.bases)
-        doc = docs(inspect.getdoc(cls) or "", self.async_methods)
-        if cls.__name__ == ROOT_CLASS:
-            doc = (
-                CLIENT_INTRO
-                + "What follows is the async client's documentation, for blocking use.\n\n"
-                + doc
+        summary, _, rest = docs(inspect.getdoc(cls) or "", self.async_methods).partition("\n\n")
+        doc = f"{summary}\n\n{CLIENT_INTRO}\n\n{rest}" if root else f"{summary}\n\n{rest}".strip()
+        text = f"class {name}({bases}):\n" + literal(doc, "    ") + f"\n\n    _async: {wrapped}\n"
+        if root:
+            init = next(
+                s for s in node.body if isinstance(s, ast.FunctionDef) and s.name == "__init__"
             )
-        members = [literal(doc, "    "), f"_async: {wrapped}"]
-        mirrored_base = any(
-            base_name(b) in self.alias.values() or base_name(b) in self.twin.values()
-            for b in node.bases
-        )
-        if cls.__name__ == ROOT_CLASS:
-            members += self.root_members(node)
-        elif not mirrored_base:
-            members.append(
-                f"def __init__(self, bridge: Bridge, wrapped: {wrapped}) -> None:\n"
-                "        self._bridge = bridge\n        self._async = wrapped"
+            attrs = [
+                (s.target.id, code(ast.unparse(s.annotation)))
+                for s in node.body
+                if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name)
+            ]
+            text += ROOT_TEMPLATE.format(
+                name=name,
+                async_name=ROOT_CLASS,
+                args=code(ast.unparse(init.args)),
+                forward=forwarded(init.args),
+                annotations="\n    ".join(f"{a}: {kind}" for a, kind in attrs),
+                resources="\n        ".join(
+                    f"self.{a} = {kind}(self._bridge, wrapped.{a})" for a, kind in attrs
+                ),
             )
-        for fn in node.body:
-            if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                members += self.member(fn, cls, name)
-        header = f"class {name}({bases}):" if bases else f"class {name}:"
-        return (
-            header
-            + "\n"
-            + "\n\n".join("    " + m.lstrip() if not m.startswith("    ") else m for m in members)
-        )
-
-    def root_members(self, node: ast.ClassDef) -> list[str]:
-        """The client: its resources, its constructor, and the views ``with_options`` makes."""
-        resources = [
-            s for s in node.body if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name)
+        elif not any(base_name(b) in self.twin.values() for b in node.bases):
+            text += WRAPPER_TEMPLATE.format(wrapped=wrapped)
+        members = [
+            m
+            for fn in node.body
+            if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef))
+            for m in self.member(fn, cls, name, source)
         ]
-        init = next(s for s in node.body if isinstance(s, ast.FunctionDef) and s.name == "__init__")
-        made = "".join(
-            f"\n        self.{r.target.id} = {code(ast.unparse(r.annotation))}(self._bridge, wrapped.{r.target.id})"
-            for r in resources
-            if isinstance(r.target, ast.Name)
-        )
-        return [
-            "\n    ".join(
-                f"{r.target.id}: {code(ast.unparse(r.annotation))}"
-                for r in resources
-                if isinstance(r.target, ast.Name)
-            ),
-            f"def __init__({code(ast.unparse(init.args))}) -> None:\n"
-            f'        """Create the client: the same arguments as :class:`cwpro.{ROOT_CLASS}`."""\n'
-            f"        self._wrap({ROOT_CLASS}({forwarded(init.args)}), None)",
-            f"def _wrap(self, wrapped: {ROOT_CLASS}, parent: {self.twin[ROOT_CLASS]} | None) -> None:\n"
-            "        self._async = wrapped\n        self._owns = parent is None  # views share the loop\n"
-            "        self._bridge: Bridge = Bridge(wrapped.close) if parent is None else parent._bridge"
-            + made,
-            f"def _view(self, wrapped: {ROOT_CLASS}) -> {self.twin[ROOT_CLASS]}:\n"
-            f"        view = object.__new__({self.twin[ROOT_CLASS]})\n"
-            "        view._wrap(wrapped, self)  # shares this client's bridge, so its loop\n"
-            "        return view",
-        ]
+        return text + "\n" + "\n\n".join(members)
 
-    def member(self, fn: ast.FunctionDef | ast.AsyncFunctionDef, cls: type, twin: str) -> list[str]:
+    def member(
+        self, fn: ast.FunctionDef | ast.AsyncFunctionDef, cls: type, twin: str, source: Source
+    ) -> list[str]:
         name, root = fn.name, cls.__name__ == ROOT_CLASS
         if name == "__init__":
-            return self.attributes(fn)
+            return self.attributes(fn, source)
         if name in ("__init_subclass__", "__class_getitem__", "__del__"):
             return []  # class machinery of the async class, not part of its surface
         if name.startswith("_") and name not in RENAMES and name != "__repr__":
@@ -359,7 +358,8 @@ class Generator:
             isinstance(fn, ast.AsyncFunctionDef),
             [ast.unparse(d) for d in fn.decorator_list],
         )
-        generator = any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in own_nodes(fn.body))
+        own = [s for s in fn.body if not isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))]
+        generator = any(isinstance(n, (ast.Yield, ast.YieldFrom)) for s in own for n in ast.walk(s))
         args, returns, call = (
             code(ast.unparse(fn.args)),
             code(ast.unparse(fn.returns)) if fn.returns else "None",
@@ -369,7 +369,7 @@ class Generator:
         if doc is None and name not in ("__repr__", "__aenter__", "__aexit__"):
             raise GenerationError(f"{cls.__name__}.{name} has no docstring")
         if name == "__repr__":
-            body = f'return repr(self._async).replace("cwpro.{ROOT_CLASS}", "cwpro_sync.{self.twin[ROOT_CLASS]}", 1)'
+            body = f'return repr(self._async).replace("cwpro.{ROOT_CLASS}", "cwpro_sync.Client", 1)'
         elif root and name in ("close", "__aenter__", "__aexit__"):
             body = {
                 "close": "if self._owns:\n            self._bridge.close()",
@@ -426,7 +426,7 @@ class Generator:
         text = "\n".join(ast.unparse(s) for s in body).replace("async for ", "for ")
         return text.replace("\n", "\n        ")
 
-    def attributes(self, init: ast.FunctionDef | ast.AsyncFunctionDef) -> list[str]:
+    def attributes(self, init: ast.FunctionDef | ast.AsyncFunctionDef, source: Source) -> list[str]:
         """Public ``self.x`` set by an async ``__init__`` -> read-only properties."""
         out = []
         for stmt in init.body:
@@ -447,24 +447,16 @@ class Generator:
                 kind = f"list[{ast.unparse(stmt.value.elt.func)}]"
             else:
                 raise GenerationError(f"annotate self.{target.attr} in {init.name}")
+            lines = source.lines[: stmt.lineno - 1]
+            comment = [
+                line.strip()[2:].strip() for line in lines[-3:] if line.strip().startswith("#:")
+            ]
+            doc = " ".join(comment) or f"The ``{target.attr}`` of the wrapped async object."
             out.append(
                 f"    @property\n    def {target.attr}(self) -> {kind}:\n"
-                f'        """The ``{target.attr}`` of the wrapped async object."""\n'
-                f"        return self._async.{target.attr}"
+                f'        """{doc}"""\n        return self._async.{target.attr}'
             )
         return out
-
-
-def own_nodes(body: list[ast.stmt]) -> list[ast.AST]:
-    """The nodes of a function body, not those of the functions nested in it."""
-    found: list[ast.AST] = []
-    todo: list[ast.AST] = list(body)
-    while todo:
-        node = todo.pop()
-        found.append(node)
-        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-            todo += ast.iter_child_nodes(node)
-    return found
 
 
 def used_names(text: str) -> set[str]:
@@ -528,7 +520,8 @@ def main(argv: list[str] | None = None) -> int:
     if options.check and (changed or obsolete):
         print("regenerate with: python scripts/generate_sync.py", file=sys.stderr)
         return 1
-    print(f"cwpro_sync/ is up to date ({len(files)} generated files)")
+    done = "is up to date" if options.check or not (changed or obsolete) else "was regenerated"
+    print(f"cwpro_sync/ {done} ({len(files)} generated files)")
     return 0
 
 

@@ -240,7 +240,9 @@ def test_generator_refuses_what_it_cannot_mirror(monkeypatch: pytest.MonkeyPatch
         (decorated, "decorated"),
     ):
         with pytest.raises(generator.GenerationError, match=message):
-            gen.member(node, cwpro.AsyncCursorPaginator, "CursorPaginator")
+            gen.member(
+                node, cwpro.AsyncCursorPaginator, "CursorPaginator", gen.sources["cwpro.pagination"]
+            )
     with pytest.raises(generator.GenerationError, match="comes from"):
         gen.origin("Unheard", [])
 
