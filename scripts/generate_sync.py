@@ -273,13 +273,11 @@ class Generator:
             for name in sorted(used_names(body) - defined - set(dir(builtins))):
                 statement, checking = self.origin(name, sources)
                 needed[statement] = needed.get(statement, True) and checking
-        runtime = [s for s, checking in needed.items() if not checking]
-        checking = [s for s, checking in needed.items() if checking]
+        runtime = [s for s, only_typing in needed.items() if not only_typing]
+        typing = [f"    {s}" for s, only_typing in needed.items() if only_typing]
         head = [HEADER + literal(doc, ""), "from __future__ import annotations", *runtime]
-        if checking:
-            head += ["from typing import TYPE_CHECKING", "if TYPE_CHECKING:"] + [
-                "    " + c for c in checking
-            ]
+        if typing:
+            head += ["from typing import TYPE_CHECKING", "if TYPE_CHECKING:", *typing]
         exported = ", ".join(f'"{n}"' for n in sorted(names))
         return "\n".join(head) + f"\n\n__all__ = [{exported}]\n\n" + body + "\n"
 
@@ -378,7 +376,10 @@ class Generator:
             }[name]
             returns = twin if name == "__aenter__" else returns
         elif name == "__await__":
-            assert isinstance(fn.returns, ast.Subscript) and isinstance(fn.returns.slice, ast.Tuple)
+            if not isinstance(fn.returns, ast.Subscript) or not isinstance(
+                fn.returns.slice, ast.Tuple
+            ):
+                raise GenerationError(f"annotate {cls.__name__}.__await__ Generator[Any, None, T]")
             returns, body = (
                 code(ast.unparse(fn.returns.slice.elts[2])),
                 "return self._bridge.run(self._async)",
@@ -439,12 +440,13 @@ class Generator:
                 isinstance(target, ast.Attribute) and ast.unparse(target.value) == "self"
             ) or target.attr.startswith("_"):
                 continue
+            value = getattr(stmt, "value", None)
             if isinstance(stmt, ast.AnnAssign):
                 kind = code(ast.unparse(stmt.annotation))
-            elif isinstance(stmt.value, ast.Constant):
-                kind = type(stmt.value.value).__name__
-            elif isinstance(stmt.value, ast.ListComp) and isinstance(stmt.value.elt, ast.Call):
-                kind = f"list[{ast.unparse(stmt.value.elt.func)}]"
+            elif isinstance(value, ast.Constant):
+                kind = type(value.value).__name__
+            elif isinstance(value, ast.ListComp) and isinstance(value.elt, ast.Call):
+                kind = f"list[{ast.unparse(value.elt.func)}]"
             else:
                 raise GenerationError(f"annotate self.{target.attr} in {init.name}")
             lines = source.lines[: stmt.lineno - 1]
@@ -479,7 +481,7 @@ def format_code(path: str, text: str) -> str:
     name = str(ROOT / "cwpro_sync" / path)  # the project's ruff settings, wherever OUT is
     fix = ["check", "--select", "I,RUF022,UP028", "--fix", "--unsafe-fixes", "--quiet"]
     for command in (fix, ["format"]):
-        result = subprocess.run(
+        result = subprocess.run(  # noqa: S603 - this interpreter's ruff, fixed arguments
             [sys.executable, "-m", "ruff", *command, "--stdin-filename", name, "-"],
             input=text,
             capture_output=True,
