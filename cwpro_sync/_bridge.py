@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import threading
 import weakref
@@ -34,7 +33,6 @@ from cwpro import CwproError
 
 __all__ = ["Bridge", "RawResponseProxy"]
 
-logger = logging.getLogger("cwpro.sync")
 T = TypeVar("T")
 
 FORK_MESSAGE = (
@@ -47,7 +45,7 @@ REENTRANT_MESSAGE = (
     "the blocking client cannot be called from inside its own event loop (e.g. from an async "
     "handler the client runs); await the cwpro.AsyncClient there instead"
 )
-FINISH_TIMEOUT = 10.0  # seconds close() waits for other threads' calls to let go of the loop
+FINISH_TIMEOUT = 10.0  # seconds closing waits for the helper thread to stop
 _OPEN, _CLOSING, _CLOSED = "open", "closing", "closed"
 _HELPER = "helper thread"  # the loop's driver while the helper thread runs it
 
@@ -85,7 +83,6 @@ class _Engine:
         self.aclose, self.loop, self.state = aclose, asyncio.new_event_loop(), _OPEN
         self.pid = os.getpid()  # a forked child's copy refuses to run
         self.lock = threading.Lock()
-        self.idle = threading.Condition(self.lock)
         self.driver: object = None  # the _Call whose thread runs the loop, _HELPER, or None
         self.waiting: dict[_Call, None] = {}  # calls handed to the loop, their callers blocked
         self.helper: threading.Thread | None = None
@@ -193,7 +190,6 @@ class _Engine:
                 successor.baton = True
             self.driver = successor or (_HELPER if self.waiting else None)
             helper, finish = self.driver is _HELPER, self.driver is None and self.state is _CLOSED
-            self.idle.notify_all()
         if successor is not None:
             successor.wakeup.release()
         elif helper:
@@ -230,12 +226,9 @@ class _Engine:
             self.run(self._shutdown(), internal=True)
         finally:
             with self.lock:
-                self.state = _CLOSED
-                idle = self.idle.wait_for(lambda: self.driver is None, FINISH_TIMEOUT)
-            if idle:
+                self.state, idle = _CLOSED, self.driver is None
+            if idle:  # else the thread running the loop closes it as it lets go (_release)
                 self._finish()
-            else:
-                logger.warning("cwpro_sync: the client's event loop was still busy after close()")
 
     async def _shutdown(self) -> None:
         try:
