@@ -295,14 +295,13 @@ class Bridge:
 
 
 class RawResponseProxy:
-    """``resource.with_raw_response`` of the blocking client: the same methods, blocking.
+    """``resource.with_raw_response`` of the blocking client: the same calls, blocking.
 
-    Each returns a :class:`cwpro.RawResponse` (the model plus status, headers and JSON).
+    Each returns the :class:`cwpro.APIResponse` (``.parse()`` gives the usual result).
     """
 
-    def __init__(self, bridge: Bridge, proxy: Any, resource: object) -> None:
+    def __init__(self, bridge: Bridge, proxy: Any) -> None:
         self._bridge, self._proxy = bridge, proxy
-        self._resource = resource  # the blocking resource, whose docstrings these methods take
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
         method, bridge = getattr(self._proxy, name), self._bridge
@@ -310,5 +309,8 @@ class RawResponseProxy:
         def call(*args: Any, **kwargs: Any) -> Any:
             return bridge.run(method(*args, **kwargs))
 
-        call.__name__, call.__doc__ = name, getattr(self._resource, name).__doc__
+        call.__name__, call.__doc__ = name, method.__doc__
         return call
+
+    def __repr__(self) -> str:
+        return repr(self._proxy).replace("cwpro.AsyncClient", "cwpro_sync.Client", 1)

@@ -7,13 +7,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
-from cwpro._client import AsyncClient
-from cwpro._config import NOT_GIVEN, ClientConfig, NotGiven, Timeout
-from cwpro._transport import APIResponse
+from typing_extensions import Unpack
+
+from cwpro._client import AsyncClient, ClientStats
+from cwpro._config import ClientConfig, ClientSettings
+from cwpro._http.options import CallOptions
+from cwpro._http.response import APIResponse
 from cwpro_sync._bridge import Bridge
 from cwpro_sync.resources.documents import Documents
 from cwpro_sync.resources.portal_links import PortalLinks
@@ -36,7 +39,7 @@ class Client:
     ::
 
         with cwpro_sync.Client(client_id, client_secret) as client:
-            for wo in client.workorders.list(limit=100):
+            for wo in client.workorders.list(max_items=100):
                 ...
 
     Credentials and the endpoint come from the arguments, else from ``CWPRO_CLIENT_ID``,
@@ -51,8 +54,8 @@ class Client:
         base_url: the API's URL (overrides ``environment``), e.g. the emulator's.
         environment: ``"sandbox"`` or ``"production"``.
         timeout: seconds per attempt (or a :class:`cwpro.Timeout`); ``None`` disables timeouts.
-        max_retries: retries after a retryable failure (429 always; 5xx and connection errors
-            for idempotent calls), with exponential backoff, full jitter and ``Retry-After``.
+        max_retries: re-sends after a failure that allows one (429 always; 5xx and cut-short
+            exchanges only for calls declared safe to repeat); ``0``: one request per call.
         max_retry_time: seconds one call may spend in all, retries included.
         max_retry_after: the longest ``Retry-After`` honoured (seconds); longer hints are capped.
         retry_backoff_base, retry_backoff_max: the first backoff ceiling and its cap (seconds);
@@ -61,7 +64,17 @@ class Client:
         keepalive_timeout: seconds an idle pooled connection is kept.
         verify_ssl: TLS certificate checks; turning them off also needs
             ``insecure_skip_verify=True``, so it cannot happen by accident.
+        max_response_bytes: the largest answer read (after decompression), 32 MiB by default;
+            a larger one raises :class:`cwpro.ResponseTooLargeError`.
+        trust_env: use the proxy variables (``HTTPS_PROXY``, ``NO_PROXY``...) and ``.netrc``
+            (default True). ``proxy``: a proxy URL for every request.
+        max_rate: a cap on requests per second for the whole client (None: no cap).
+        adaptive_rate: slow the whole client down after a 429 and probe back up (default).
+        user_agent: the product name at the start of the ``User-Agent`` header.
         default_headers: extra headers sent with every request.
+        session, connector: an ``aiohttp.ClientSession`` or connector of yours to send
+            through (never closed by the client; with your own session, aiohttp's own re-send
+            of GET/PUT/DELETE after a dropped connection stays as you configured it).
 
     One pooled ``aiohttp`` session per client, created on first use. ``client.close()``
     (or leaving ``with``) closes it; closing twice is fine. One client can be shared by many
@@ -81,48 +94,10 @@ class Client:
         self,
         client_id: str | None = None,
         client_secret: str | None = None,
-        *,
-        token: str | None = None,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        environment: str | None = None,
-        timeout: float | Timeout | NotGiven | None = NOT_GIVEN,
-        max_retries: int = 3,
-        max_retry_time: float = 120.0,
-        max_retry_after: float = 60.0,
-        retry_backoff_base: float = 0.5,
-        retry_backoff_max: float = 8.0,
-        max_connections: int = 64,
-        max_connections_per_host: int = 0,
-        keepalive_timeout: float = 4.0,
-        verify_ssl: bool = True,
-        insecure_skip_verify: bool = False,
-        default_headers: Mapping[str, str] | None = None,
+        **settings: Unpack[ClientSettings],
     ) -> None:
         """Create the client: the same arguments as :class:`cwpro.AsyncClient`."""
-        self._wrap(
-            AsyncClient(
-                client_id,
-                client_secret,
-                token=token,
-                api_key=api_key,
-                base_url=base_url,
-                environment=environment,
-                timeout=timeout,
-                max_retries=max_retries,
-                max_retry_time=max_retry_time,
-                max_retry_after=max_retry_after,
-                retry_backoff_base=retry_backoff_base,
-                retry_backoff_max=retry_backoff_max,
-                max_connections=max_connections,
-                max_connections_per_host=max_connections_per_host,
-                keepalive_timeout=keepalive_timeout,
-                verify_ssl=verify_ssl,
-                insecure_skip_verify=insecure_skip_verify,
-                default_headers=default_headers,
-            ),
-            None,
-        )
+        self._wrap(AsyncClient(client_id, client_secret, **settings), None)
 
     def _wrap(self, wrapped: AsyncClient, parent: Client | None) -> None:
         self._async = wrapped
@@ -155,18 +130,19 @@ class Client:
         """How many retries this client has made so far (all calls)."""
         return self._async.retries
 
-    def with_options(
-        self,
-        *,
-        timeout: float | Timeout | NotGiven | None = NOT_GIVEN,
-        max_retries: int | NotGiven | None = NOT_GIVEN,
-    ) -> Client:
+    @property
+    def stats(self) -> ClientStats:
+        """Counters of what this client has sent so far (a snapshot)."""
+        return self._async.stats
+
+    def with_options(self, **options: Unpack[CallOptions]) -> Client:
         """A view of this client with other per-call defaults, sharing its connection pool.
 
-        ``client.with_options(timeout=5, max_retries=0).workorders.get(id)``. Closing the view
-        does not close the client.
+        ``client.with_options(timeout=5, max_retries=0).workorders.get(id)``; the options are
+        those every method accepts (:class:`cwpro.CallOptions`). Closing the view does not
+        close the client.
         """
-        return self._view(self._async.with_options(timeout=timeout, max_retries=max_retries))
+        return self._view(self._async.with_options(**options))
 
     def request(
         self,
@@ -174,16 +150,30 @@ class Client:
         path: str,
         *,
         path_params: Mapping[str, str] | None = None,
-        params: list[tuple[str, str]] | None = None,
+        params: Sequence[tuple[str, str]] | None = None,
         json: Any = None,
-    ) -> APIResponse:
+        safe_to_repeat: bool | None = None,
+        expect_data: bool = True,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Any]:
         """Send any request (an endpoint the SDK does not cover yet) with auth and retries.
 
         ``path`` is a template such as ``"/workorders/{id}"`` filled from ``path_params``
-        (percent-encoded). Returns the checked :class:`APIResponse` (status, headers, payload).
+        (percent-encoded). ``safe_to_repeat`` says whether the call may be re-sent after a 5xx
+        or a cut-short exchange (default: only for GET and HEAD). Returns the checked
+        :class:`APIResponse`; ``.parse()`` gives its ``data``.
         """
         return self._bridge.run(
-            self._async.request(method, path, path_params=path_params, params=params, json=json)
+            self._async.request(
+                method,
+                path,
+                path_params=path_params,
+                params=params,
+                json=json,
+                safe_to_repeat=safe_to_repeat,
+                expect_data=expect_data,
+                **options,
+            )
         )
 
     def close(self) -> None:

@@ -389,7 +389,10 @@ class Generator:
         elif decorators and decorators != ["property"]:
             raise GenerationError(f"no blocking mapping for decorated {cls.__name__}.{name}")
         elif name in PROXIES:
-            body = f"return {PROXIES[name]}(self._bridge, self._async.{name}, self)"
+            returns, body = (
+                PROXIES[name],
+                f"return {PROXIES[name]}(self._bridge, self._async.{name})",
+            )
         elif decorators:
             body = "return " + self.wrap(fn.returns, f"self._async.{name}")
         elif is_async and generator:

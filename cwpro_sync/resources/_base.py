@@ -5,12 +5,14 @@
 How a resource is declared, and the machinery every resource method shares.
 
 A resource is a class whose operations are :class:`Endpoint` declarations (method, path,
-model, pagination style) plus one-line typed methods that hand the declaration to the shared
-machinery here: :meth:`Resource._call` (one request -> one model), :meth:`Resource._list`
-(cursor paginator), :meth:`Resource._export` (partitioned export) and
-:meth:`Resource._page_list` (page-number paginator). Adding an endpoint is a declaration and a
-one-line method; the blocking client (``cwpro_sync``) is generated from these classes, and the
-route tests walk :func:`all_endpoints` to check the emulator serves every declared route.
+model, whether the call is safe to repeat, pagination style) plus one-line typed methods that
+hand the declaration to the shared machinery here: :meth:`Resource._call` (one request -> one
+model), :meth:`Resource._list` (cursor paginator), :meth:`Resource._export` (partitioned
+export) and :meth:`Resource._fetch_numbered_page` (page-number lists). Every single-request
+method accepts the per-call options (:class:`cwpro.CallOptions`). Adding an endpoint is a
+declaration and a method; the blocking client (``cwpro_sync``) is generated from these classes,
+and the route tests walk ``cwpro.resources.all_endpoints()`` to check the emulator serves every
+declared route.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from cwpro._query import ListQuery
 from cwpro.resources._base import CursorListResource as AsyncCursorListResource
 from cwpro.resources._base import M
 from cwpro.resources._base import Resource as AsyncResource
-from cwpro_sync._bridge import Bridge, RawResponseProxy
+from cwpro_sync._bridge import Bridge
 from cwpro_sync.pagination import CursorPaginator, Export
 
 __all__ = ["CursorListResource", "Resource"]
@@ -41,11 +43,6 @@ class Resource:
 
     def __repr__(self) -> str:
         return repr(self._async).replace("cwpro.AsyncClient", "cwpro_sync.Client", 1)
-
-    @property
-    def with_raw_response(self) -> Any:
-        """The same methods, each returning a :class:`RawResponse` (model + status/headers/JSON)."""
-        return RawResponseProxy(self._bridge, self._async.with_raw_response, self)
 
 
 class CursorListResource(Resource, Generic[M]):

@@ -69,6 +69,8 @@ def normalized(annotation: Any, *, twins: bool = False) -> str:
         for node in ast.walk(tree):
             if isinstance(node, ast.Name) and node.id in TWIN_NAMES:
                 node.id = TWIN_NAMES[node.id]
+            elif isinstance(node, ast.Name) and node.id.endswith("WithRawResponse"):
+                node.id = "RawResponseProxy"  # the generator's PROXIES table
     return ast.unparse(tree)
 
 
