@@ -301,7 +301,6 @@ class Transport:
         if self.config.session is not None:
             headers = {**self._base_headers, **headers}
         url = _url(self._base_url + options.path)
-        redact = self.redact if options.authenticated else redact_all
         method = options.method
         hops = 0
         while True:
@@ -340,6 +339,9 @@ class Transport:
                 url = self._redirect_target(options, url, location, status, hops, shown)
                 attempts += 1
                 continue
+            # A token endpoint's 2xx holds a token: never quote it. Its errors are quoted
+            # (redacted as every answer is), so a refusal says what the server said.
+            redact = redact_all if not options.authenticated and status < 300 else self.redact
             exchange = Exchange(status, resp_headers, body, method, shown, redact)
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug(
