@@ -337,3 +337,69 @@ async def test_a_token_rotated_mid_flight_never_appears(caplog: pytest.LogCaptur
         for token_value in tokens:
             assert token_value not in text
     assert "<redacted>" in error.body_excerpt
+
+
+# -- proxies ----------------------------------------------------------------------------------
+@contextlib.asynccontextmanager
+async def forward_proxy(seen: list[str]) -> AsyncIterator[str]:
+    """A tiny HTTP forward proxy stand-in: records request lines, answers like the API."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                line, *header_lines = head.decode("latin-1").split("\r\n")
+                seen.append(line)
+                length = 0
+                for header in header_lines:
+                    name, _, value = header.partition(":")
+                    if name.lower() == "content-length":
+                        length = int(value)
+                await reader.readexactly(length)
+                data = (
+                    b'{"code":200,"data":{"access_token":"proxied-token","expires_in":3600}}'
+                    if "/auth/token" in line
+                    else b'{"code":200,"data":{"_id":"' + b"3" * 24 + b'"}}'
+                )
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+                    + str(len(data)).encode()
+                    + b"\r\n\r\n"
+                    + data
+                )
+                await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_proxy_from_the_environment_and_from_the_argument(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    target = "http://api.invalid:8080"
+    seen: list[str] = []
+    async with forward_proxy(seen) as proxy:
+        for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", proxy)
+        async with client_for(target) as client:
+            assert (await client.workorders.get("3" * 24)).id == "3" * 24
+        assert seen == [
+            f"POST {target}/auth/token HTTP/1.1",
+            f"GET {target}/workorders/{'3' * 24} HTTP/1.1",
+        ]
+        seen.clear()
+        async with client_for(target, trust_env=False) as client:
+            with pytest.raises(cwpro.APIConnectionError):
+                await client.workorders.get("3" * 24, max_retries=0)
+        assert seen == []
+        monkeypatch.delenv("HTTP_PROXY")
+        async with client_for(target, proxy=proxy) as client:
+            await client.workorders.get("3" * 24)
+        assert len(seen) == 2
