@@ -18,7 +18,7 @@ class EventType(OpenEnum):
     SITE_CREATE = "SITE.CREATE"
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, slots=False)
 class WebhookNotification(Model):
     """A recorded notification: what was (or should have been) delivered to your listener."""
 
