@@ -57,6 +57,11 @@ __all__ = [
 T = TypeVar("T")
 
 
+#: How many values an :class:`OpenEnum` remembers (members included); beyond, unknown values
+#: still work but give a new pseudo-member each time (equal, not identical).
+_OPEN_ENUM_CACHE = 256
+
+
 class OpenEnum(str, enum.Enum):
     """A string enum that also accepts values it does not list (the API adds values).
 
@@ -71,7 +76,8 @@ class OpenEnum(str, enum.Enum):
         member = str.__new__(cls, value)
         member._name_ = value.upper()
         member._value_ = value
-        cls._value2member_map_[value] = member
+        if len(cls._value2member_map_) < _OPEN_ENUM_CACHE:  # bounded: values come from outside
+            cls._value2member_map_[value] = member
         return member
 
     @property
@@ -313,6 +319,8 @@ def _structure_enum(value: Any, cls: type[enum.Enum]) -> Any:
         member = cls._value2member_map_.get(value)
         if member is not None:
             return member
+    elif issubclass(cls, str):
+        raise ValueError(f"expected a string, got {json_type(value)}")
     try:
         return cls(value)
     except (ValueError, TypeError):
