@@ -1,4 +1,4 @@
-"""Client CPU per item for bulk jobs: 100-item pages decoded and built into models vs ``json.loads``.
+"""Client CPU per item for bulk jobs: 100-item pages decoded and built into models vs json.loads.
 
 The pages are real emulator answers (``GET /workorders?limit=100``, ~1 KB per work order, and
 ``GET /workorder-portal-link?per_page=100``), fetched once over loopback; the measurement itself
@@ -119,9 +119,8 @@ def run(quick: bool = False) -> list[Figure]:
             run_once()  # warm-up: builders generated, caches filled
         samples = alternate_sync(variants, rounds)
         us = {name: Stats.of([c * 1e6 for c in cpus(s)]) for name, s in samples.items()}
-        context = (
-            f"per item, medians of {rounds} rounds x {items} items: "
-            + ", ".join(f"{name} {stats.median:.2f} us" for name, stats in us.items())
+        context = f"per item, medians of {rounds} rounds x {items} items: " + ", ".join(
+            f"{name} {stats.median:.2f} us" for name, stats in us.items()
         )
         ratio = ratio_stats(cpus(samples["models"]), cpus(samples["json.loads"]))
         if model is WorkOrder:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import enum
-import functools
 import json
 import re
 import sys
@@ -262,9 +261,13 @@ def format_datetime(value: _dt.datetime | _dt.date) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=_UTC)
     value = _utc(value)
-    if value.microsecond % 1000:
-        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    micro = value.microsecond
+    fraction = f"{micro:06d}" if micro % 1000 else f"{micro // 1000:03d}"
+    # Not strftime: its %Y writes years before 1000 without leading zeros on glibc.
+    return (
+        f"{value.year:04d}-{value.month:02d}-{value.day:02d}T"
+        f"{value.hour:02d}:{value.minute:02d}:{value.second:02d}.{fraction}Z"
+    )
 
 
 # -- field hooks (strict: cattrs' defaults would turn {} into "{}" and 1.5 into 1) -------------
@@ -396,7 +399,8 @@ class _LazyHook:
     __slots__ = ("_conv", "_hook", "_type")
 
     def __init__(self, conv: cattrs.Converter, t: Any) -> None:
-        self._conv, self._type, self._hook = conv, t, None
+        self._conv, self._type = conv, t
+        self._hook: Hook | None = None
 
     @property
     def hook(self) -> Hook:
@@ -427,8 +431,16 @@ class _Plan(NamedTuple):
     known: frozenset[str]
 
 
-@functools.lru_cache(maxsize=None)
 def _plan(cls: type) -> _Plan:
+    """The fields of a model class with their wire names (worked out once per class)."""
+    plan: _Plan | None = cls.__dict__.get("__cwpro_plan__")
+    if plan is None:
+        plan = _make_plan(cls)
+        type.__setattr__(cls, "__cwpro_plan__", plan)
+    return plan
+
+
+def _make_plan(cls: type) -> _Plan:
     """The fields of a model class with their wire names; ``TypeError`` for a class the
     builder cannot build exactly as ``__init__`` would."""
     if "__slots__" in cls.__dict__:
@@ -471,11 +483,8 @@ def _value_code(var: str, t: Any, conv: cattrs.Converter, scope: dict[str, Any])
         return [f"if {var} is not None:", *(f"    {line}" for line in body)] if body else []
     key = f"_{len(scope)}"
     scope[f"t{key}"] = t
-    hook: Any
-    if t in _GENERATING:  # a model that contains itself: its builder does not exist yet
-        hook = _LazyHook(conv, t)
-    else:
-        hook = conv.get_structure_hook(t)
+    # A model that contains itself: its builder does not exist yet.
+    hook: Any = _LazyHook(conv, t) if t in _GENERATING else conv.get_structure_hook(t)
     scope[f"h{key}"] = hook
     call = f"{var} = h{key}({var}, t{key})"
     if hook is _structure_datetime:
@@ -505,7 +514,11 @@ def _value_code(var: str, t: Any, conv: cattrs.Converter, scope: dict[str, Any])
         ]
     if hook is _structure_any:
         return []
-    if _is_list(t) and typing.get_args(t) and conv.get_structure_hook(t.__args__[0]) is _structure_str:
+    if (
+        _is_list(t)
+        and typing.get_args(t)
+        and conv.get_structure_hook(t.__args__[0]) is _structure_str
+    ):
         # A list of strings is kept as it came (the payload is the model's now), checked only.
         return [
             f"if type({var}) is not list:",

@@ -64,5 +64,9 @@ class Model:
         """:meth:`to_dict` as a JSON text (compact unless ``indent`` is given)."""
         separators = (",", ":") if indent is None else None
         return json.dumps(
-            self.to_dict(), allow_nan=False, ensure_ascii=False, indent=indent, separators=separators
+            self.to_dict(),
+            allow_nan=False,
+            ensure_ascii=False,
+            indent=indent,
+            separators=separators,
         )
