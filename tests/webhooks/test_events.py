@@ -312,3 +312,28 @@ def test_valid_notifications_round_trip(
         created,
         data,
     )
+
+
+def test_api_records_and_deliveries_give_the_same_event() -> None:
+    from cwpro.models import WebhookNotification
+
+    delivered = notification(15)
+    record = dict(delivered)
+    record["_id"] = record.pop("id")
+    from_api = WebhookNotification.from_dict(record)
+    event = from_api.to_event()
+    assert isinstance(event, WorkOrderCreated)
+    assert event == parse_event(json.dumps(delivered).encode())
+    assert event.to_dict() == record  # the record round-trips, under the name it used
+    assert from_api.created_date == event.created_date
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(min_size=1, max_size=20).filter(str.strip))
+def test_unknown_event_names_are_generic_events(name: str) -> None:
+    payload = notification(16)
+    payload["event"] = name
+    event = parse_event(json.dumps(payload).encode())
+    expected = {"WORKORDER.CREATE": WorkOrderCreated, "SITE.CREATE": SiteCreated}
+    assert type(event) is expected.get(name, GenericEvent)
+    assert event.event == name
