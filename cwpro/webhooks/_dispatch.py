@@ -100,6 +100,7 @@ class InboxDispatcher:
         self._wake = asyncio.Event()
         self._progress = asyncio.Event()
         self._closing = False
+        self._claiming = False
         #: Events parked as dead by this dispatcher.
         self.dead = 0
         #: Handler calls that will be retried later.
@@ -157,16 +158,19 @@ class InboxDispatcher:
                 await self._wait(self._progress, None)
                 continue
             cutoff = backlog_before if backlog_before is not None else time.time() - self.window
+            self._claiming = True
             try:
                 await self._ensure_open()
                 entries = await self.inbox.claim(free, received_before=cutoff)
             except WebhookInboxError as exc:
+                self._claiming = False
                 self.outage.failed("claiming events", exc)
                 await self._wait(self._wake, self.poll_interval)
                 continue
+            for entry in entries:
+                self._spawn(entry)
+            self._claiming = False
             if entries:
-                for entry in entries:
-                    self._spawn(entry)
                 continue
             if backlog_before is not None:
                 backlog_before = None  # events left by the last process are all claimed
@@ -239,7 +243,7 @@ class InboxDispatcher:
     async def join(self) -> None:
         """Wait until nothing is running and no pending event is left (dead ones excepted)."""
         while True:
-            if not self._running:
+            if not self._running and not self._claiming:
                 try:
                     if await self.inbox.next_due(window=self.window) is None:
                         return

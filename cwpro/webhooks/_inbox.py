@@ -100,7 +100,8 @@ class Inbox(Protocol):
     async def claim(self, limit: int, *, received_before: float) -> list[InboxEntry]:
         """Take up to ``limit`` due pending events, oldest ``created_date`` first.
 
-        Due means: received at or before ``received_before`` and past their retry time.
+        Due means: past its retry time, and received at or before ``received_before`` - or
+        created before such an event (so an ordering window releases older events first).
         Claimed events are ``running`` and their ``attempts`` is increased.
         """
         ...

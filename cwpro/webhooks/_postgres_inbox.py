@@ -251,9 +251,11 @@ class PostgresInbox:
             cursor = await connection.execute(
                 f"UPDATE {t} SET state = 'running', attempts = attempts + 1, "
                 "updated_at = %(now)s, lease_until = %(lease)s WHERE event_id IN ("
-                f"SELECT event_id FROM {t} WHERE (state = 'pending' AND received_at <= "
-                "%(cutoff)s AND next_attempt_at <= %(now)s) OR (state = 'running' AND "
-                "lease_until < %(now)s) ORDER BY created_date, received_at LIMIT %(limit)s "
+                f"SELECT event_id FROM {t} WHERE (state = 'pending' AND next_attempt_at <= "
+                f"%(now)s AND created_date <= (SELECT MAX(created_date) FROM {t} WHERE "
+                "state = 'pending' AND received_at <= %(cutoff)s AND next_attempt_at <= "
+                "%(now)s)) OR (state = 'running' AND lease_until < %(now)s) "
+                "ORDER BY created_date, received_at LIMIT %(limit)s "
                 f"FOR UPDATE SKIP LOCKED) RETURNING {_COLUMNS}, created_date",
                 {
                     "now": now,

@@ -279,16 +279,21 @@ class SQLiteInbox:
         return await self._write(reset)
 
     async def claim(self, limit: int, *, received_before: float) -> list[InboxEntry]:
-        """Take due pending events, oldest ``created_date`` first (see :meth:`Inbox.claim`)."""
+        """Take due pending events, oldest ``created_date`` first (see :meth:`Inbox.claim`).
+
+        Events created before a due one are due with it (as in an ordering buffer).
+        """
         check_limit(limit)
         now = time.time()
 
         def take(conn: sqlite3.Connection) -> list[InboxEntry]:
             rows = conn.execute(
                 f"SELECT event_id, {_COLUMNS} FROM {TABLE} WHERE state = 'pending' "
-                "AND received_at <= ? AND next_attempt_at <= ? "
+                "AND next_attempt_at <= ? AND created_date <= ("
+                f"SELECT MAX(created_date) FROM {TABLE} WHERE state = 'pending' "
+                "AND received_at <= ? AND next_attempt_at <= ?) "
                 "ORDER BY created_date, received_at LIMIT ?",
-                (received_before, now, limit),
+                (now, received_before, now, limit),
             ).fetchall()
             if not rows:
                 return []
