@@ -112,7 +112,7 @@ async def test_pending_events_of_a_crashed_process_run_first(tmp_path: Path) -> 
     path = tmp_path / "e.db"
     async with SQLiteInbox(path) as inbox:
         await inbox.store([event_from_mapping(notification(n)) for n in (3, 1, 2)])
-        claimed = await inbox.claim(1, received_before=1e12)  # "running" when it died
+        claimed = await inbox.claim(1, received_before=4e9)  # "running" when it died
         assert [entry.id for entry in claimed] == [notification(1)["id"]]
     recorder = Recorder()
     receiver = WebhookReceiver(recorder, inbox=path, workers=1, **FAST)
@@ -227,9 +227,9 @@ async def test_purge_deletes_old_done_events_only(tmp_path: Path) -> None:
         events = [event_from_mapping(notification(n)) for n in range(3)]
         assert await inbox.store(events) == [True, True, True]
         assert await inbox.store(events[:1]) == [False]
-        (first,) = await inbox.claim(1, received_before=1e12)
+        (first,) = await inbox.claim(1, received_before=4e9)
         await inbox.complete(first.id)
-        (second,) = await inbox.claim(1, received_before=1e12)
+        (second,) = await inbox.claim(1, received_before=4e9)
         await inbox.fail(second.id, "E: x", retry_at=None)
         assert await inbox.purge(older_than=timedelta(hours=1)) == 0
         assert await inbox.purge(older_than=timedelta(0)) == 1
