@@ -28,6 +28,8 @@ class GroupCommitter(Generic[_Op]):
         self._flusher: asyncio.Task[None] | None = None
         #: Batches committed so far (for tests and benchmarks).
         self.batches = 0
+        #: Operations in those batches.
+        self.operations = 0
 
     async def submit(self, op: _Op) -> object:
         """Queue ``op`` for the next batch and wait for its result."""
@@ -61,6 +63,7 @@ class GroupCommitter(Generic[_Op]):
                     raise
                 continue
             self.batches += 1
+            self.operations += len(batch)
             for (_, future), result in zip(batch, results, strict=True):
                 if future.done():
                     continue

@@ -107,6 +107,11 @@ class PostgresInbox:
         """Write transactions committed so far (each may hold many operations)."""
         return self._writes.batches
 
+    @property
+    def writes(self) -> int:
+        """Write operations (stores, claims, outcomes...) in those commits."""
+        return self._writes.operations
+
     # -- connection ----------------------------------------------------------------------
 
     async def _connect(self) -> AsyncConnection[Any]:

@@ -141,6 +141,11 @@ class SQLiteInbox:
         """Write transactions committed so far (each may hold many operations)."""
         return self._writes.batches
 
+    @property
+    def writes(self) -> int:
+        """Write operations (stores, claims, outcomes...) in those commits."""
+        return self._writes.operations
+
     # -- the thread ----------------------------------------------------------------------
 
     async def _in_thread(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
