@@ -106,8 +106,6 @@ async def one_round(mode: str, events: int, workdir: Path) -> tuple[float, list[
     await child.wait()
     counts = json.loads(tail[-1])
     per_commit = counts["writes"] / counts["commits"] if counts["commits"] else 0.0
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
     return acked / wall, latencies, per_commit
 
 
@@ -139,8 +137,8 @@ def run(quick: bool = False) -> list[Figure]:
         f"{events:,} events of ~1 KB per round from {SENDERS} concurrent senders; in-memory "
         f"queue mode in the same run: {statistics.median(rates['memory']):,.0f} acks/s, p50 "
         f"{statistics.median(p50['memory']):.1f} ms, p99 {statistics.median(p99['memory']):.1f} "
-        f"ms; durable: {statistics.median(per_commit):.1f} write operations per commit (group commit of "
-        "stores, claims and outcomes; 3 per event)"
+        f"ms; durable: {statistics.median(per_commit):.1f} write operations per commit "
+        "(group commit of stores, claims and outcomes; 3 per event)"
     )
     return [
         Figure.graded(
