@@ -108,10 +108,22 @@ class _Guard(asyncio.Protocol):
             loop = asyncio.get_running_loop()
             self._timer = loop.call_later(self._limits.header_timeout, self._headers_due)
 
+    def _headers_arrived(self) -> bool:
+        """True when a request's headers were parsed (queued for, or in, the handler)."""
+        return bool(
+            getattr(self._inner, "_request_in_progress", False)
+            or getattr(self._inner, "_messages", None)
+        )
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
     def _headers_due(self) -> None:
         self._timer = None
-        if getattr(self._inner, "_request_in_progress", False):
-            return  # headers arrived; the body has its own timeout
+        if self._headers_arrived():
+            return  # the body has its own timeout
         if self._transport is not None and not self._transport.is_closing():
             self._counter.timed_out += 1
             logger.debug("closing a webhook connection whose request headers did not arrive")
@@ -120,9 +132,11 @@ class _Guard(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if not self._admitted:
             return
-        if not getattr(self._inner, "_request_in_progress", False):
-            self._arm()
+        if not self._headers_arrived():
+            self._arm()  # these bytes start (or continue) a request's headers
         self._inner.data_received(data)
+        if self._headers_arrived():
+            self._disarm()
 
     def eof_received(self) -> bool | None:
         if not self._admitted:
@@ -139,9 +153,7 @@ class _Guard(asyncio.Protocol):
             self._inner.resume_writing()
 
     def connection_lost(self, exc: BaseException | None) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._disarm()
         if not self._admitted:
             return
         self._admitted = False

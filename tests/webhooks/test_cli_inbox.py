@@ -54,9 +54,11 @@ def test_refused_sender_is_logged_at_warning(caplog: pytest.LogCaptureFixture) -
     from ._receiving import Recorder, serving
 
     async def scenario() -> int:
-        async with serving(Recorder(), allowed_ips=["192.0.2.1"]) as (_, url, session):
-            async with session.post(url, data=body(1)) as response:
-                return response.status
+        async with (
+            serving(Recorder(), allowed_ips=["192.0.2.1"]) as (_, url, session),
+            session.post(url, data=body(1)) as response,
+        ):
+            return response.status
 
     with caplog.at_level(logging.INFO, logger="cwpro.webhooks"):
         assert asyncio.run(scenario()) == 403

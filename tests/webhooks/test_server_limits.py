@@ -139,3 +139,17 @@ async def test_300_slow_clients_under_256_descriptors_do_not_starve_deliveries(
     assert "Too many open files" not in text
     handled = set(log.read_text().split()) if log.exists() else set()
     assert handled <= {notification(n)["id"] for n in range(20)}
+
+
+async def test_a_busy_keep_alive_connection_outlives_the_header_timeout() -> None:
+    connector = aiohttp.TCPConnector(limit=1)
+    async with (
+        serving(Recorder(), header_timeout=0.2) as (_, url, _session),
+        aiohttp.ClientSession(connector=connector) as session,
+    ):
+        statuses = []
+        for number in range(8):  # one connection, well past 0.2 s in all
+            async with session.post(url, data=body(number)) as response:
+                statuses.append(response.status)
+            await asyncio.sleep(0.06)
+    assert statuses == [200] * 8
