@@ -10,6 +10,8 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cwpro.webhooks import (
     Inbox,
@@ -20,6 +22,7 @@ from cwpro.webhooks import (
     WebhookReceiver,
     event_from_mapping,
 )
+from cwpro.webhooks._inbox import decode_event, encode_event
 from tests.postgres import postgres_database, postgres_server  # noqa: F401
 
 from ._helpers import body, notification
@@ -160,3 +163,25 @@ async def test_two_receivers_share_one_postgres_inbox(
     assert set(handled.values()) == {1}
     assert sum(r.stats.accepted for r in receivers) == len(numbers)
     assert sum(r.stats.duplicates for r in receivers) == len(numbers)
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.dictionaries(st.text(max_size=10), _json, max_size=6), number=st.integers(0, 10**6))
+def test_stored_text_gives_back_the_same_event(data: dict[str, object], number: int) -> None:
+    event = event_from_mapping(notification(number, data=data))
+    again = decode_event(encode_event(event))
+    assert again == event and type(again) is type(event)
+
+
+def test_unreadable_stored_text_is_an_inbox_error() -> None:
+    with pytest.raises(WebhookInboxError, match="cannot be read"):
+        decode_event('{"id": 1}')
