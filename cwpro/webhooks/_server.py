@@ -18,6 +18,7 @@ logger = logging.getLogger("cwpro.webhooks")
 #: Descriptors kept free for everything but client connections (files, sessions, the inbox).
 _RESERVED_DESCRIPTORS = 64
 _DEFAULT_MAX_CONNECTIONS = 1_000
+_MAX_BACKLOG = 128
 
 
 def _descriptor_limit() -> int | None:
@@ -39,12 +40,16 @@ class ServerLimits:
         body_timeout: seconds for a request's body to arrive.
         max_connections: connections open at once; further ones are closed at once.
         keepalive_timeout: seconds an idle keep-alive connection stays open.
+        backlog: the listen backlog; asyncio accepts up to this many connections in a row
+            before any refused one is closed, so the default cap keeps that many descriptors
+            free as well.
     """
 
     header_timeout: float
     body_timeout: float
     max_connections: int
     keepalive_timeout: float
+    backlog: int = _MAX_BACKLOG
 
     @classmethod
     def for_process(
@@ -56,14 +61,16 @@ class ServerLimits:
         keepalive_timeout: float,
     ) -> ServerLimits:
         """Limits with ``max_connections`` defaulting to what the descriptor limit allows."""
+        limit = _descriptor_limit()
+        backlog = _MAX_BACKLOG if limit is None else max(16, min(_MAX_BACKLOG, limit // 8))
         if max_connections is None:
-            limit = _descriptor_limit()
             max_connections = _DEFAULT_MAX_CONNECTIONS
             if limit is not None:
-                max_connections = max(1, min(max_connections, limit - _RESERVED_DESCRIPTORS))
+                spare = limit - _RESERVED_DESCRIPTORS - backlog
+                max_connections = max(1, min(max_connections, spare))
         elif not isinstance(max_connections, int) or max_connections < 1:
             raise ValueError(f"max_connections must be a positive integer, not {max_connections!r}")
-        return cls(header_timeout, body_timeout, max_connections, keepalive_timeout)
+        return cls(header_timeout, body_timeout, max_connections, keepalive_timeout, backlog)
 
 
 class _Counter:
@@ -177,7 +184,7 @@ async def serve_app(
             handler_factory(), limits, counter
         )
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(factory, host, port, backlog=128)
+        server = await loop.create_server(factory, host, port, backlog=limits.backlog)
         bound_port = server.sockets[0].getsockname()[1]
         url_host = f"[{host}]" if ":" in host else host
         yield url_host, bound_port
