@@ -26,6 +26,7 @@ from ._results import write_results
 BENCHMARKS = (
     "bench_import",
     "bench_request_overhead",
+    "bench_items",
     "bench_sync_vs_async",
     "bench_portal_links",
     "bench_cursor_export",
