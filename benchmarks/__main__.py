@@ -32,6 +32,7 @@ BENCHMARKS = (
     "bench_cursor_export",
     "bench_memory",
     "bench_load",
+    "bench_inbox",
 )
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "RESULTS.md"
 
