@@ -75,8 +75,9 @@ class AsyncClient:
             ``insecure_skip_verify=True``, so it cannot happen by accident.
         max_response_bytes: the largest answer read (after decompression), 32 MiB by default;
             a larger one raises :class:`cwpro.ResponseTooLargeError`.
-        trust_env: use the proxy variables (``HTTPS_PROXY``, ``NO_PROXY``...) and ``.netrc``
-            (default True). ``proxy``: a proxy URL for every request.
+        trust_env: use the proxy the environment names (``HTTPS_PROXY``, ``NO_PROXY``...),
+            read when the session starts (default True). ``proxy``: a proxy URL for every
+            request (wins over the environment).
         max_rate: a cap on requests per second for the whole client (None: no cap).
         adaptive_rate: slow the whole client down after a 429 and probe back up (default).
         user_agent: the product name at the start of the ``User-Agent`` header.

@@ -123,7 +123,8 @@ class ClientConfig:
     verify_ssl: bool = attrs.field(default=True, validator=_flag)
     #: The largest answer read, in bytes, after decompression (32 MiB).
     max_response_bytes: int = attrs.field(default=32 * 1024 * 1024, validator=_count(1024))
-    #: Read proxy settings (``HTTP(S)_PROXY``, ``NO_PROXY``) and ``.netrc`` from the environment.
+    #: Use the proxy the environment names (``HTTP(S)_PROXY``, ``NO_PROXY``), read once per
+    #: session.
     trust_env: bool = attrs.field(default=True, validator=_flag)
     proxy: str | None = None
     #: A static cap on requests per second (None: no cap).

@@ -33,9 +33,7 @@ OPERATIONS: dict[str, Operation] = {
     "WorkOrders.GET": lambda c, ids: c.workorders.get(ids["workorder"]),
     "WorkOrders.CREATE": lambda c, ids: c.workorders.create(name="matrix"),
     "WorkOrders.UPDATE": lambda c, ids: c.workorders.update(ids["workorder"], name="renamed"),
-    "WorkOrders.UPDATE_STATUS": lambda c, ids: c.workorders.update_status(
-        ids["workorder"], "open"
-    ),
+    "WorkOrders.UPDATE_STATUS": lambda c, ids: c.workorders.update_status(ids["workorder"], "open"),
     "WorkTypes.LIST": lambda c, ids: _first_page(c.work_types.list(limit=5)),
     "WorkTypes.GET": lambda c, ids: c.work_types.get(ids["work_type"]),
     "Sites.LIST": lambda c, ids: _first_page(c.sites.list(limit=5)),

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import re
 import sys
 import time
 from collections.abc import Mapping
@@ -75,6 +76,8 @@ ERROR_BODY_LIMIT = 64 * 1024
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 5
 _CHUNK = 64 * 1024
+#: Values made only of the characters ``quote(value, safe="")`` leaves alone (ids, mostly).
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]+")
 
 
 def encode_path(template: str, values: Mapping[str, str]) -> str:
@@ -89,7 +92,7 @@ def encode_path(template: str, values: Mapping[str, str]) -> str:
             raise InvalidArgumentError(f"{name} must be a string, got {type(value).__name__}")
         if value in ("", ".", ".."):
             raise InvalidArgumentError(f"{name} must be a non-empty id, got {value!r}")
-        encoded[name] = quote(value, safe="")
+        encoded[name] = value if _UNRESERVED.fullmatch(value) else quote(value, safe="")
     return template.format(**encoded)
 
 
@@ -127,7 +130,7 @@ class Transport:
                 config.client_secret,
                 self._fetch_token,
                 remember=self.redact.remember,
-                failure_ttl=min(5.0, max(0.05, config.retry_backoff_base)),
+                failure_ttl=min(5.0, max(0.005, config.retry_backoff_base / 2)),
             )
         else:  # resolve_config guarantees one of the two
             raise ConfigurationError("no credentials")
@@ -180,8 +183,7 @@ class Transport:
                 headers=self._base_headers,
                 raise_for_status=False,
                 cookie_jar=aiohttp.DummyCookieJar(),
-                trust_env=config.trust_env,
-                proxy=config.proxy,
+                proxy=config.proxy or (_env_proxy(self._base_url) if config.trust_env else None),
             )
             _no_silent_resend(session)
         self._session = session
@@ -308,11 +310,11 @@ class Transport:
         if self.config.session is not None:
             headers = {**self._base_headers, **headers}
         url = _url(self._base_url + options.path)
-        redact = self.redact if options.authenticated else redact_all
         method = options.method
         hops = 0
         while True:
             shown = str(url)
+            failure: CwproError | None = None
             data = options.body_factory() if options.body_factory is not None else None
             self.requests_sent += 1
             sent_at = time.monotonic()
@@ -341,12 +343,19 @@ class Transport:
                 exc.method, exc.url = method, shown
                 raise
             except (asyncio.TimeoutError, aiohttp.ClientError, OSError) as exc:
-                raise self._connection_error(exc, method, shown) from None
+                failure = self._connection_error(exc, method, shown)
+            if failure is not None:
+                # Raised outside the ``except``: aiohttp's exception holds the request's
+                # headers (the bearer token) and must not stay reachable as ``__context__``.
+                raise failure
             if status in _REDIRECTS:
                 hops += 1
                 url = self._redirect_target(options, url, location, status, hops, shown)
                 attempts += 1
                 continue
+            # A token endpoint's 2xx holds a token: never quote it. Its errors are quoted
+            # (redacted as every answer is), so a refusal says what the server said.
+            redact = redact_all if not options.authenticated and status < 300 else self.redact
             exchange = Exchange(status, resp_headers, body, method, shown, redact)
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug(
@@ -542,6 +551,22 @@ def _too_large(status: int, limit: int) -> ResponseTooLargeError:
         status=status,
         limit=limit,
     )
+
+
+def _env_proxy(url: str) -> str | None:
+    """The proxy the environment names for ``url`` (``HTTPS_PROXY``, ``NO_PROXY``...), read once.
+
+    aiohttp's own ``trust_env`` re-reads the environment (and ``~/.netrc``) on every request,
+    which costs more CPU than the rest of a call; the SDK reads it when the session starts.
+    """
+    import urllib.request
+
+    target = yarl.URL(url)
+    proxies = urllib.request.getproxies()
+    proxy = proxies.get(target.scheme or "https")
+    if not proxy or (target.host and urllib.request.proxy_bypass(target.host)):
+        return None
+    return proxy
 
 
 def _no_silent_resend(session: aiohttp.ClientSession) -> None:

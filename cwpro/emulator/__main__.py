@@ -26,11 +26,20 @@ from typing import Any
 from cwpro.emulator.faults import parse_fault_spec
 from cwpro.emulator.ratelimit import parse_rate_limit
 from cwpro.emulator.server import KEEPALIVE_TIMEOUT, Emulator
+from cwpro.emulator.webhook_delivery import split_target_url
 
 
 def _fault_spec(text: str) -> str:
     try:
         parse_fault_spec(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    return text
+
+
+def _webhook_target(text: str) -> str:
+    try:
+        split_target_url(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from exc
     return text
@@ -52,6 +61,13 @@ def _seconds(text: str) -> float:
     if not value >= 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {text!r}")
     return value
+
+
+def add_webhook_targets(emulator: Emulator, urls: Sequence[str]) -> None:
+    """Subscribe each ``--webhook-target`` URL (``user:pass@`` becomes Basic auth)."""
+    for url in urls:
+        bare, basic_auth = split_target_url(url)
+        emulator.webhooks.add_target(bare, basic_auth=basic_auth)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -87,6 +103,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--retry-after", type=_seconds, default=None, metavar="N",
                         help="send 'Retry-After: N' with every rate-limit 429 (default: the "
                              "whole seconds until a token is free)")
+    parser.add_argument("--webhook-target", dest="webhook_targets", action="append",
+                        default=[], type=_webhook_target, metavar="URL",
+                        help="deliver every webhook event to URL (repeatable; "
+                             "http://user:pass@host/path sends Basic credentials)")
     parser.add_argument("--watch-stdin", action="store_true",
                         help="exit when stdin reaches end of file")
     parser.add_argument("--log-level", default="WARNING",
@@ -143,6 +163,7 @@ async def serve(args: argparse.Namespace) -> int:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signum, stop.set)
     async with Emulator(**emulator_options(args)) as emulator:
+        add_webhook_targets(emulator, args.webhook_targets)
         announcement = {"base_url": emulator.base_url, "client_id": emulator.client_id,
                         "client_secret": emulator.client_secret, "pid": os.getpid()}
         sys.stdout.write(json.dumps(announcement) + "\n")
