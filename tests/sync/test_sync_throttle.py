@@ -10,7 +10,7 @@ from tests.sync.conftest import make_sync_client
 
 def test_threads_of_one_sync_client_share_its_throttle() -> None:
     with EmulatorThread(seed=3, workorders=60) as emu, make_sync_client(emu) as client:
-        ids = [wo.id for wo in client.workorders.list(limit=60).items]
+        ids = [wo.id for wo in client.workorders.list(limit=60)]
         throttle = client._async._transport.throttle
         assert throttle is not None
         before = throttle.stats.requests_sent
