@@ -33,13 +33,22 @@ class ClientStats:
 
     ``requests_sent``: requests put on the wire (token requests, retries, redirects and 401
     replays included). ``retries``: re-sends decided by the retry policy, of which
-    ``throttled_retries`` followed a 429. ``token_requests``: token refreshes sent.
+    ``throttled_retries`` followed a 429 and ``failed_retries`` a failure (5xx, a broken
+    exchange). ``token_requests``: token refreshes sent. ``throttled``: 429 answers seen.
+    ``current_rate``: the throttle's pace in requests per second (None while unthrottled).
+    ``paused_seconds``: time ``Retry-After`` held back every send. ``retries_refused``: retries
+    the retry budget refused (calls that failed fast during a storm of failures).
     """
 
     requests_sent: int
     retries: int
     throttled_retries: int
+    failed_retries: int
     token_requests: int
+    throttled: int
+    current_rate: float | None
+    paused_seconds: float
+    retries_refused: int
 
 
 class AsyncClient:
@@ -134,11 +143,18 @@ class AsyncClient:
     def stats(self) -> ClientStats:
         """Counters of what this client has sent so far (a snapshot)."""
         transport = self._transport
+        throttle = transport.throttle.stats if transport.throttle is not None else None
+        budget = transport.budget.stats if transport.budget is not None else None
         return ClientStats(
             requests_sent=transport.requests_sent,
             retries=transport.retry_count,
             throttled_retries=transport.throttled_retries,
+            failed_retries=transport.retry_count - transport.throttled_retries,
             token_requests=getattr(transport.auth, "refresh_count", 0),
+            throttled=throttle.throttled if throttle else 0,
+            current_rate=throttle.current_rate if throttle else None,
+            paused_seconds=throttle.paused_seconds if throttle else 0.0,
+            retries_refused=budget.retries_refused if budget else 0,
         )
 
     def with_options(self, **options: Unpack[CallOptions]) -> AsyncClient:

@@ -366,3 +366,18 @@ async def test_429s_are_retried_past_max_retries_within_max_retry_time(emulator:
         emulator.add_fault("status", status=429, retry_after=0, times=3, route=GET_ONE)
         assert (await client.workorders.get(ids[0])).id == ids[0]
         assert emulator.stats[GET_ONE] == 4
+
+
+async def test_client_stats_show_the_throttle_and_the_budget() -> None:
+    from cwpro.emulator import Emulator
+    from tests.conftest import make_client
+
+    async with Emulator(seed=3, workorders=20) as emu, make_client(emu) as client:
+        wo = (await client.workorders.list(limit=1)).items[0].id
+        emu.faults.add("status", status=429, retry_after=0, route="GET /workorders/*", times=1)
+        emu.faults.add("status", status=503, route="GET /workorders/*", times=1)
+        await client.workorders.get(wo)
+        stats = client.stats
+    assert stats.throttled == 1 and stats.throttled_retries == 1 and stats.failed_retries == 1
+    assert stats.retries == 2 and stats.retries_refused == 0 and stats.token_requests == 1
+    assert stats.requests_sent == 5  # token, list, 429, 503, success
