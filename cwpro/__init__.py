@@ -30,6 +30,7 @@ from ._errors import (
     WebhookError,
     WebhookPayloadError,
 )
+from ._logging import configure_from_env as _configure_logging_from_env
 from ._query import ListQuery
 from ._transport import APIResponse
 from ._version import __version__
@@ -123,3 +124,5 @@ __all__ = [
     "__version__",
     "split_range",
 ]
+
+_configure_logging_from_env()  # CWPRO_LOG=debug|info: a stderr handler on the 'cwpro' logger
