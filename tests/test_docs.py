@@ -460,7 +460,7 @@ def test_an_installed_package_is_what_mypy_sees_outside_the_repo(tmp_path: Path)
     )  # fmt: skip
     # Exactly the one planted error: cwpro and cwpro_sync were found, with their types.
     errors = [line for line in result.stdout.splitlines() if ": error:" in line]
-    assert len(errors) == 1 and "user.py:13:" in errors[0] and "str" in errors[0], result.stdout
+    assert len(errors) == 1 and "user.py:14:" in errors[0] and "str" in errors[0], result.stdout
 
 
 def test_the_readme_test_command_is_what_ci_runs() -> None:
