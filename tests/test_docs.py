@@ -504,3 +504,12 @@ def test_markers_and_console_parsing(tmp_path: Path) -> None:
         ("ls", ""),
     ]
     assert _importable("cwpro.emulator.Emulator") and not _importable("cwpro.no_such_thing")
+
+
+def test_the_site_navigation_has_every_page_and_guide() -> None:
+    config = (ROOT / "mkdocs.yml").read_text()
+    pages = sorted(str(p.relative_to(ROOT / "docs")) for p in (ROOT / "docs").rglob("*.md"))
+    assert [page for page in pages if f": {page}\n" not in config] == []
+    for guide in ("quickstart", "pagination", "errors", "rate-limits", "webhooks", "databases",
+                  "sync-and-jupyter"):  # fmt: skip
+        assert f"guides/{guide}.md" in pages
