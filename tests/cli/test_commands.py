@@ -355,3 +355,18 @@ def test_cwpro_log_applies_to_the_cli_without_v(
     monkeypatch.delenv("CWPRO_LOG")
     status, _, err = _run(capsys, "get", "site", cli_env.emulator.state.sites.id_at(0))
     assert status == 0 and err == ""
+
+
+def test_every_command_module_is_in_the_command_table() -> None:
+    import importlib
+    import pkgutil
+
+    import cwpro.cli
+
+    modules = [
+        info.name
+        for info in pkgutil.iter_modules(cwpro.cli.__path__)
+        if not info.name.startswith("_")
+        and hasattr(importlib.import_module(f"cwpro.cli.{info.name}"), "add_parser")
+    ]
+    assert sorted(modules) == sorted(module for module, _ in COMMANDS.values())
