@@ -361,6 +361,7 @@ def page_session(tmp_path: Path, shim_bin: Path) -> Iterator[Session]:
             CWPRO_BASE_URL=emulator.base_url,
             CWPRO_CLIENT_ID=CLIENT_ID,
             CWPRO_CLIENT_SECRET=CLIENT_SECRET,
+            DLT_DATA_DIR=str(tmp_path / ".dlt-data"),  # dlt's pipeline state: fresh per page
         )
         session = Session(tmp_path, env, {port: _free_port() for port in PORTS_IN_DOCS})
         try:
