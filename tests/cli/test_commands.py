@@ -287,7 +287,7 @@ def test_top_level_help_imports_neither_aiohttp_nor_the_emulator() -> None:
     assert heavy == []
 
 
-def test_closed_stdout_ends_quietly(emu: EmulatorThread) -> None:
+def test_closed_stdout_ends_quietly() -> None:
     """``cwpro portal-links list | head -1``: no traceback, no "Broken pipe", exit 141."""
     with EmulatorThread(
         seed=3, workorders=50, portal_links=3000, client_id=CLIENT_ID, client_secret=CLIENT_SECRET
