@@ -6,8 +6,8 @@ export, typed errors, webhook receiving (``cwpro.webhooks``) and an embedded API
 (``cwpro.emulator``).
 """
 
-from ._client import AsyncClient
-from ._config import NOT_GIVEN, NotGiven, Timeout
+from ._client import AsyncClient, ClientStats
+from ._config import NOT_GIVEN, ClientSettings, NotGiven, Timeout
 from ._errors import (
     APIConnectionError,
     APIDecodeError,
@@ -25,14 +25,17 @@ from ._errors import (
     PaginationError,
     PermissionDeniedError,
     RateLimitError,
+    RedirectError,
+    ResponseTooLargeError,
     TLSVerificationFailed,
     UnprocessableEntityError,
     WebhookError,
     WebhookPayloadError,
 )
+from ._http.options import CallOptions
+from ._http.response import APIResponse
 from ._logging import configure_from_env as _configure_logging_from_env
 from ._query import ListQuery
-from ._transport import APIResponse
 from ._version import __version__
 from .models import (
     AccessLogEntry,
@@ -65,7 +68,6 @@ from .pagination import (
     PartitionState,
     split_range,
 )
-from .resources import RawResponse
 
 __all__ = [
     "NOT_GIVEN",
@@ -83,6 +85,9 @@ __all__ = [
     "AsyncPagePaginator",
     "AuthenticationError",
     "BadRequestError",
+    "CallOptions",
+    "ClientSettings",
+    "ClientStats",
     "ConfigurationError",
     "ConnectFailed",
     "CursorPage",
@@ -109,7 +114,8 @@ __all__ = [
     "PortalLink",
     "Priority",
     "RateLimitError",
-    "RawResponse",
+    "RedirectError",
+    "ResponseTooLargeError",
     "Site",
     "TLSVerificationFailed",
     "Timeout",

@@ -1,8 +1,9 @@
 """The ``cwpro`` command line (``cwpro ...`` or ``python -m cwpro ...``).
 
-Commands: ``demo``, ``export``, ``emulator``, ``webhooks``, ``get``, ``portal-links``. Each lives
-in its own module with ``add_parser(subparsers, parents)`` and a handler taking the parsed
-arguments and returning the exit status. The CLI is a user of the public library.
+Commands: ``demo``, ``export``, ``load``, ``emulator``, ``webhooks``, ``get``,
+``portal-links``. Each lives in its own module with ``add_parser(subparsers, parents)`` and a
+handler taking the parsed arguments and returning the exit status. The CLI is a user of the
+public library.
 
 Only the command being run is imported: ``cwpro --help`` lists the commands from
 :data:`COMMANDS` without loading aiohttp, rich or the emulator. Help texts are printed as plain
@@ -27,6 +28,10 @@ __all__ = ["COMMANDS", "build_parser", "configure_logging", "main", "plain_text"
 COMMANDS: Final[dict[str, tuple[str, str]]] = {
     "demo": ("demo", "run the SDK's main jobs against an embedded emulator (no credentials)"),
     "export": ("export", "export a whole list to a JSON lines or CSV file (resumable)"),
+    "load": (
+        "load",
+        "load the API into a database (DuckDB, PostgreSQL... through dlt), incrementally",
+    ),
     "emulator": ("emulator", "serve the CWP API emulator on loopback until Ctrl-C"),
     "webhooks": ("webhooks", "receive webhook notifications"),
     "get": ("get", "fetch one object by id and print it as JSON"),
