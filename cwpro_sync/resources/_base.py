@@ -5,31 +5,31 @@
 How a resource is declared, and the machinery every resource method shares.
 
 A resource is a class whose operations are :class:`Endpoint` declarations (method, path,
-model, pagination style) plus one-line typed methods that hand the declaration to the shared
-machinery here: :meth:`Resource._call` (one request -> one model), :meth:`Resource._list`
-(cursor paginator), :meth:`Resource._export` (partitioned export) and
-:meth:`Resource._page_list` (page-number paginator). Adding an endpoint is a declaration and a
-one-line method; the blocking client (``cwpro_sync``) is generated from these classes, and the
-route tests walk :func:`all_endpoints` to check the emulator serves every declared route.
+model, whether the call is safe to repeat, pagination style) plus one-line typed methods that
+hand the declaration to the shared machinery here: :meth:`Resource._call` (one request -> one
+model), :meth:`Resource._list` (cursor paginator), :meth:`Resource._export` (partitioned
+export) and :meth:`Resource._fetch_numbered_page` (page-number lists). Every single-request
+method accepts the per-call options (:class:`cwpro.CallOptions`). Adding an endpoint is a
+declaration and a method; the blocking client (``cwpro_sync``) is generated from these classes,
+and the route tests walk ``cwpro.resources.all_endpoints()`` to check the emulator serves every
+declared route.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic
 
 from typing_extensions import Unpack
 
 from cwpro._query import ListQuery
 from cwpro.resources._base import CursorListResource as AsyncCursorListResource
+from cwpro.resources._base import M
 from cwpro.resources._base import Resource as AsyncResource
-from cwpro_sync._bridge import Bridge, RawResponseProxy
+from cwpro_sync._bridge import Bridge
 from cwpro_sync.pagination import CursorPaginator, Export
 
 __all__ = ["CursorListResource", "Resource"]
-
-
-M = TypeVar("M")
 
 
 class Resource:
@@ -37,17 +37,12 @@ class Resource:
 
     _async: AsyncResource
 
-    def __init__(self, bridge: Bridge, resource: AsyncResource) -> None:
+    def __init__(self, bridge: Bridge, wrapped: AsyncResource) -> None:
         self._bridge = bridge
-        self._async = resource
+        self._async = wrapped
 
     def __repr__(self) -> str:
         return repr(self._async).replace("cwpro.AsyncClient", "cwpro_sync.Client", 1)
-
-    @property
-    def with_raw_response(self) -> Any:
-        """The same methods, each returning a :class:`RawResponse` (model + status/headers/JSON)."""
-        return RawResponseProxy(self._bridge, self._async.with_raw_response)
 
 
 class CursorListResource(Resource, Generic[M]):
@@ -59,12 +54,12 @@ class CursorListResource(Resource, Generic[M]):
     _async: AsyncCursorListResource[M]
 
     def list(self, **query: Unpack[ListQuery]) -> CursorPaginator[M]:
-        """Stream every item of the list (``async for``), or its pages (``.pages()``).
+        """Stream every item of the list (``for ... in``), or its pages (``.pages()``).
 
         Options (all optional, validated before any request; see :class:`cwpro.ListQuery`):
         ``limit``, ``sort_by``, ``filter_by``, ``filter_operator``, ``in_``, ``between``,
         ``cursor`` (resume from a saved cursor), ``prefetch`` (pages fetched ahead, default 1).
-        ``await resource.list(...)`` returns just the first page.
+        ``resource.list(...).first_page()`` returns just the first page.
         """
         return CursorPaginator(self._bridge, self._async.list(**query))
 
@@ -88,10 +83,6 @@ class CursorListResource(Resource, Generic[M]):
         return Export(
             self._bridge,
             self._async.export(
-                partitions,
-                concurrency=concurrency,
-                ordered=ordered,
-                resume=resume,
-                **query,
+                partitions, concurrency=concurrency, ordered=ordered, resume=resume, **query
             ),
         )

@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 from typing_extensions import Unpack
 
+from cwpro._http.options import CallOptions
 from cwpro._query import ListQuery
 from cwpro.models import EventType, WebhookNotification
 from cwpro.resources.webhooks import Webhooks as AsyncWebhooks
+from cwpro_sync._bridge import RawResponseProxy
 from cwpro_sync.pagination import CursorPaginator, Export
 from cwpro_sync.resources._base import Resource
 
@@ -30,6 +32,11 @@ class Webhooks(Resource):
 
     _async: AsyncWebhooks
 
+    @property
+    def with_raw_response(self) -> RawResponseProxy:
+        """The same calls, each returning the :class:`cwpro.APIResponse`."""
+        return RawResponseProxy(self._bridge, self._async.with_raw_response)
+
     def list(
         self,
         *,
@@ -43,8 +50,7 @@ class Webhooks(Resource):
         ``since``/``until`` are aware datetimes (inclusive); other options as for every list.
         """
         return CursorPaginator(
-            self._bridge,
-            self._async.list(event=event, since=since, until=until, **query),
+            self._bridge, self._async.list(event=event, since=since, until=until, **query)
         )
 
     def export(
@@ -73,12 +79,12 @@ class Webhooks(Resource):
             ),
         )
 
-    def get(self, id: str) -> WebhookNotification:
+    def get(self, id: str, **options: Unpack[CallOptions]) -> WebhookNotification:
         """Fetch one notification.
 
         Raises :class:`cwpro.NotFoundError` when it is unknown or older than 3 months.
         """
-        return self._bridge.run(self._async.get(id))
+        return self._bridge.run(self._async.get(id, **options))
 
     def backfill(
         self,
