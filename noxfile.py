@@ -1,6 +1,8 @@
-"""Developer sessions: ``nox -s tests lint typecheck bench soak generate_sync``."""
+"""Developer sessions: ``nox -s tests lint typecheck docs dist bench soak generate_sync``."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import nox
 
@@ -52,3 +54,21 @@ def soak(session: nox.Session) -> None:
     """The fault matrix at scale: >= 1,000 seeded runs, reports lost/duplicated counts."""
     session.install("-e", ".[test]")
     session.run("python", "-m", "tests.fault_matrix", "--runs", "1000", *session.posargs)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site: ``mkdocs build --strict`` (``-- serve`` to preview it)."""
+    session.install("-e", ".[docs]")
+    if session.posargs[:1] == ["serve"]:
+        session.run("mkdocs", "serve", *session.posargs[1:])
+    else:
+        session.run("mkdocs", "build", "--strict", *session.posargs)
+
+
+@nox.session
+def dist(session: nox.Session) -> None:
+    """Build the sdist and wheel into dist/ and check them with ``twine check --strict``."""
+    session.install("build", "twine")
+    session.run("python", "-m", "build", "--outdir", "dist", ".")
+    session.run("twine", "check", "--strict", *sorted(str(p) for p in Path("dist").glob("*")))

@@ -34,6 +34,7 @@ from ._errors import (
 )
 from ._http.options import CallOptions
 from ._http.response import APIResponse
+from ._logging import configure_from_env as _configure_logging_from_env
 from ._query import ListQuery
 from ._version import __version__
 from .models import (
@@ -129,3 +130,5 @@ __all__ = [
     "__version__",
     "split_range",
 ]
+
+_configure_logging_from_env()  # CWPRO_LOG=debug|info: a stderr handler on the 'cwpro' logger

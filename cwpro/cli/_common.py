@@ -8,9 +8,10 @@ import contextlib
 import datetime as _dt
 import json
 import logging
+import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import IO, Any, Final, TypeVar
 
 import cwpro
@@ -26,6 +27,7 @@ EXIT_USAGE: Final = 2
 EXIT_RESUME_REFUSED: Final = 3
 EXIT_INTERRUPTED: Final = 130  # 128 + SIGINT
 EXIT_TERMINATED: Final = 143  # 128 + SIGTERM
+EXIT_STDOUT_CLOSED: Final = 141  # 128 + SIGPIPE, what a shell shows for a tool cut off by `| head`
 
 EXIT_CODES_EPILOG: Final = """\
 exit codes:
@@ -35,7 +37,14 @@ exit codes:
   2    usage error (bad arguments, missing credentials)
   3    resume refused (no checkpoint, or it does not match the options / the output file)
   130  interrupted (Ctrl-C); 143 on SIGTERM. An interrupted export can be --resume'd.
+  141  stdout was closed before the output ended (e.g. '| head -1'); nothing is printed
 """
+
+NO_CREDENTIALS: Final = (
+    "no credentials: pass --client-id and --client-secret (or --token), or set the "
+    "CWPRO_CLIENT_ID and CWPRO_CLIENT_SECRET (or CWPRO_TOKEN) environment variables; "
+    "--base-url or CWPRO_BASE_URL names the API (try 'cwpro emulator')"
+)
 
 CREDENTIALS_HELP: Final = (
     "Credentials: --client-id/--client-secret or --token, else the CWPRO_CLIENT_ID, "
@@ -65,8 +74,36 @@ def add_client_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--token", help="a ready bearer token instead of client credentials")
 
 
+def check_credentials(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> None:
+    """Raise :class:`UsageError` naming the flags and variables when no credentials are given."""
+    env = os.environ if environ is None else environ
+
+    def given(flag: str, variable: str) -> bool:
+        return bool(getattr(args, flag, None) or env.get(variable))
+
+    if given("token", "CWPRO_TOKEN"):
+        return
+    has_id, has_secret = (
+        given("client_id", "CWPRO_CLIENT_ID"),
+        given("client_secret", "CWPRO_CLIENT_SECRET"),
+    )
+    if has_id and has_secret:
+        return
+    if has_id or has_secret:
+        missing = (
+            "--client-secret (or CWPRO_CLIENT_SECRET)"
+            if has_id
+            else ("--client-id (or CWPRO_CLIENT_ID)")
+        )
+        raise UsageError(
+            f"incomplete credentials: {missing} is missing (or use --token / CWPRO_TOKEN)"
+        )
+    raise UsageError(NO_CREDENTIALS)
+
+
 def make_client(args: argparse.Namespace, **options: Any) -> cwpro.AsyncClient:
-    """An :class:`cwpro.AsyncClient` from the connection arguments (env vars fill the rest)."""
+    """A :class:`cwpro.AsyncClient` from the connection arguments (env vars fill the rest)."""
+    check_credentials(args)
     return cwpro.AsyncClient(
         args.client_id,
         args.client_secret,
@@ -104,8 +141,23 @@ def error(message: str) -> None:
     sys.stderr.flush()
 
 
+def stdout_closed() -> int:
+    """Stop writing quietly after the reader of stdout went away; returns the exit code (141).
+
+    Further writes (and the interpreter's final flush) go to ``/dev/null``, so neither a
+    traceback nor "Broken pipe" reaches the terminal.
+    """
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    return EXIT_STDOUT_CLOSED
+
+
 def exit_code_for(exc: BaseException) -> int:
     """The documented exit code of an exception that ended a command (and report it)."""
+    if isinstance(exc, BrokenPipeError):
+        return stdout_closed()
     if isinstance(exc, ResumeRefused):
         error(str(exc))
         return EXIT_RESUME_REFUSED

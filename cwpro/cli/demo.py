@@ -1,10 +1,10 @@
 """``cwpro demo``: the SDK's main jobs against an embedded emulator, in a few seconds.
 
-No credentials and no network: an :class:`~cwpro.emulator.Emulator` serves generated data on a
-free loopback port. The demo exports every work order over date partitions (through a few
-injected 503s, so the retries show), checks that each one arrived exactly once, creates a work
-order and receives its webhook on a local :class:`~cwpro.webhooks.WebhookReceiver`, lists portal
-links, and ends with a one-line JSON summary on stdout.
+No credentials and no network: an emulator of the API serves generated data on a free loopback
+port. The demo exports every work order over date partitions (through a few injected 503s, so
+the retries show), checks that each one arrived exactly once, creates a work order and receives
+its webhook on a local webhook receiver, lists portal links, and ends with a one-line JSON
+summary on stdout.
 """
 
 from __future__ import annotations

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import base64
 import json
+import os
 import signal
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from typing import Any
@@ -13,7 +17,7 @@ from typing import Any
 import pytest
 
 import cwpro
-from cwpro.cli import build_parser, main
+from cwpro.cli import COMMANDS, build_parser, main, plain_text
 from cwpro.emulator import EmulatorThread
 
 from ._helpers import (
@@ -227,3 +231,142 @@ def test_verbose_turns_on_debug_logging(
     args = build_parser().parse_args(["-v", "get", "site", "x"])
     assert args.verbose is True
     assert not hasattr(build_parser().parse_args(["get", "site", "x"]), "verbose")
+
+
+def _all_parsers(parser: argparse.ArgumentParser, prog: str = "cwpro") -> list[tuple[str, Any]]:
+    """``parser`` and every (nested) subcommand parser, with the command line reaching it."""
+    found = [(prog, parser)]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found.extend(_all_parsers(sub, f"{prog} {name}"))
+    return found
+
+
+def test_every_help_text_is_plain_text() -> None:
+    parsers = _all_parsers(build_parser())
+    assert len(parsers) >= 12  # every command and subcommand was reached
+    for command, parser in parsers:
+        text = parser.format_help() + parser.format_usage()
+        for markup in (":class:", ":func:", ":meth:", ":mod:", ":attr:", ":exc:", "``"):
+            assert markup not in text, f"{command} --help shows {markup!r}"
+
+
+def test_plain_text_strips_docstring_markup() -> None:
+    text = "an :class:`~cwpro.emulator.Emulator`, :func:`cwpro.split_range` and ``cwpro demo``"
+    assert plain_text(text) == "an Emulator, cwpro.split_range and 'cwpro demo'"
+
+
+def test_command_summaries_match_the_modules() -> None:
+    (commands,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    shown = {choice.dest: choice.help for choice in commands._choices_actions}
+    assert shown == {name: summary for name, (_, summary) in COMMANDS.items()}
+
+
+def test_top_level_help_imports_neither_aiohttp_nor_the_emulator() -> None:
+    probe = (
+        "import json, sys\n"
+        "from cwpro.cli import main\n"
+        "status = [main(['--help']), main([])]\n"
+        "sys.stderr.write(json.dumps({'status': status, 'modules': sorted(sys.modules)}))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        env={**os.environ, "PYTHONPATH": PACKAGE_ROOT},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    report = json.loads(result.stderr[result.stderr.index("{") :])
+    assert report["status"] == [0, 2]
+    assert "portal-links" in result.stdout and "emulator" in result.stdout
+    heavy = [
+        m for m in report["modules"] if m.split(".")[0] in ("aiohttp", "rich", "multidict", "yarl")
+    ]
+    heavy += [m for m in report["modules"] if m.startswith(("cwpro.emulator", "cwpro.webhooks"))]
+    assert heavy == []
+
+
+def test_closed_stdout_ends_quietly() -> None:
+    """``cwpro portal-links list | head -1``: no traceback, no "Broken pipe", exit 141."""
+    with EmulatorThread(
+        seed=3, workorders=50, portal_links=3000, client_id=CLIENT_ID, client_secret=CLIENT_SECRET
+    ) as big:
+        process = start_cli("portal-links", "list", env=cli_env(big.base_url))
+        assert process.stdout is not None and process.stderr is not None
+        first = json.loads(read_line(process.stdout))
+        assert first["_id"]
+        process.stdout.close()  # the reader goes away, as `head -1` does; 3,000 links remain
+        stderr = process.stderr.read()
+        process.stderr.close()
+        assert process.wait(timeout=60) == 141
+    assert stderr == ""
+
+
+def test_missing_credentials_name_the_flags_and_the_variables(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("CWPRO_CLIENT_ID", "CWPRO_CLIENT_SECRET", "CWPRO_TOKEN", "CWPRO_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    status, out, err = _run(capsys, "get", "site", "x", "--base-url", "http://127.0.0.1:9")
+    assert (status, out) == (2, "")
+    for name in ("--client-id", "--client-secret", "--token", "CWPRO_CLIENT_ID",
+                 "CWPRO_CLIENT_SECRET", "CWPRO_TOKEN"):  # fmt: skip
+        assert name in err
+    status, _, err = _run(capsys, "portal-links", "list", "--client-id", "me")
+    assert status == 2 and "--client-secret (or CWPRO_CLIENT_SECRET) is missing" in err
+
+
+def _log_probe(emu: EmulatorThread, **env: str) -> subprocess.CompletedProcess[str]:
+    probe = (
+        "import asyncio, cwpro\n"
+        "async def main() -> None:\n"
+        "    async with cwpro.AsyncClient() as client:\n"
+        "        await client.sites.list(limit=1)\n"
+        "asyncio.run(main())\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", probe],
+        env={**cli_env(emu.base_url), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_cwpro_log_environment_variable(emu: EmulatorThread) -> None:
+    quiet = _log_probe(emu)
+    assert quiet.returncode == 0 and quiet.stderr == ""
+    debug = _log_probe(emu, CWPRO_LOG="debug")
+    assert debug.returncode == 0, debug.stderr
+    assert " DEBUG cwpro." in debug.stderr and CLIENT_SECRET not in debug.stderr
+    info = _log_probe(emu, CWPRO_LOG="INFO")
+    assert info.returncode == 0 and " DEBUG " not in info.stderr
+    typo = _log_probe(emu, CWPRO_LOG="loud")
+    assert typo.returncode == 0 and "CWPRO_LOG='loud' is not one of debug, info" in typo.stderr
+
+
+def test_cwpro_log_applies_to_the_cli_without_v(
+    cli_env: EmulatorThread, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CWPRO_LOG", "debug")
+    status, _, err = _run(capsys, "get", "site", cli_env.emulator.state.sites.id_at(0))
+    assert status == 0 and "DEBUG cwpro" in err
+    monkeypatch.delenv("CWPRO_LOG")
+    status, _, err = _run(capsys, "get", "site", cli_env.emulator.state.sites.id_at(0))
+    assert status == 0 and err == ""
+
+
+def test_every_command_module_is_in_the_command_table() -> None:
+    import importlib
+    import pkgutil
+
+    import cwpro.cli
+
+    modules = [
+        info.name
+        for info in pkgutil.iter_modules(cwpro.cli.__path__)
+        if not info.name.startswith("_")
+        and hasattr(importlib.import_module(f"cwpro.cli.{info.name}"), "add_parser")
+    ]
+    assert sorted(modules) == sorted(module for module, _ in COMMANDS.values())
