@@ -30,6 +30,7 @@ from ._errors import (
     TLSVerificationFailed,
     UnprocessableEntityError,
     WebhookError,
+    WebhookInboxError,
     WebhookPayloadError,
 )
 from ._http.options import CallOptions
@@ -122,6 +123,7 @@ __all__ = [
     "UnprocessableEntityError",
     "UsageStats",
     "WebhookError",
+    "WebhookInboxError",
     "WebhookNotification",
     "WebhookPayloadError",
     "WorkOrder",

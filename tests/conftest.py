@@ -48,6 +48,16 @@ def _fail_on_leaks() -> Iterator[None]:
         pytest.fail("resource leak reported by the event loop: " + "; ".join(detector.leaks[:3]))
 
 
+@pytest.fixture(autouse=True)
+def _restore_cwpro_logging() -> Iterator[None]:
+    """``cli.main()`` configures the ``cwpro`` logger in-process; undo it after each test."""
+    logger = logging.getLogger("cwpro")
+    handlers, level = list(logger.handlers), logger.level
+    yield
+    logger.handlers[:] = handlers
+    logger.setLevel(level)
+
+
 @pytest.fixture
 async def emulator() -> AsyncIterator[Any]:
     from cwpro.emulator import Emulator

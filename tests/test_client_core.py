@@ -288,7 +288,7 @@ def test_configuration_errors(monkeypatch: pytest.MonkeyPatch) -> None:
 async def test_no_secret_in_repr_logs_or_errors(
     emulator: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="cwpro")
     secrets = [emulator.client_secret, "the-api-key-987"]
     texts: list[str] = []
     async with make_client(emulator, api_key="the-api-key-987") as client:

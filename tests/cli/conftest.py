@@ -1,8 +1,7 @@
-"""Fixtures of the command-line tests: an emulator thread and a clean ``cwpro`` logger."""
+"""Fixtures of the command-line tests: an emulator thread and the CWPRO_* environment."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 
 import pytest
@@ -10,16 +9,6 @@ import pytest
 from cwpro.emulator import EmulatorThread
 
 from ._helpers import CLIENT_ID, CLIENT_SECRET
-
-
-@pytest.fixture(autouse=True)
-def _restore_cwpro_logging() -> Iterator[None]:
-    """``cli.main()`` configures the ``cwpro`` logger; undo it after each test."""
-    logger = logging.getLogger("cwpro")
-    handlers, level = list(logger.handlers), logger.level
-    yield
-    logger.handlers[:] = handlers
-    logger.setLevel(level)
 
 
 @pytest.fixture
