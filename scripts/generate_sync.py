@@ -869,13 +869,15 @@ collection) closes the async generator on the client's loop, cancelling in-fligh
 
 def build_pagination_module() -> str:
     """``cwpro_sync/pagination.py``."""
-    module = source_module("cwpro.pagination")
+    package = importlib.import_module("cwpro.pagination")
     imports = ImportSet()
     emitter = Emitter(imports, {"T"})
     imports.add_from(f"{PACKAGE}._bridge", "Bridge")
     imports.add_from("typing", "Generic", "TypeVar")
     blocks = [['T = TypeVar("T")']]
-    blocks += [build_paginator(module, name, emitter) for name in PAGINATOR_TWINS]
+    for name in PAGINATOR_TWINS:  # each from the module of the package that defines it
+        module = source_module(getattr(package, name).__module__)
+        blocks.append(build_paginator(module, name, emitter))
     return module_text(
         PAGINATION_DOC, imports, blocks, [TWINS[name][0] for name in PAGINATOR_TWINS]
     )

@@ -159,7 +159,7 @@ class CursorWalk(Generic[T]):
 
 
 class AsyncCursorPaginator(Generic[T]):
-    """Streams a cursor list: ``async for item in paginator``, or ``paginator.pages()``.
+    """Streams a cursor list: iterate it for the items, or its pages with ``pages()``.
 
     ``await paginator`` gives just the first page (no prefetch). ``cursor`` is where the walk
     starts (``None`` = first page); ``prefetch`` pages are fetched ahead while you work on the
