@@ -357,6 +357,15 @@ class CursorListResource(Resource, Generic[M]):
             **query: Unpack[ListQuery],
         ) -> AsyncCursorPaginator[dict[str, Any]]: ...
 
+        @overload
+        def list(
+            self,
+            *,
+            as_dict: bool = False,
+            max_items: int | None = None,
+            **query: Unpack[ListQuery],
+        ) -> AsyncCursorPaginator[Any]: ...
+
     def list(
         self,
         *,
@@ -400,6 +409,18 @@ class CursorListResource(Resource, Generic[M]):
             as_dict: Literal[True],
             **query: Unpack[ListQuery],
         ) -> AsyncExport[dict[str, Any]]: ...
+
+        @overload
+        def export(
+            self,
+            partitions: Sequence[Mapping[str, Any]] | None = None,
+            *,
+            concurrency: int = 8,
+            ordered: bool = False,
+            resume: Sequence[Mapping[str, Any]] | None = None,
+            as_dict: bool = False,
+            **query: Unpack[ListQuery],
+        ) -> AsyncExport[Any]: ...
 
     def export(
         self,

@@ -150,6 +150,23 @@ class PortalLinks(Resource):
             as_dict: Literal[True],
         ) -> AsyncPagePaginator[dict[str, Any]]: ...
 
+        @overload
+        def list(
+            self,
+            *,
+            page: int | None = None,
+            per_page: int | None = None,
+            sort: str | None = None,
+            company_namespace: Sequence[str] | None = None,
+            workorder: str | None = None,
+            is_active: bool | None = None,
+            link_type: LinkType | str | None = None,
+            ids: Sequence[str] | None = None,
+            concurrency: int = 16,
+            max_items: int | None = None,
+            as_dict: bool = False,
+        ) -> AsyncPagePaginator[Any]: ...
+
     def list(
         self,
         *,

@@ -71,6 +71,18 @@ class Webhooks(Resource):
             **query: Unpack[ListQuery],
         ) -> AsyncCursorPaginator[dict[str, Any]]: ...
 
+        @overload
+        def list(
+            self,
+            *,
+            event: EventType | str | None = None,
+            since: _dt.datetime | None = None,
+            until: _dt.datetime | None = None,
+            as_dict: bool = False,
+            max_items: int | None = None,
+            **query: Unpack[ListQuery],
+        ) -> AsyncCursorPaginator[Any]: ...
+
     def list(
         self,
         *,
@@ -123,6 +135,19 @@ class Webhooks(Resource):
             as_dict: Literal[True],
             **query: Unpack[ListQuery],
         ) -> AsyncExport[dict[str, Any]]: ...
+
+        @overload
+        def export(
+            self,
+            partitions: Sequence[Mapping[str, Any]] | None = None,
+            *,
+            event: EventType | str | None = None,
+            concurrency: int = 8,
+            ordered: bool = False,
+            resume: Sequence[Mapping[str, Any]] | None = None,
+            as_dict: bool = False,
+            **query: Unpack[ListQuery],
+        ) -> AsyncExport[Any]: ...
 
     def export(
         self,
