@@ -380,3 +380,52 @@ def test_split_range_rejects_bad_input() -> None:
         split_range("n", 1, 5, 0)
     with pytest.raises(ValueError):
         split_range("n", 1, dt.date(2024, 1, 1), 2)
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("nope", "must be a mapping"),
+        ({"cursor": 5}, "cursor must be"),
+        ({"cursor": ""}, "cursor must be"),
+        ({"done": "yes"}, "done must be"),
+        ({"items": -5}, "items must be"),
+        ({"pages": True}, "pages must be"),
+        ({"index": 7}, "index is 7"),
+        ({"cursor": "c", "done": True}, "no cursor"),
+    ],
+)
+def test_a_malformed_resume_checkpoint_is_refused_before_any_request(
+    entry: Any, message: str
+) -> None:
+    from cwpro import InvalidArgumentError
+
+    good = make_export([[1], [2]]).checkpoint()
+    with pytest.raises(InvalidArgumentError, match=message):
+        make_export([[1], [2]], resume=[good[0], entry])
+    with pytest.raises(InvalidArgumentError, match="2 partitions"):
+        make_export([[1], [2]], resume=good[:1])
+    with pytest.raises(InvalidArgumentError, match="list of checkpoint entries"):
+        make_export([[1], [2]], resume="[]")  # type: ignore[arg-type]
+
+
+async def test_a_partition_with_pages_and_no_cursor_resumes_as_finished() -> None:
+    """Older checkpoints said ``done: false`` for a partition whose last page was handed out."""
+    parts = [list(range(0, 5)), list(range(100, 130))]
+    saved = [
+        {"index": 0, "cursor": None, "done": False, "items": 5, "pages": 1},
+        {"index": 1, "cursor": None, "done": False, "items": 0, "pages": 0},
+    ]
+    export = make_export(parts, resume=saved)
+    assert [x async for x in export] == parts[1]
+    assert export.checkpoint()[0]["done"] is True
+
+
+async def test_the_checkpoint_taken_while_holding_a_last_page_is_done() -> None:
+    export = make_export([list(range(7)), list(range(100, 200))], concurrency=2, ordered=True)
+    async for state, page in export.pages():
+        if state.index == 0:
+            assert export.checkpoint()[0] == {
+                "index": 0, "cursor": None, "done": True, "items": 7, "pages": 1,
+            }  # fmt: skip
+            break
