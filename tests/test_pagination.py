@@ -327,3 +327,10 @@ async def test_max_items_stops_lists_after_that_many(
     assert [link.id for link in links] == [
         link.id async for link in client.portal_links.list(per_page=10)
     ][:25]
+
+
+async def test_portal_pages_in_flight_stay_within_the_connection_limit(emulator: Any) -> None:
+    async with make_client(emulator, max_connections=3) as client:
+        paginator = client.portal_links.list(per_page=5, concurrency=16)
+        assert paginator._concurrency == 3
+        assert len([link async for link in paginator]) == 60

@@ -429,3 +429,58 @@ async def test_the_checkpoint_taken_while_holding_a_last_page_is_done() -> None:
                 "index": 0, "cursor": None, "done": True, "items": 7, "pages": 1,
             }  # fmt: skip
             break
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+_pagination = st.fixed_dictionaries(
+    {},
+    optional={
+        "hasNext": _json,
+        "hasPrev": _json,
+        "nextCursor": _json | st.text(min_size=1, max_size=10),
+        "prevCursor": _json,
+        "pageResults": _json,
+        "totalResults": _json,
+    },
+)
+_payloads = st.fixed_dictionaries(
+    {},
+    optional={
+        "data": st.lists(st.dictionaries(st.text(max_size=4), _json, max_size=3), max_size=4)
+        | _json,
+        "pagination": _pagination | _json,
+        "paging": st.dictionaries(st.sampled_from(["page", "per_page", "total", "pages"]), _json)
+        | _json,
+        "options": _json,
+    },
+)
+
+
+@given(_payloads, st.none() | st.text(min_size=1, max_size=6))
+def test_reading_any_envelope_gives_a_page_or_a_clear_error(
+    payload: dict[str, Any], cursor: str | None
+) -> None:
+    from cwpro import ModelError
+    from cwpro.pagination.pages import dict_items, read_cursor_page, read_numbered_page
+
+    try:
+        page = read_cursor_page(payload, dict_items, cursor=cursor, where="GET /x")
+    except (ModelError, PaginationError):
+        pass
+    else:
+        assert isinstance(page.has_next, bool) and isinstance(page.page_results, int)
+        assert page.total_results is None or isinstance(page.total_results, int)
+        assert not page.has_next or (isinstance(page.next_cursor, str) and page.next_cursor)
+        assert all(type(item) is dict for item in page.items)
+    try:
+        numbered = read_numbered_page(payload, dict_items, page=3, where="GET /y")
+    except ModelError:
+        pass
+    else:
+        assert all(isinstance(v, int) for v in (numbered.page, numbered.pages, numbered.total))
