@@ -195,7 +195,8 @@ async def test_max_items_stops_the_walk(prefetch: int) -> None:
 
     async def fetch(cursor: str | None) -> CursorPage[int]:
         requests.append(cursor)
-        return await source(cursor)
+        page: CursorPage[int] = await source(cursor)
+        return page
 
     paginator = AsyncCursorPaginator(fetch, prefetch=prefetch, max_items=25)
     assert [x async for x in paginator] == list(range(25))
@@ -406,7 +407,7 @@ def test_a_malformed_resume_checkpoint_is_refused_before_any_request(
     with pytest.raises(InvalidArgumentError, match="2 partitions"):
         make_export([[1], [2]], resume=good[:1])
     with pytest.raises(InvalidArgumentError, match="list of checkpoint entries"):
-        make_export([[1], [2]], resume="[]")  # type: ignore[arg-type]
+        make_export([[1], [2]], resume="[]")
 
 
 async def test_a_partition_with_pages_and_no_cursor_resumes_as_finished() -> None:
