@@ -485,3 +485,40 @@ def test_reading_any_envelope_gives_a_page_or_a_clear_error(
         pass
     else:
         assert all(isinstance(v, int) for v in (numbered.page, numbered.pages, numbered.total))
+
+
+@pytest.mark.parametrize("ordered", [False, True])
+async def test_export_keeps_at_most_concurrency_requests_in_flight(ordered: bool) -> None:
+    in_flight = peak = 0
+    parts = [list(range(i * 100, i * 100 + 40)) for i in range(6)]
+
+    def make(query: Any, cursor: str | None) -> AsyncCursorPaginator[int]:
+        source = cursor_source(parts[query["part"]], 5)
+
+        async def fetch(cursor: str | None) -> CursorPage[int]:
+            nonlocal in_flight, peak
+            in_flight += 1
+            peak = max(peak, in_flight)
+            try:
+                await asyncio.sleep(0.002)
+                page: CursorPage[int] = await source(cursor)
+                return page
+            finally:
+                in_flight -= 1
+
+        return AsyncCursorPaginator(fetch, cursor=cursor, prefetch=2)
+
+    export = AsyncExport(make, [{"part": i} for i in range(6)], concurrency=3, ordered=ordered)
+    got = [x async for x in export]
+    assert sorted(got) == [x for p in parts for x in p]
+    assert peak <= 3
+
+
+async def test_break_out_of_an_export_leaves_nothing_running() -> None:
+    export = make_export([list(range(i * 100, i * 100 + 50)) for i in range(4)], concurrency=4)
+    pages = export.pages()
+    async for _ in pages:
+        break
+    await pages.aclose()  # type: ignore[attr-defined]
+    assert not [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    assert not export.done
