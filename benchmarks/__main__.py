@@ -30,6 +30,7 @@ BENCHMARKS = (
     "bench_portal_links",
     "bench_cursor_export",
     "bench_memory",
+    "bench_load",
 )
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "RESULTS.md"
 

@@ -27,7 +27,7 @@ from typing import Any
 import aiohttp
 
 import cwpro
-from cwpro import _envelope
+from cwpro._http import envelope as _envelope
 
 from ._harness import (
     Figure,
@@ -57,12 +57,12 @@ TARGET = Target.at_most(1.10)
 @contextlib.contextmanager
 def sdk_decoder(loads: Callable[[bytes], Any]) -> Iterator[None]:
     """Make the SDK decode with ``loads`` for the duration (to compare decoders)."""
-    saved = _envelope._loads
-    _envelope._loads = loads
+    saved = _envelope.loads
+    _envelope.loads = loads
     try:
         yield
     finally:
-        _envelope._loads = saved
+        _envelope.loads = saved
 
 
 async def _measure(rounds: int, calls: int) -> dict[str, list[Sample]]:

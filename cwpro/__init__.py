@@ -6,8 +6,8 @@ export, typed errors, webhook receiving (``cwpro.webhooks``) and an embedded API
 (``cwpro.emulator``).
 """
 
-from ._client import AsyncClient
-from ._config import NOT_GIVEN, NotGiven, Timeout
+from ._client import AsyncClient, ClientStats
+from ._config import NOT_GIVEN, ClientSettings, NotGiven, Timeout
 from ._errors import (
     APIConnectionError,
     APIDecodeError,
@@ -25,13 +25,16 @@ from ._errors import (
     PaginationError,
     PermissionDeniedError,
     RateLimitError,
+    RedirectError,
+    ResponseTooLargeError,
     TLSVerificationFailed,
     UnprocessableEntityError,
     WebhookError,
     WebhookPayloadError,
 )
+from ._http.options import CallOptions
+from ._http.response import APIResponse
 from ._query import ListQuery
-from ._transport import APIResponse
 from ._version import __version__
 from .models import (
     AccessLogEntry,
@@ -64,7 +67,6 @@ from .pagination import (
     PartitionState,
     split_range,
 )
-from .resources import RawResponse
 
 __all__ = [
     "NOT_GIVEN",
@@ -82,6 +84,9 @@ __all__ = [
     "AsyncPagePaginator",
     "AuthenticationError",
     "BadRequestError",
+    "CallOptions",
+    "ClientSettings",
+    "ClientStats",
     "ConfigurationError",
     "ConnectFailed",
     "CursorPage",
@@ -108,7 +113,8 @@ __all__ = [
     "PortalLink",
     "Priority",
     "RateLimitError",
-    "RawResponse",
+    "RedirectError",
+    "ResponseTooLargeError",
     "Site",
     "TLSVerificationFailed",
     "Timeout",

@@ -2,25 +2,44 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
 import attrs
+from typing_extensions import Unpack
 
-from ._config import NOT_GIVEN, ClientConfig, NotGiven, Timeout, resolve_config
-from ._transport import APIResponse, Transport, encode_path
-from .resources import Documents, PortalLinks, Sites, Webhooks, WorkOrders, WorkTypes
+from ._config import NOT_GIVEN, ClientConfig, ClientSettings, resolve_config
+from ._errors import InvalidArgumentError
+from ._http.options import CallOptions, RequestOptions, merge_call_options
+from ._http.response import APIResponse
+from ._http.transport import Transport, encode_path
+from .resources import (
+    RESOURCES,
+    Documents,
+    PortalLinks,
+    Sites,
+    Webhooks,
+    WorkOrders,
+    WorkTypes,
+)
 
-__all__ = ["AsyncClient"]
+__all__ = ["AsyncClient", "ClientStats"]
 
 
 @attrs.frozen
-class RequestOptions:
-    """Per-call overrides carried by :meth:`AsyncClient.with_options` views."""
+class ClientStats:
+    """What one client has done so far (all calls, prefetches and partitions together).
 
-    timeout: float | Timeout | NotGiven | None = NOT_GIVEN
-    max_retries: int | NotGiven | None = NOT_GIVEN
+    ``requests_sent``: requests put on the wire (token requests, retries, redirects and 401
+    replays included). ``retries``: re-sends decided by the retry policy, of which
+    ``throttled_retries`` followed a 429. ``token_requests``: token refreshes sent.
+    """
+
+    requests_sent: int
+    retries: int
+    throttled_retries: int
+    token_requests: int
 
 
 class AsyncClient:
@@ -29,7 +48,7 @@ class AsyncClient:
     ::
 
         async with cwpro.AsyncClient(client_id, client_secret) as client:
-            async for wo in client.workorders.list(limit=100):
+            async for wo in client.workorders.list(max_items=100):
                 ...
 
     Credentials and the endpoint come from the arguments, else from ``CWPRO_CLIENT_ID``,
@@ -44,8 +63,8 @@ class AsyncClient:
         base_url: the API's URL (overrides ``environment``), e.g. the emulator's.
         environment: ``"sandbox"`` or ``"production"``.
         timeout: seconds per attempt (or a :class:`cwpro.Timeout`); ``None`` disables timeouts.
-        max_retries: retries after a retryable failure (429 always; 5xx and connection errors
-            for idempotent calls), with exponential backoff, full jitter and ``Retry-After``.
+        max_retries: re-sends after a failure that allows one (429 always; 5xx and cut-short
+            exchanges only for calls declared safe to repeat); ``0``: one request per call.
         max_retry_time: seconds one call may spend in all, retries included.
         max_retry_after: the longest ``Retry-After`` honoured (seconds); longer hints are capped.
         retry_backoff_base, retry_backoff_max: the first backoff ceiling and its cap (seconds);
@@ -54,7 +73,18 @@ class AsyncClient:
         keepalive_timeout: seconds an idle pooled connection is kept.
         verify_ssl: TLS certificate checks; turning them off also needs
             ``insecure_skip_verify=True``, so it cannot happen by accident.
+        max_response_bytes: the largest answer read (after decompression), 32 MiB by default;
+            a larger one raises :class:`cwpro.ResponseTooLargeError`.
+        trust_env: use the proxy the environment names (``HTTPS_PROXY``, ``NO_PROXY``...),
+            read when the session starts (default True). ``proxy``: a proxy URL for every
+            request (wins over the environment).
+        max_rate: a cap on requests per second for the whole client (None: no cap).
+        adaptive_rate: slow the whole client down after a 429 and probe back up (default).
+        user_agent: the product name at the start of the ``User-Agent`` header.
         default_headers: extra headers sent with every request.
+        session, connector: an ``aiohttp.ClientSession`` or connector of yours to send
+            through (never closed by the client; with your own session, aiohttp's own re-send
+            of GET/PUT/DELETE after a dropped connection stays as you configured it).
 
     One pooled ``aiohttp`` session per client, created on first use. ``await client.close()``
     (or leaving ``async with``) closes it; closing twice is fine. Use one client per event loop.
@@ -71,58 +101,19 @@ class AsyncClient:
         self,
         client_id: str | None = None,
         client_secret: str | None = None,
-        *,
-        token: str | None = None,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        environment: str | None = None,
-        timeout: float | Timeout | NotGiven | None = NOT_GIVEN,
-        max_retries: int = 3,
-        max_retry_time: float = 120.0,
-        max_retry_after: float = 60.0,
-        retry_backoff_base: float = 0.5,
-        retry_backoff_max: float = 8.0,
-        max_connections: int = 64,
-        max_connections_per_host: int = 0,
-        keepalive_timeout: float = 4.0,
-        verify_ssl: bool = True,
-        insecure_skip_verify: bool = False,
-        default_headers: Mapping[str, str] | None = None,
+        **settings: Unpack[ClientSettings],
     ) -> None:
-        config = resolve_config(
-            client_id=client_id,
-            client_secret=client_secret,
-            token=token,
-            api_key=api_key,
-            base_url=base_url,
-            environment=environment,
-            timeout=timeout,
-            max_retries=max_retries,
-            max_retry_time=max_retry_time,
-            max_retry_after=max_retry_after,
-            retry_backoff_base=retry_backoff_base,
-            retry_backoff_max=retry_backoff_max,
-            max_connections=max_connections,
-            max_connections_per_host=max_connections_per_host,
-            keepalive_timeout=keepalive_timeout,
-            verify_ssl=verify_ssl,
-            insecure_skip_verify=insecure_skip_verify,
-            default_headers=default_headers,
-        )
-        self._setup(Transport(config), RequestOptions(), owns_transport=True)
+        config = resolve_config(client_id, client_secret, settings)
+        self._setup(Transport(config), {}, owns_transport=True)
 
     def _setup(
-        self, transport: Transport, options: RequestOptions, *, owns_transport: bool
+        self, transport: Transport, call_options: CallOptions, *, owns_transport: bool
     ) -> None:
         self._transport = transport
-        self._options = options
+        self._call_options = call_options
         self._owns_transport = owns_transport
-        self.workorders = WorkOrders(self)
-        self.work_types = WorkTypes(self)
-        self.sites = Sites(self)
-        self.documents = Documents(self)
-        self.webhooks = Webhooks(self)
-        self.portal_links = PortalLinks(self)
+        for name, resource in RESOURCES.items():
+            setattr(self, name, resource(self))
 
     @property
     def config(self) -> ClientConfig:
@@ -139,30 +130,28 @@ class AsyncClient:
         """How many retries this client has made so far (all calls)."""
         return self._transport.retry_count
 
-    def with_options(
-        self,
-        *,
-        timeout: float | Timeout | NotGiven | None = NOT_GIVEN,
-        max_retries: int | NotGiven | None = NOT_GIVEN,
-    ) -> AsyncClient:
+    @property
+    def stats(self) -> ClientStats:
+        """Counters of what this client has sent so far (a snapshot)."""
+        transport = self._transport
+        return ClientStats(
+            requests_sent=transport.requests_sent,
+            retries=transport.retry_count,
+            throttled_retries=transport.throttled_retries,
+            token_requests=getattr(transport.auth, "refresh_count", 0),
+        )
+
+    def with_options(self, **options: Unpack[CallOptions]) -> AsyncClient:
         """A view of this client with other per-call defaults, sharing its connection pool.
 
-        ``client.with_options(timeout=5, max_retries=0).workorders.get(id)``. Closing the view
-        does not close the client.
+        ``client.with_options(timeout=5, max_retries=0).workorders.get(id)``; the options are
+        those every method accepts (:class:`cwpro.CallOptions`). Closing the view does not
+        close the client.
         """
-        if not isinstance(timeout, NotGiven):
-            Timeout.coerce(timeout)  # validate now
-        if isinstance(max_retries, int) and max_retries < 0:
-            raise ValueError(f"max_retries must be >= 0, got {max_retries}")
         view = object.__new__(AsyncClient)
         view._setup(
             self._transport,
-            RequestOptions(
-                timeout=self._options.timeout if isinstance(timeout, NotGiven) else timeout,
-                max_retries=self._options.max_retries
-                if isinstance(max_retries, NotGiven)
-                else max_retries,
-            ),
+            merge_call_options(self._call_options, options),
             owns_transport=False,
         )
         return view
@@ -173,23 +162,38 @@ class AsyncClient:
         path: str,
         *,
         path_params: Mapping[str, str] | None = None,
-        params: list[tuple[str, str]] | None = None,
+        params: Sequence[tuple[str, str]] | None = None,
         json: Any = None,
-    ) -> APIResponse:
+        safe_to_repeat: bool | None = None,
+        expect_data: bool = True,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Any]:
         """Send any request (an endpoint the SDK does not cover yet) with auth and retries.
 
         ``path`` is a template such as ``"/workorders/{id}"`` filled from ``path_params``
-        (percent-encoded). Returns the checked :class:`APIResponse` (status, headers, payload).
+        (percent-encoded). ``safe_to_repeat`` says whether the call may be re-sent after a 5xx
+        or a cut-short exchange (default: only for GET and HEAD). Returns the checked
+        :class:`APIResponse`; ``.parse()`` gives its ``data``.
         """
-        if not path.startswith("/"):
-            raise ValueError(f"path must start with '/', got {path!r}")
-        return await self._transport.request(
-            method,
-            encode_path(path, path_params or {}),
-            params=params,
-            json=json,
-            timeout=self._options.timeout,
-            max_retries=self._options.max_retries,
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise InvalidArgumentError(f"path must start with '/', got {path!r}")
+        method = method.upper()
+        call = merge_call_options(self._call_options, options)
+        query = [*(params or ()), *call.get("extra_query", ())]
+        if safe_to_repeat is None:
+            safe_to_repeat = method in ("GET", "HEAD")
+        return await self._transport.send(
+            RequestOptions(
+                method,
+                encode_path(path, path_params or {}),
+                params=query or None,
+                json=json,
+                headers=call.get("extra_headers"),
+                timeout=call.get("timeout", NOT_GIVEN),
+                max_retries=call.get("max_retries", NOT_GIVEN),
+                safe_to_repeat=safe_to_repeat,
+                expect_data=expect_data,
+            )
         )
 
     async def close(self) -> None:

@@ -9,6 +9,7 @@ CwproError
 │   ├── TLSVerificationFailed     ... the server's certificate did not verify (never retried)
 │   └── APITimeoutError           ... because a timeout ran out
 ├── APIDecodeError                a complete response whose body is not the JSON we expect
+├── ResponseTooLargeError         an answer larger than ``max_response_bytes``
 ├── ModelError                    a payload that does not fit its model (also a ValueError)
 ├── PaginationError               a walk that cannot continue (cursor cycle, missing cursor)
 ├── APIStatusError                the API answered with an error
@@ -17,6 +18,7 @@ CwproError
 │   ├── PermissionDeniedError     403
 │   ├── NotFoundError             404
 │   ├── UnprocessableEntityError  422
+│   ├── RedirectError             3xx the SDK will not follow (``location`` says where)
 │   ├── RateLimitError            429 (``retry_after`` in seconds when the server said)
 │   └── InternalServerError       5xx
 └── WebhookError
@@ -32,6 +34,7 @@ before an error is built, and request headers are never stored on an error.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
@@ -51,6 +54,8 @@ __all__ = [
     "PaginationError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RedirectError",
+    "ResponseTooLargeError",
     "TLSVerificationFailed",
     "UnprocessableEntityError",
     "WebhookError",
@@ -120,7 +125,11 @@ class TLSVerificationFailed(APIConnectionError):
 
 
 class APIDecodeError(CwproError):
-    """The response body is not the JSON the API promises (HTML error page, truncated JSON...)."""
+    """A complete answer whose body is not the JSON the API promises (HTML page, NaN, no data).
+
+    Never retried: a complete answer means the server did the work. ``headers`` are the
+    response's (redacted); ``content`` the raw body when it quotes no credential.
+    """
 
     def __init__(
         self,
@@ -130,6 +139,8 @@ class APIDecodeError(CwproError):
         body_excerpt: str = "",
         method: str = "",
         url: str = "",
+        headers: dict[str, str] | None = None,
+        content: bytes | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -137,6 +148,13 @@ class APIDecodeError(CwproError):
         self.body_excerpt = body_excerpt
         self.method = method
         self.url = url
+        self.headers = headers or {}
+        self.content = content
+
+    @property
+    def request_id(self) -> str | None:
+        """The server's request id header, when it sent one."""
+        return request_id_of(self.headers)
 
     def __str__(self) -> str:
         return (
@@ -206,6 +224,33 @@ class APIStatusError(CwproError):
             f"message={self.message!r}, method={self.method!r}, url={self.url!r})"
         )
 
+    @property
+    def request_id(self) -> str | None:
+        """The server's request id header, when it sent one."""
+        return request_id_of(self.headers)
+
+
+class RedirectError(APIStatusError):
+    """The API answered with a redirect the SDK refuses to follow (another origin, or a body
+    that would be re-sent). ``location`` names where it pointed."""
+
+    location: str = ""
+
+
+class ResponseTooLargeError(CwproError):
+    """An answer grew past ``max_response_bytes`` (decompressed); reading was stopped."""
+
+    def __init__(self, message: str, *, status: int, limit: int, method: str = "", url: str = ""):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.limit = limit
+        self.method = method
+        self.url = url
+
+    def __str__(self) -> str:
+        return f"{self.message} (HTTP {self.status}, {self.method} {self.url})"
+
 
 class BadRequestError(APIStatusError):
     """HTTP 400, or the CWP envelope with ``"code": 400`` inside an HTTP 200 (e.g. ``WO_0005``)."""
@@ -257,6 +302,19 @@ _STATUS_CLASSES: dict[int, type[APIStatusError]] = {
     422: UnprocessableEntityError,
     429: RateLimitError,
 }
+
+
+#: Response headers that may carry the server's request id, tried in order.
+REQUEST_ID_HEADERS = ("x-request-id", "x-correlation-id", "request-id", "x-amzn-requestid")
+
+
+def request_id_of(headers: Mapping[str, str]) -> str | None:
+    """The server's request id from ``headers`` (any letter case), if it sent one."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    for name in REQUEST_ID_HEADERS:
+        if lowered.get(name):
+            return lowered[name]
+    return None
 
 
 def status_error_class(status: int) -> type[APIStatusError]:

@@ -25,6 +25,7 @@ from typing import Any, Literal, TypeAlias
 
 from typing_extensions import TypedDict
 
+from ._errors import InvalidArgumentError
 from ._serde import format_datetime
 
 __all__ = ["ListQuery", "QueryValue", "build_query", "format_value"]
@@ -71,9 +72,11 @@ def format_value(value: Any) -> str:
     if isinstance(value, (int, float, str)):
         text = str(value)
         if isinstance(value, str) and ("," in value or "]" in value or "[" in value):
-            raise ValueError(f"in_/between values cannot contain ',', '[' or ']': {value!r}")
+            raise InvalidArgumentError(
+                f"in_/between values cannot contain ',', '[' or ']': {value!r}"
+            )
         return text
-    raise ValueError(f"unsupported query value type {type(value).__name__}: {value!r}")
+    raise InvalidArgumentError(f"unsupported query value type {type(value).__name__}: {value!r}")
 
 
 def _json_default(value: Any) -> Any:
@@ -84,7 +87,7 @@ def _json_default(value: Any) -> Any:
 
 def _check_column(kind: str, column: Any) -> str:
     if not isinstance(column, str) or not column or "!" in column or "[" in column:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{kind}: column names must be non-empty strings without '!' or '[', got {column!r}"
         )
     return column
@@ -93,24 +96,28 @@ def _check_column(kind: str, column: Any) -> str:
 def _sort_param(sort_by: SortSpec) -> str:
     if isinstance(sort_by, Mapping):
         if len(sort_by) != 1:
-            raise ValueError(f"sort_by: the API sorts by exactly one column, got {len(sort_by)}")
+            raise InvalidArgumentError(
+                f"sort_by: the API sorts by exactly one column, got {len(sort_by)}"
+            )
         ((column, direction),) = sort_by.items()
     elif isinstance(sort_by, tuple):
         if len(sort_by) != 2:
-            raise ValueError("sort_by: give (column, 'asc'|'desc')")
+            raise InvalidArgumentError("sort_by: give (column, 'asc'|'desc')")
         column, direction = sort_by
     elif isinstance(sort_by, str):
         if "," in sort_by:
-            raise ValueError(f"sort_by: the API sorts by one column only, got {sort_by!r}")
+            raise InvalidArgumentError(
+                f"sort_by: the API sorts by one column only, got {sort_by!r}"
+            )
         column, _, direction = sort_by.partition(":")
         direction = direction or "asc"
         if column.startswith("-"):
             column, direction = column[1:], "desc"
     else:
-        raise ValueError(f"sort_by: unsupported value {sort_by!r}")
+        raise InvalidArgumentError(f"sort_by: unsupported value {sort_by!r}")
     direction = str(direction).lower()
     if direction not in ("asc", "desc"):
-        raise ValueError(f"sort_by: direction must be 'asc' or 'desc', got {direction!r}")
+        raise InvalidArgumentError(f"sort_by: direction must be 'asc' or 'desc', got {direction!r}")
     return f"{_check_column('sort_by', column)}:{direction}"
 
 
@@ -123,12 +130,12 @@ def build_query(
     """
     unknown = set(options) - QUERY_KEYS
     if unknown:
-        raise ValueError(f"unknown list option(s): {', '.join(sorted(unknown))}")
+        raise InvalidArgumentError(f"unknown list option(s): {', '.join(sorted(unknown))}")
     params: list[tuple[str, str]] = list(extra)
     limit = options.get("limit")
     if limit is not None:
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
-            raise ValueError(f"limit must be an integer in 1..{MAX_LIMIT}, got {limit!r}")
+            raise InvalidArgumentError(f"limit must be an integer in 1..{MAX_LIMIT}, got {limit!r}")
         params.append(("limit", str(limit)))
     sort_by = options.get("sort_by")
     if sort_by is not None:
@@ -136,35 +143,37 @@ def build_query(
     filter_by = options.get("filter_by")
     if filter_by is not None:
         if not isinstance(filter_by, Mapping) or not filter_by:
-            raise ValueError("filter_by must be a non-empty mapping of column -> value")
+            raise InvalidArgumentError("filter_by must be a non-empty mapping of column -> value")
         for column in filter_by:
             _check_column("filter_by", column)
         try:
             encoded = json.dumps(dict(filter_by), default=_json_default, separators=(",", ":"))
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"filter_by: {exc}") from None
+            raise InvalidArgumentError(f"filter_by: {exc}") from None
         params.append(("filterBy", encoded))
     operator = options.get("filter_operator")
     if operator is not None:
         if operator not in ("and", "or"):
-            raise ValueError(f"filter_operator must be 'and' or 'or', got {operator!r}")
+            raise InvalidArgumentError(f"filter_operator must be 'and' or 'or', got {operator!r}")
         params.append(("filterOperator", operator))
     in_ = options.get("in_")
     if in_ is not None:
         if not isinstance(in_, Mapping):
-            raise ValueError("in_ must be a mapping of column -> values")
+            raise InvalidArgumentError("in_ must be a mapping of column -> values")
         for column, values in in_.items():
             _check_column("in_", column)
             if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
-                raise ValueError(f"in_[{column!r}] must be a list of values, not {values!r}")
+                raise InvalidArgumentError(
+                    f"in_[{column!r}] must be a list of values, not {values!r}"
+                )
             items = [format_value(v) for v in values]
             if not items:
-                raise ValueError(f"in_[{column!r}] is empty: it would match nothing")
+                raise InvalidArgumentError(f"in_[{column!r}] is empty: it would match nothing")
             params.append(("in", f"{column}![{', '.join(items)}]"))
     between = options.get("between")
     if between is not None:
         if not isinstance(between, Mapping):
-            raise ValueError("between must be a mapping of column -> (start, end)")
+            raise InvalidArgumentError("between must be a mapping of column -> (start, end)")
         for column, bounds in between.items():
             _check_column("between", column)
             if (
@@ -172,16 +181,24 @@ def build_query(
                 or not isinstance(bounds, Sequence)
                 or len(bounds) != 2
             ):
-                raise ValueError(f"between[{column!r}] must be a (start, end) pair, got {bounds!r}")
+                raise InvalidArgumentError(
+                    f"between[{column!r}] must be a (start, end) pair, got {bounds!r}"
+                )
             start, end = bounds
             if type(start) is not type(end) and not (
                 isinstance(start, (int, float)) and isinstance(end, (int, float))
             ):
-                raise ValueError(f"between[{column!r}]: start and end must be of the same kind")
+                raise InvalidArgumentError(
+                    f"between[{column!r}]: start and end must be of the same kind"
+                )
             try:
                 if start > end:
-                    raise ValueError(f"between[{column!r}]: start {start!r} is after end {end!r}")
+                    raise InvalidArgumentError(
+                        f"between[{column!r}]: start {start!r} is after end {end!r}"
+                    )
             except TypeError:
-                raise ValueError(f"between[{column!r}]: start and end cannot be compared") from None
+                raise InvalidArgumentError(
+                    f"between[{column!r}]: start and end cannot be compared"
+                ) from None
             params.append(("between", f"{column}![{format_value(start)}, {format_value(end)}]"))
     return params

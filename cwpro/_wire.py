@@ -65,12 +65,13 @@ PORTAL_LINK: Final = "/workorder-portal-link/{id}"
 PORTAL_LINK_REGENERATE: Final = "/workorder-portal-link/{id}/regenerate"
 PORTAL_LINK_ACTIVATE: Final = "/workorder-portal-link/{id}/activate"
 PORTAL_LINK_DEACTIVATE: Final = "/workorder-portal-link/{id}/deactivate"
+#: Header carrying a portal-link 400/422's details (a JSON array of strings); the published
+#: OpenAPI file keeps details out of the body. (inferred name)
+PORTAL_ERROR_DETAILS_HEADER: Final = "X-Error-Details"
 PORTAL_PAGE_SIZE_MAX: Final = 100
 PORTAL_PAGE_SIZE_DEFAULT: Final = 25
 
 # --- cursor pagination ----------------------------------------------------------------------
 CURSOR_PAGE_SIZE_DEFAULT: Final = 100
-#: ``between`` is inclusive at both ends (Mongo ``$gte``/``$lte``). (inferred)
-BETWEEN_INCLUSIVE: Final = True
 #: Smallest step of a datetime on the wire (Mongo dates hold milliseconds). (inferred)
 DATETIME_RESOLUTION_MS: Final = 1

@@ -14,11 +14,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, Generic, TypeVar
 
-from cwpro.pagination.checkpoint import PartitionState
-from cwpro.pagination.cursor import AsyncCursorPaginator
-from cwpro.pagination.export import AsyncExport
-from cwpro.pagination.numbered import AsyncPagePaginator
-from cwpro.pagination.pages import CursorPage, NumberedPage
+from cwpro.pagination import (
+    AsyncCursorPaginator,
+    AsyncExport,
+    AsyncPagePaginator,
+    CursorPage,
+    NumberedPage,
+    PartitionState,
+)
 from cwpro_sync._bridge import Bridge
 
 __all__ = ["CursorPaginator", "Export", "PagePaginator"]
@@ -30,16 +33,11 @@ T = TypeVar("T")
 class CursorPaginator(Generic[T]):
     """Blocking twin of :class:`cwpro.AsyncCursorPaginator`.
 
-    Streams a cursor list: iterate it for the items, or its pages with ``pages()``.
+    Streams a cursor list. See the module docstring.
 
-    ``await paginator`` gives just the first page (no prefetch). ``cursor`` is where the walk
-    starts (``None`` = first page); ``prefetch`` pages are fetched ahead while you work on the
-    current one (default 1, 0 = off); ``max_items`` stops the walk after that many items.
-    :attr:`resume_cursor` is where it would continue: once a page has been handed to you, the
-    cursor of the page after it (after a page cut short by ``max_items``: that page's own
-    cursor). Save it after you have stored a page and a later ``list(cursor=...)`` goes on
-    exactly. Cursor cycles, ``hasNext`` without a cursor and a page repeating the previous one
-    raise :class:`cwpro.PaginationError`; ids already yielded in the walk are dropped.
+    ``cursor`` is where the walk starts (``None`` = first page). :attr:`resume_cursor` is
+    where it would continue: once a page has been handed to you, the cursor of the page after
+    it. Save it after you have stored a page and a later ``list(cursor=...)`` goes on exactly.
     """
 
     def __init__(self, bridge: Bridge, paginator: AsyncCursorPaginator[T]) -> None:
@@ -123,8 +121,7 @@ class PagePaginator(Generic[T]):
 
     Streams a page-number list: page 1, then the rest concurrently, yielded in page order.
 
-    Items seen on an earlier page (shifted by concurrent inserts/deletes) are not repeated;
-    ``max_items`` stops after that many items.
+    Items seen on an earlier page (shifted by concurrent inserts/deletes) are not repeated.
     """
 
     def __init__(self, bridge: Bridge, paginator: AsyncPagePaginator[T]) -> None:
@@ -136,17 +133,20 @@ class PagePaginator(Generic[T]):
         return self._bridge.run(self._async)
 
     def pages(self) -> Iterator[NumberedPage[T]]:
-        """Stream pages in order, fetching up to ``concurrency`` pages ahead.
-
-        Items seen on an earlier page are left out of later pages; ``max_items`` cuts the page
-        that reaches it and ends the walk.
-        """
+        """Stream pages in order, fetching up to ``concurrency`` pages ahead."""
         return self._bridge.iterate(self._async.pages())
 
     def __iter__(self) -> Iterator[T]:
         """Stream items across all pages (duplicates from shifting pages dropped)."""
+        seen: set[Any] = set()
         for page in self.pages():
-            yield from page.items
+            for item in page.items:
+                key = getattr(item, "id", None)
+                if key is not None:
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                yield item
 
     def to_list(self) -> list[T]:
         """Collect every item into a list."""

@@ -33,7 +33,7 @@ import pytest
 __all__ = ["PostgresServer", "postgres_database", "postgres_server"]
 
 USER = "cwpro"
-PASSWORD = "cwpro-test-password"  # noqa: S105 - a throwaway local test cluster
+PASSWORD = "cwpro-test-password"
 
 
 @attrs.frozen

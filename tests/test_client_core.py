@@ -95,7 +95,7 @@ async def test_429_retry_after_is_honoured(client: cwpro.AsyncClient, emulator: 
 
 
 async def test_429_http_date_retry_after(client: cwpro.AsyncClient, emulator: Any) -> None:
-    from cwpro._retry import parse_retry_after
+    from cwpro._http.retry import parse_retry_after
 
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0) == pytest.approx(
         10.0
@@ -189,9 +189,16 @@ async def test_truncated_json_raises_decode_error(client: cwpro.AsyncClient, emu
     assert info.value.body_excerpt
 
 
-async def test_truncated_body_is_retried_for_get_but_not_post(client: cwpro.AsyncClient, emulator: Any) -> None:
+async def test_complete_but_undecodable_answer_is_final_for_get_and_post(
+    client: cwpro.AsyncClient, emulator: Any
+) -> None:
+    # A complete 2xx (its Content-Length matches) whose JSON is cut: the server did the work,
+    # so it is never re-sent, whatever the method.
     emulator.faults.add("truncate_body", route="GET /worktypes", times=1)
-    assert len((await client.work_types.list(limit=5)).items) == 5
+    with pytest.raises(APIDecodeError) as raised:
+        await client.work_types.list(limit=5)
+    assert emulator.stats["GET /worktypes"] == 1
+    assert raised.value.status == 200 and raised.value.content
     emulator.faults.add("truncate_body", route="POST /workorders", times=1)
     with pytest.raises(APIDecodeError):
         await client.workorders.create(name="maybe created")

@@ -32,12 +32,12 @@ from hypothesis import strategies as st
 from yarl import URL
 
 import cwpro
-import cwpro._envelope as envelope
+import cwpro._http.envelope as envelope
 import cwpro.models
 from cwpro import APIDecodeError, APIStatusError, CwproError, ModelError
 from cwpro._errors import RateLimitError, status_error_class
+from cwpro._http.retry import parse_retry_after
 from cwpro._query import QUERY_KEYS, build_query
-from cwpro._retry import parse_retry_after
 from cwpro.models import Model
 from cwpro.webhooks import SiteCreated, WebhookPayloadError, WorkOrderCreated, parse_event
 
@@ -142,23 +142,36 @@ def _redact(text: str) -> str:
     return text.replace(SECRET, "<redacted>")
 
 
+def _exchange(body: bytes, status: int, headers: Mapping[str, str] | None = None) -> Any:
+    return envelope.Exchange(status, headers or {}, body, "GET", "u", _redact)
+
+
+@pytest.mark.parametrize("text", [b"NaN", b"[1, -Infinity]", b'{"a": Infinity}', b"1e999"])
+@pytest.mark.parametrize("module", ["default", "stdlib-json"])
+def test_non_json_numbers_are_decode_errors(text: bytes, module: str) -> None:
+    chosen = ENVELOPE_MODULES[0 if module == "default" else 1]
+    with pytest.raises(APIDecodeError):
+        chosen.decode_json(_exchange(text, 200))
+
+
 def _envelope_module_without_orjson() -> ModuleType:
-    """A private copy of ``cwpro._envelope`` loaded as if orjson were not installed (CI)."""
+    """A private copy of ``cwpro._http.envelope`` loaded as if orjson were not installed (CI)."""
     saved = sys.modules.get("orjson")
     sys.modules["orjson"] = None  # type: ignore[assignment]  # makes ``import orjson`` fail
     try:
         spec = importlib.util.spec_from_file_location(
-            "cwpro._envelope_stdlib_json", envelope.__file__
+            "cwpro._http.envelope_stdlib_json", envelope.__file__
         )
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
+        module.__package__ = "cwpro._http"
         spec.loader.exec_module(module)
     finally:
         if saved is None:
             del sys.modules["orjson"]
         else:
             sys.modules["orjson"] = saved
-    assert module._loads is json.loads
+    assert module.loads is not getattr(sys.modules.get("orjson"), "loads", None)
     return module
 
 
@@ -182,7 +195,7 @@ def test_decode_json_raises_only_decode_errors(
     module: ModuleType, body: bytes, status: int
 ) -> None:
     error = _raised(
-        lambda: module.decode_json(body, status=status, method="GET", url="u", redact=_redact),
+        lambda: module.decode_json(_exchange(body, status)),
         APIDecodeError,
     )
     if isinstance(error, APIDecodeError):
@@ -197,7 +210,7 @@ def test_numbers_over_the_digit_limit_and_deep_nesting_are_decode_errors(
     module: ModuleType, body: bytes
 ) -> None:
     with pytest.raises(APIDecodeError):
-        module.decode_json(body, status=200, method="GET", url="u", redact=_redact)
+        module.decode_json(_exchange(body, 200))
 
 
 @settings(max_examples=120, deadline=None)
@@ -208,14 +221,8 @@ def test_unwrap_returns_an_envelope_with_data_or_raises_sdk_errors(
     checked: list[Mapping[str, Any]] = []
     error = _raised(
         lambda: checked.append(
-            envelope.unwrap(
-                payload,
-                http_status=status,
-                method="GET",
-                url="u",
-                body=body,
-                headers={"Retry-After": "1"},
-                redact=_redact,
+            envelope.check_envelope(
+                _exchange(body, status, {"Retry-After": "1"}), payload, expect_data=True
             )
         ),
         APIStatusError,
@@ -251,16 +258,7 @@ def test_build_status_error_never_fails(
     status: int, payload: Any, body: bytes, retry_after: str, extra_headers: dict[str, str]
 ) -> None:
     headers = {**extra_headers, "Retry-After": retry_after}
-    err = envelope.build_status_error(
-        status,
-        payload,
-        http_status=status,
-        method="GET",
-        url="u",
-        body=body,
-        headers=headers,
-        redact=_redact,
-    )
+    err = envelope.status_error(_exchange(body, status, headers), status, payload)
     assert type(err) is status_error_class(status)
     assert err.status == status
     assert "set-cookie" not in {k.lower() for k in err.headers}

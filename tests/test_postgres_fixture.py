@@ -12,8 +12,12 @@ def test_server_answers_sql(postgres_server: PostgresServer) -> None:
     assert postgres_server.psql("SHOW server_version").startswith("15")
 
 
-def test_each_test_gets_its_own_database(postgres_database: str, postgres_server: PostgresServer) -> None:
+def test_each_test_gets_its_own_database(
+    postgres_database: str, postgres_server: PostgresServer
+) -> None:
     name = postgres_database.rsplit("/", 1)[1]
     postgres_server.psql("CREATE TABLE t (x int); INSERT INTO t VALUES (1), (2)", name)
     assert postgres_server.psql("SELECT count(*) FROM t", name) == "2"
-    assert "t" not in postgres_server.psql("SELECT tablename FROM pg_tables WHERE schemaname='public'")
+    assert "t" not in postgres_server.psql(
+        "SELECT tablename FROM pg_tables WHERE schemaname='public'"
+    )

@@ -245,13 +245,13 @@ async def test_upload_time_limit_grows_with_the_file(
 
     wo_id = (await client.workorders.list(limit=1)).items[0].id
     seen: list[Any] = []
-    original = client._transport.request
+    original = client._transport.send
 
-    async def spy(method: str, path: str, **kwargs: Any) -> Any:
-        seen.append(kwargs.get("timeout"))
-        return await original(method, path, **kwargs)
+    async def spy(options: Any) -> Any:
+        seen.append(options.timeout)
+        return await original(options)
 
-    monkeypatch.setattr(client._transport, "request", spy)
+    monkeypatch.setattr(client._transport, "send", spy)
     await client.documents.upload(wo_id, b"x" * (256 * 1024 * 10), filename="ten.bin")
     assert seen[-1] == Timeout(total=70.0, connect=10.0, read=120.0)
     path = tmp_path / "one.bin"
@@ -261,6 +261,8 @@ async def test_upload_time_limit_grows_with_the_file(
     assert seen[-1].total == 61.0
     await client.with_options(timeout=5).documents.upload(wo_id, b"z", filename="z.bin")
     assert seen[-1] == 5
+    await client.documents.upload(wo_id, b"z", filename="z.bin", timeout=7)
+    assert seen[-1] == 7
     await client.workorders.get(wo_id)
     assert isinstance(seen[-1], cwpro.NotGiven)  # other calls keep the client's default
 

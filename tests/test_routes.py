@@ -80,12 +80,15 @@ async def test_each_declared_route_answers_with_an_envelope(
     ids = {"id": "f" * 24, "resource_name": "work_order_extra_photos"}
     path = endpoint.path.format(**{p: ids[p] for p in endpoint.path_params()})
     token = await client._transport.auth.get_token()
-    async with aiohttp.ClientSession() as session, session.request(
-        endpoint.method,
-        emulator.url_for(path),
-        headers={"Authorization": f"Bearer {token}"},
-        json={} if endpoint.method in ("POST", "PATCH") else None,
-    ) as resp:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(
+            endpoint.method,
+            emulator.url_for(path),
+            headers={"Authorization": f"Bearer {token}"},
+            json={} if endpoint.method in ("POST", "PATCH") else None,
+        ) as resp,
+    ):
         assert resp.status != 405
         assert resp.content_type == "application/json", await resp.text()
         body = await resp.json()

@@ -1,6 +1,7 @@
 """The ``cwpro`` command line (``cwpro ...`` or ``python -m cwpro ...``).
 
-Commands: ``demo``, ``export``, ``emulator``, ``webhooks listen``, ``get``, ``portal-links``.
+Commands: ``demo``, ``export``, ``load``, ``emulator``, ``webhooks listen``, ``get``,
+``portal-links``.
 Each lives in its own module with ``add_parser(subparsers, parents)`` and a handler taking the
 parsed arguments and returning the exit status. The CLI is a user of the public library.
 """
@@ -34,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``cwpro`` argument parser with every command."""
     from cwpro import __version__
 
-    from . import demo, emulator, export, get, portal_links, webhooks
+    from . import demo, emulator, export, get, load, portal_links, webhooks
 
     parents = [_verbosity_parent()]
     parser = argparse.ArgumentParser(
@@ -47,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"cwpro {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (demo, export, emulator, webhooks, get, portal_links):
+    for module in (demo, export, load, emulator, webhooks, get, portal_links):
         module.add_parser(commands, parents)
     return parser
 

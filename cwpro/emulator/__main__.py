@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from cwpro.emulator.faults import parse_fault_spec
-from cwpro.emulator.server import Emulator
+from cwpro.emulator.server import KEEPALIVE_TIMEOUT, Emulator
 
 
 def _fault_spec(text: str) -> str:
@@ -54,8 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="largest accepted list limit")
     parser.add_argument("--webhook-time-scale", type=float, default=1.0,
                         help="factor applied to webhook retry delays (10..50 minutes)")
-    parser.add_argument("--keepalive-timeout", type=float, default=75.0,
-                        help="seconds an idle keep-alive connection stays open")
+    parser.add_argument("--keepalive-timeout", type=float, default=KEEPALIVE_TIMEOUT,
+                        help="seconds the server keeps an idle keep-alive connection open "
+                             f"(default {KEEPALIVE_TIMEOUT:g}, like the published server)")
     parser.add_argument("--fault", dest="faults", action="append", default=[],
                         type=_fault_spec, metavar="SPEC",
                         help="fault rule, e.g. 'status:503:times=3:route=GET /workorders'")

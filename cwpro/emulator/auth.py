@@ -15,8 +15,9 @@ from cwpro.emulator.clock import EmulatorClock
 class TokenStore:
     """Issues opaque bearer tokens and checks them against the emulator clock."""
 
-    def __init__(self, *, client_id: str, client_secret: str, clock: EmulatorClock,
-                 lifetime: float) -> None:
+    def __init__(
+        self, *, client_id: str, client_secret: str, clock: EmulatorClock, lifetime: float
+    ) -> None:
         self.client_id = client_id
         self.client_secret = client_secret
         self.lifetime = lifetime

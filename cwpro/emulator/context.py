@@ -31,9 +31,18 @@ class RuntimeSettings:
 class EmulatorContext:
     """The state, clock, tokens, faults, counters and webhook dispatcher of one emulator."""
 
-    def __init__(self, *, state: EmulatorState, clock: EmulatorClock, tokens: TokenStore,
-                 faults: FaultRegistry, stats: EmulatorStats, webhooks: WebhookDispatcher,
-                 settings: RuntimeSettings, base_url: Callable[[], str]) -> None:
+    def __init__(
+        self,
+        *,
+        state: EmulatorState,
+        clock: EmulatorClock,
+        tokens: TokenStore,
+        faults: FaultRegistry,
+        stats: EmulatorStats,
+        webhooks: WebhookDispatcher,
+        settings: RuntimeSettings,
+        base_url: Callable[[], str],
+    ) -> None:
         self.state = state
         self.clock = clock
         self.tokens = tokens
@@ -51,11 +60,22 @@ class EmulatorContext:
         self.webhooks.dispatch(record)
         return record
 
-    def list_response(self, request: web.Request, source: ListSource, *, scope: str,
-                      extra: Sequence[tuple[str, Condition]] = ()) -> web.Response:
+    def list_response(
+        self,
+        request: web.Request,
+        source: ListSource,
+        *,
+        scope: str,
+        extra: Sequence[tuple[str, Condition]] = (),
+    ) -> web.Response:
         """Answer a cursor-list request over ``source`` (raises ``BusinessError`` PAG_*)."""
-        query = parse_list_query(request.query, source.columns, scope=scope,
-                                 max_limit=self.settings.max_page_size, extra=extra)
+        query = parse_list_query(
+            request.query,
+            source.columns,
+            scope=scope,
+            max_limit=self.settings.max_page_size,
+            extra=extra,
+        )
         view = select(source, query, self.selections)
         return json_response(page_body(view, query))
 

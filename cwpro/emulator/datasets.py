@@ -25,25 +25,47 @@ from cwpro.emulator.list_query import ColumnKind, RowKey, sort_key
 from cwpro.emulator.wire import format_datetime, make_object_id, parse_datetime, to_epoch_ms
 
 WORKORDER_COLUMNS: Mapping[str, ColumnKind] = {
-    "_id": "string", "name": "string", "description": "string", "status": "string",
-    "priority": "string", "site_id": "string", "work_type_ids": "list",
-    "scheduled_date": "date", "created_date": "date", "updated_date": "date",
+    "_id": "string",
+    "name": "string",
+    "description": "string",
+    "status": "string",
+    "priority": "string",
+    "site_id": "string",
+    "work_type_ids": "list",
+    "scheduled_date": "date",
+    "created_date": "date",
+    "updated_date": "date",
     "external_reference": "string",
 }
 SITE_COLUMNS: Mapping[str, ColumnKind] = {
-    "_id": "string", "name": "string", "latitude": "number", "longitude": "number",
-    "created_date": "date", "updated_date": "date", "site_code": "string",
-    "external_reference": "string", "timezone": "string",
+    "_id": "string",
+    "name": "string",
+    "latitude": "number",
+    "longitude": "number",
+    "created_date": "date",
+    "updated_date": "date",
+    "site_code": "string",
+    "external_reference": "string",
+    "timezone": "string",
 }
 WORK_TYPE_COLUMNS: Mapping[str, ColumnKind] = {
-    "_id": "string", "name": "string", "description": "string", "created_date": "date",
+    "_id": "string",
+    "name": "string",
+    "description": "string",
+    "created_date": "date",
 }
 NOTIFICATION_COLUMNS: Mapping[str, ColumnKind] = {
-    "_id": "string", "event": "string", "created_date": "date",
+    "_id": "string",
+    "event": "string",
+    "created_date": "date",
 }
 DOCUMENT_COLUMNS: Mapping[str, ColumnKind] = {
-    "_id": "string", "file_name": "string", "content_type": "string", "size": "number",
-    "sha256": "string", "created_date": "date",
+    "_id": "string",
+    "file_name": "string",
+    "content_type": "string",
+    "size": "number",
+    "sha256": "string",
+    "created_date": "date",
 }
 NOTIFICATION_RETENTION = dt.timedelta(days=90)
 RENDER_CACHE_SIZE = 2048
@@ -87,8 +109,13 @@ class _IdOrderView:
 class RecordStore:
     """A fully materialized collection (sites, work types, notifications, documents)."""
 
-    def __init__(self, columns: Mapping[str, ColumnKind],
-                 items: Sequence[dict[str, Any]] = (), *, cacheable: bool = True) -> None:
+    def __init__(
+        self,
+        columns: Mapping[str, ColumnKind],
+        items: Sequence[dict[str, Any]] = (),
+        *,
+        cacheable: bool = True,
+    ) -> None:
         self.columns = columns
         self._items: list[dict[str, Any]] = list(items)
         self._positions = {str(item["_id"]): p for p, item in enumerate(self._items)}
@@ -237,21 +264,29 @@ class WorkOrderStore:
     def create(self, fields: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
         """Store a new work order made of ``fields`` and return it."""
         stamp = format_datetime(now)
-        item = {"_id": self._ids.allocate(now), **fields, "created_date": stamp,
-                "updated_date": stamp}
+        item = {
+            "_id": self._ids.allocate(now),
+            **fields,
+            "created_date": stamp,
+            "updated_date": stamp,
+        }
         self._created_positions[item["_id"]] = len(self._created)
         self._created.append(item)
         self._version += 1
         return item
 
-    def update(self, object_id: str, fields: dict[str, Any], now: dt.datetime
-               ) -> dict[str, Any] | None:
+    def update(
+        self, object_id: str, fields: dict[str, Any], now: dt.datetime
+    ) -> dict[str, Any] | None:
         """Apply ``fields`` to work order ``object_id``; None when it does not exist."""
         position = self.position_of(object_id)
         if position is None:
             return None
-        updated = {**copy.deepcopy(self.item_at(position)), **fields,
-                   "updated_date": format_datetime(now)}
+        updated = {
+            **copy.deepcopy(self.item_at(position)),
+            **fields,
+            "updated_date": format_datetime(now),
+        }
         if position < self._seeded:
             self._overrides[position] = updated
         else:
@@ -316,10 +351,16 @@ class DocumentStore:
 
     def listing(self, work_order_id: str, resource_name: str) -> RecordStore:
         """The documents of one work order resource, as a (throwaway) listable store."""
-        return RecordStore(DOCUMENT_COLUMNS, [
-            d.meta for d in self._documents
-            if d.meta["work_order_id"] == work_order_id and d.meta["resource_name"] == resource_name
-        ], cacheable=False)
+        return RecordStore(
+            DOCUMENT_COLUMNS,
+            [
+                d.meta
+                for d in self._documents
+                if d.meta["work_order_id"] == work_order_id
+                and d.meta["resource_name"] == resource_name
+            ],
+            cacheable=False,
+        )
 
 
 class NotificationStore(RecordStore):
@@ -337,8 +378,14 @@ class NotificationStore(RecordStore):
 
     def record(self, event: str, data: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
         """Store a notification of ``event`` about ``data`` (a snapshot) and return it."""
-        return self.append({"_id": self._ids.allocate(now), "event": event,
-                            "created_date": format_datetime(now), "data": copy.deepcopy(data)})
+        return self.append(
+            {
+                "_id": self._ids.allocate(now),
+                "event": event,
+                "created_date": format_datetime(now),
+                "data": copy.deepcopy(data),
+            }
+        )
 
     @staticmethod
     def cutoff(now: dt.datetime) -> str:
@@ -353,8 +400,9 @@ class NotificationStore(RecordStore):
         return record
 
 
-def _seed_notifications(seed: int, wanted: int, work_orders: WorkOrderStore,
-                        sites: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _seed_notifications(
+    seed: int, wanted: int, work_orders: WorkOrderStore, sites: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     """The seeded history: recent sites and an even sample of recent work orders (some older
     than 90 days, most within), each with its creation event."""
     site_share = [sites[i] for i in recent_indices(len(sites))][: wanted // 5]
@@ -371,36 +419,51 @@ def _seed_notifications(seed: int, wanted: int, work_orders: WorkOrderStore,
     history = []
     for counter, (event, data) in enumerate(picked):
         created = parse_datetime(str(data["created_date"])) + dt.timedelta(milliseconds=250)
-        history.append({
-            "_id": make_object_id(to_epoch_ms(created) // 1000, tag, counter),
-            "event": event,
-            "created_date": format_datetime(created),
-            "data": data,
-        })
+        history.append(
+            {
+                "_id": make_object_id(to_epoch_ms(created) // 1000, tag, counter),
+                "event": event,
+                "created_date": format_datetime(created),
+                "data": data,
+            }
+        )
     return history
 
 
 class EmulatorState:
     """Every dataset of one emulator, deterministic from ``seed`` and the dataset ``anchor``."""
 
-    def __init__(self, *, seed: int, anchor: dt.datetime, workorders: int, sites: int,
-                 work_types: int, notifications: int | None) -> None:
+    def __init__(
+        self,
+        *,
+        seed: int,
+        anchor: dt.datetime,
+        workorders: int,
+        sites: int,
+        work_types: int,
+        notifications: int | None,
+    ) -> None:
         self.seed = seed
         self.anchor = anchor
         site_items = generate_sites(seed, sites, anchor)
         type_items = generate_work_types(seed, work_types, anchor)
         self.sites = RecordStore(SITE_COLUMNS, site_items)
         self.work_types = RecordStore(WORK_TYPE_COLUMNS, type_items)
-        self.workorders = WorkOrderStore(WorkOrderGenerator(
-            seed=seed, count=workorders, anchor=anchor, sites=site_items, work_types=type_items))
+        self.workorders = WorkOrderStore(
+            WorkOrderGenerator(
+                seed=seed, count=workorders, anchor=anchor, sites=site_items, work_types=type_items
+            )
+        )
         history_size = DEFAULT_NOTIFICATIONS if notifications is None else notifications
         self.notifications = NotificationStore(
             collection_tag(seed, "notifications"),
-            _seed_notifications(seed, history_size, self.workorders, site_items))
+            _seed_notifications(seed, history_size, self.workorders, site_items),
+        )
         self.documents = DocumentStore(collection_tag(seed, "documents"))
         last_site_seconds = int(site_items[-1]["_id"][:8], 16) if site_items else 0
-        self.site_ids_allocator = IdAllocator(collection_tag(seed, "sites"), sites,
-                                              last_site_seconds)
+        self.site_ids_allocator = IdAllocator(
+            collection_tag(seed, "sites"), sites, last_site_seconds
+        )
 
     # -- conveniences for tests -------------------------------------------------------------
     def workorder_ids(self) -> Iterator[str]:

@@ -28,16 +28,51 @@ _STATUS_WEIGHTS = (10, 20, 20, 10, 5, 30, 5)
 _PRIORITY_WEIGHTS = (25, 50, 18, 7)
 
 WORK_TYPE_NAMES = (
-    "WiFi Heat Mapping", "IoT Devices", "Structured Cabling", "Site Survey", "POS Installation",
-    "Security Camera Installation", "Network Audit", "Access Point Replacement",
-    "Router Upgrade", "Digital Signage", "Fiber Splicing", "Low Voltage Wiring",
-    "Printer Deployment", "Kiosk Maintenance", "Server Rack Build", "VoIP Phone Rollout",
+    "WiFi Heat Mapping",
+    "IoT Devices",
+    "Structured Cabling",
+    "Site Survey",
+    "POS Installation",
+    "Security Camera Installation",
+    "Network Audit",
+    "Access Point Replacement",
+    "Router Upgrade",
+    "Digital Signage",
+    "Fiber Splicing",
+    "Low Voltage Wiring",
+    "Printer Deployment",
+    "Kiosk Maintenance",
+    "Server Rack Build",
+    "VoIP Phone Rollout",
 )
-_ACTIONS = ("Install", "Replace", "Inspect", "Repair", "Upgrade", "Survey", "Configure",
-            "Relocate", "Decommission", "Test", "Audit", "Troubleshoot")
-_OBJECTS = ("access points", "network switch", "POS terminals", "security cameras",
-            "digital signage", "structured cabling", "firewall", "IoT sensors", "router",
-            "printers", "VoIP phones", "badge readers")
+_ACTIONS = (
+    "Install",
+    "Replace",
+    "Inspect",
+    "Repair",
+    "Upgrade",
+    "Survey",
+    "Configure",
+    "Relocate",
+    "Decommission",
+    "Test",
+    "Audit",
+    "Troubleshoot",
+)
+_OBJECTS = (
+    "access points",
+    "network switch",
+    "POS terminals",
+    "security cameras",
+    "digital signage",
+    "structured cabling",
+    "firewall",
+    "IoT sensors",
+    "router",
+    "printers",
+    "VoIP phones",
+    "badge readers",
+)
 _CITIES = (
     ("Austin", "TX", "787", 30.2672, -97.7431, "America/Chicago"),
     ("Denver", "CO", "802", 39.7392, -104.9903, "America/Denver"),
@@ -52,17 +87,70 @@ _CITIES = (
     ("San Diego", "CA", "921", 32.7157, -117.1611, "America/Los_Angeles"),
     ("Columbus", "OH", "432", 39.9612, -82.9988, "America/New_York"),
 )
-_STREETS = ("Main St", "Oak Ave", "Congress Ave", "Market St", "Elm St", "Broadway",
-            "Lakeshore Dr", "Pine St", "Maple Ave", "Commerce Blvd", "Industrial Pkwy",
-            "Riverside Dr")
-_BRANDS = ("Northwind Market", "Contoso Retail", "Fabrikam Foods", "Tailspin Outfitters",
-           "Adventure Works", "Wide World Stores", "Litware Pharmacy", "Proseware Fitness")
-_FIRST_NAMES = ("Ana", "Ben", "Chloe", "Diego", "Emma", "Farah", "George", "Hana", "Ivan",
-                "Julia", "Kofi", "Lena", "Marco", "Nina", "Omar", "Priya")
-_LAST_NAMES = ("Garcia", "Smith", "Nguyen", "Okafor", "Rossi", "Kim", "Muller", "Silva",
-               "Johnson", "Tanaka", "Haddad", "Novak")
-_ROLES = ("store manager", "facilities lead", "IT coordinator", "district manager",
-          "on-site contact", "security officer")
+_STREETS = (
+    "Main St",
+    "Oak Ave",
+    "Congress Ave",
+    "Market St",
+    "Elm St",
+    "Broadway",
+    "Lakeshore Dr",
+    "Pine St",
+    "Maple Ave",
+    "Commerce Blvd",
+    "Industrial Pkwy",
+    "Riverside Dr",
+)
+_BRANDS = (
+    "Northwind Market",
+    "Contoso Retail",
+    "Fabrikam Foods",
+    "Tailspin Outfitters",
+    "Adventure Works",
+    "Wide World Stores",
+    "Litware Pharmacy",
+    "Proseware Fitness",
+)
+_FIRST_NAMES = (
+    "Ana",
+    "Ben",
+    "Chloe",
+    "Diego",
+    "Emma",
+    "Farah",
+    "George",
+    "Hana",
+    "Ivan",
+    "Julia",
+    "Kofi",
+    "Lena",
+    "Marco",
+    "Nina",
+    "Omar",
+    "Priya",
+)
+_LAST_NAMES = (
+    "Garcia",
+    "Smith",
+    "Nguyen",
+    "Okafor",
+    "Rossi",
+    "Kim",
+    "Muller",
+    "Silva",
+    "Johnson",
+    "Tanaka",
+    "Haddad",
+    "Novak",
+)
+_ROLES = (
+    "store manager",
+    "facilities lead",
+    "IT coordinator",
+    "district manager",
+    "on-site contact",
+    "security officer",
+)
 _NOTES = (
     "Technician must check in with the store manager on arrival and sign the visitor log.",
     "Ceiling height is roughly 14 ft in the sales floor; bring the tall ladder or a lift.",
@@ -109,8 +197,14 @@ class Timeline:
     ``newest_offset_ms``).
     """
 
-    def __init__(self, count: int, anchor_ms: int, oldest_days: int,
-                 newest_offset_ms: int = HOUR_MS, recent_share: float = RECENT_SHARE) -> None:
+    def __init__(
+        self,
+        count: int,
+        anchor_ms: int,
+        oldest_days: int,
+        newest_offset_ms: int = HOUR_MS,
+        recent_share: float = RECENT_SHARE,
+    ) -> None:
         recent_count = max(1, round(count * recent_share)) if count and recent_share else 0
         self.old_count = count - recent_count
         self.recent = range(self.old_count, count)
@@ -125,8 +219,10 @@ class Timeline:
         """Creation time of object ``index``."""
         if index < self.old_count:
             return self._old_start + self._old_span * index // self._old_divisor
-        return (self._recent_start
-                + self._recent_span * (index - self.old_count) // self._recent_divisor)
+        return (
+            self._recent_start
+            + self._recent_span * (index - self.old_count) // self._recent_divisor
+        )
 
 
 def parse_wire_ms(text: str) -> int:
@@ -142,8 +238,9 @@ def recent_indices(count: int) -> range:
 def generate_work_types(seed: int, count: int, anchor: dt.datetime) -> list[dict[str, Any]]:
     """``count`` seeded work types, oldest first."""
     # all work types predate every seeded work order (created 730 days ago at the earliest)
-    timeline = Timeline(count, to_epoch_ms(anchor) - 620 * DAY_MS, oldest_days=880,
-                        recent_share=0.0)
+    timeline = Timeline(
+        count, to_epoch_ms(anchor) - 620 * DAY_MS, oldest_days=880, recent_share=0.0
+    )
     tag = collection_tag(seed, "worktypes")
     items: list[dict[str, Any]] = []
     for index in range(count):
@@ -151,12 +248,14 @@ def generate_work_types(seed: int, count: int, anchor: dt.datetime) -> list[dict
         base = WORK_TYPE_NAMES[index % len(WORK_TYPE_NAMES)]
         round_no = index // len(WORK_TYPE_NAMES)
         name = base if round_no == 0 else f"{base} {round_no + 1}"
-        items.append({
-            "_id": make_object_id(created_ms // 1000, tag, index),
-            "name": name,
-            "description": f"{name}: standard CWP service offering, level {1 + index % 3}",
-            "created_date": format_epoch_ms(created_ms),
-        })
+        items.append(
+            {
+                "_id": make_object_id(created_ms // 1000, tag, index),
+                "name": name,
+                "description": f"{name}: standard CWP service offering, level {1 + index % 3}",
+                "created_date": format_epoch_ms(created_ms),
+            }
+        )
     return items
 
 
@@ -172,26 +271,28 @@ def generate_sites(seed: int, count: int, anchor: dt.datetime) -> list[dict[str,
         brand = _BRANDS[(h >> 8) % len(_BRANDS)]
         created_ms = timeline.at(index)
         updated_ms = min(created_ms + ((h >> 16) % (60 * DAY_MS)), anchor_ms - 1000)
-        items.append({
-            "_id": make_object_id(created_ms // 1000, tag, index),
-            "name": f"{brand} {city} #{index + 1:03d}",
-            "address": {
-                "street": f"{100 + (h >> 24) % 9800} {_STREETS[(h >> 36) % len(_STREETS)]}",
-                "city": city,
-                "state": state,
-                "zip_code": f"{zip_prefix}{(h >> 40) % 100:02d}",
-                "country": "US",
-            },
-            "latitude": round(lat + ((h >> 44) % 2001 - 1000) / 10000, 6),
-            "longitude": round(lon + ((h >> 52) % 2001 - 1000) / 10000, 6),
-            "created_date": format_epoch_ms(created_ms),
-            "updated_date": format_epoch_ms(max(created_ms, updated_ms)),
-            "phone": f"+1-555-{(h >> 12) % 900 + 100:03d}-{(h >> 20) % 9000 + 1000:04d}",
-            "timezone": timezone,
-            "site_code": f"S{index + 1:05d}",
-            "external_reference": f"SITE-{seed & 0xFFFF:04X}-{index:06d}",
-            "company_namespace": ["cwp", f"tenant-{seed % 97:02d}"],
-        })
+        items.append(
+            {
+                "_id": make_object_id(created_ms // 1000, tag, index),
+                "name": f"{brand} {city} #{index + 1:03d}",
+                "address": {
+                    "street": f"{100 + (h >> 24) % 9800} {_STREETS[(h >> 36) % len(_STREETS)]}",
+                    "city": city,
+                    "state": state,
+                    "zip_code": f"{zip_prefix}{(h >> 40) % 100:02d}",
+                    "country": "US",
+                },
+                "latitude": round(lat + ((h >> 44) % 2001 - 1000) / 10000, 6),
+                "longitude": round(lon + ((h >> 52) % 2001 - 1000) / 10000, 6),
+                "created_date": format_epoch_ms(created_ms),
+                "updated_date": format_epoch_ms(max(created_ms, updated_ms)),
+                "phone": f"+1-555-{(h >> 12) % 900 + 100:03d}-{(h >> 20) % 9000 + 1000:04d}",
+                "timezone": timezone,
+                "site_code": f"S{index + 1:05d}",
+                "external_reference": f"SITE-{seed & 0xFFFF:04X}-{index:06d}",
+                "company_namespace": ["cwp", f"tenant-{seed % 97:02d}"],
+            }
+        )
     return items
 
 
@@ -203,8 +304,15 @@ class WorkOrderGenerator:
     column value always equals the field of the rendered item.
     """
 
-    def __init__(self, *, seed: int, count: int, anchor: dt.datetime,
-                 sites: list[dict[str, Any]], work_types: list[dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        *,
+        seed: int,
+        count: int,
+        anchor: dt.datetime,
+        sites: list[dict[str, Any]],
+        work_types: list[dict[str, Any]],
+    ) -> None:
         self.seed = seed
         self.count = count
         self.anchor_ms = to_epoch_ms(anchor)
@@ -275,9 +383,11 @@ class WorkOrderGenerator:
     @staticmethod
     def _description(h: int) -> str:
         requester = f"{_FIRST_NAMES[h % len(_FIRST_NAMES)]} {_LAST_NAMES[(h >> 8) % 12]}"
-        return (f"{_ACTIONS[(h >> 16) % len(_ACTIONS)]} {_OBJECTS[(h >> 24) % len(_OBJECTS)]} "
-                f"as requested by {requester}; estimated {1 + (h >> 32) % 8} hours on site, "
-                f"{1 + (h >> 40) % 4} technician(s).")
+        return (
+            f"{_ACTIONS[(h >> 16) % len(_ACTIONS)]} {_OBJECTS[(h >> 24) % len(_OBJECTS)]} "
+            f"as requested by {requester}; estimated {1 + (h >> 32) % 8} hours on site, "
+            f"{1 + (h >> 40) % 4} technician(s)."
+        )
 
     def _updated_ms(self, created: int, h: int) -> int:
         return max(created, min(created + h % (30 * DAY_MS), self.anchor_ms - 1000))
@@ -325,8 +435,7 @@ class WorkOrderGenerator:
 
     def scheduled_date(self, index: int) -> str | None:
         """Seeded ``scheduled_date`` (null for many drafts and open work orders)."""
-        return self._scheduled(self._timeline.at(index), self.status(index),
-                               self._hash(index, 8))
+        return self._scheduled(self._timeline.at(index), self.status(index), self._hash(index, 8))
 
     def external_reference(self, index: int) -> str:
         """Seeded ``external_reference``."""
@@ -346,12 +455,14 @@ class WorkOrderGenerator:
             ch = mix64(h + slot)
             first = _FIRST_NAMES[ch % len(_FIRST_NAMES)]
             last = _LAST_NAMES[(ch >> 8) % len(_LAST_NAMES)]
-            contacts.append({
-                "name": f"{first} {last}",
-                "email": f"{first.lower()}.{last.lower()}@example.com",
-                "phone": f"+1-555-{(ch >> 16) % 900 + 100:03d}-{(ch >> 28) % 9000 + 1000:04d}",
-                "role": _ROLES[(ch >> 40) % len(_ROLES)],
-            })
+            contacts.append(
+                {
+                    "name": f"{first} {last}",
+                    "email": f"{first.lower()}.{last.lower()}@example.com",
+                    "phone": f"+1-555-{(ch >> 16) % 900 + 100:03d}-{(ch >> 28) % 9000 + 1000:04d}",
+                    "role": _ROLES[(ch >> 40) % len(_ROLES)],
+                }
+            )
         return contacts
 
     def render(self, index: int) -> dict[str, Any]:

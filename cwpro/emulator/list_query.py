@@ -89,8 +89,12 @@ class Equals:
     def matches(self, value: Any) -> bool:
         """Exact equality, element-wise for arrays."""
         expected = self.value
-        return _any_element(value, lambda element: element == expected
-                            and isinstance(element, bool) == isinstance(expected, bool))
+        return _any_element(
+            value,
+            lambda element: (
+                element == expected and isinstance(element, bool) == isinstance(expected, bool)
+            ),
+        )
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,7 @@ class Between:
 
     def matches(self, value: Any) -> bool:
         """Inclusive range test (numbers as numbers, dates/strings as canonical strings)."""
+
         def test(element: Any) -> bool:
             if self.numeric:
                 if isinstance(element, bool) or not isinstance(element, (int, float)):
@@ -123,6 +128,7 @@ class Between:
             elif not isinstance(element, str):
                 return False
             return bool(self.low <= element <= self.high)
+
         return _any_element(value, test)
 
 
@@ -196,8 +202,11 @@ def _parse_limit(raw: str | None, max_limit: int) -> int:
     except ValueError:
         limit = 0
     if not 1 <= limit <= max_limit:
-        raise BusinessError("PAG_0001", f"The limit must be an integer between 1 and {max_limit}",
-                            f"Received limit={raw!r}")
+        raise BusinessError(
+            "PAG_0001",
+            f"The limit must be an integer between 1 and {max_limit}",
+            f"Received limit={raw!r}",
+        )
     return limit
 
 
@@ -213,8 +222,9 @@ def _split_operator(raw: str, name: str) -> tuple[str, list[str]]:
 def _check_column(columns: Mapping[str, ColumnKind], name: str, where: str) -> ColumnKind:
     kind = columns.get(name)
     if kind is None:
-        raise bad_operator(f"{where}: unknown column {name!r}; valid columns: "
-                           + ", ".join(sorted(columns)))
+        raise bad_operator(
+            f"{where}: unknown column {name!r}; valid columns: " + ", ".join(sorted(columns))
+        )
     return kind
 
 
@@ -230,8 +240,12 @@ def _parse_between(raw: str, columns: Mapping[str, ColumnKind]) -> Between:
         except ValueError as exc:
             raise bad_operator(f"between on {name} needs numbers, got {raw!r}") from exc
     if kind == "date":
-        return Between(name, _date_bound(low_text, upper=False),
-                       _date_bound(high_text, upper=True), numeric=False)
+        return Between(
+            name,
+            _date_bound(low_text, upper=False),
+            _date_bound(high_text, upper=True),
+            numeric=False,
+        )
     return Between(name, low_text, high_text, numeric=False)
 
 
@@ -258,8 +272,12 @@ def _decode_cursor(raw: str, fingerprint: str) -> Cursor:
         decoded = loads(base64.b64decode(padded, altchars=b"-_", validate=False))
     except (ValueError, binascii.Error) as exc:
         raise invalid_cursor("The cursor could not be decoded") from exc
-    if (not isinstance(decoded, dict) or decoded.get("d") != prefix
-            or not isinstance(decoded.get("i"), str) or "v" not in decoded):
+    if (
+        not isinstance(decoded, dict)
+        or decoded.get("d") != prefix
+        or not isinstance(decoded.get("i"), str)
+        or "v" not in decoded
+    ):
         raise invalid_cursor("The cursor could not be decoded")
     if decoded.get("q") != fingerprint:
         raise invalid_cursor("The cursor belongs to a different query (sort or filters changed)")
@@ -272,9 +290,14 @@ def encode_cursor(direction: str, sort_value: Any, object_id: str, fingerprint: 
     return f"{direction}_{base64.urlsafe_b64encode(payload).decode('ascii')}"
 
 
-def parse_list_query(query: MultiMapping[str], columns: Mapping[str, ColumnKind], *,
-                     scope: str, max_limit: int,
-                     extra: Sequence[tuple[str, Condition]] = ()) -> ListQuery:
+def parse_list_query(
+    query: MultiMapping[str],
+    columns: Mapping[str, ColumnKind],
+    *,
+    scope: str,
+    max_limit: int,
+    extra: Sequence[tuple[str, Condition]] = (),
+) -> ListQuery:
     """Parse cursor-list query parameters (``query`` is a multidict such as ``request.query``).
 
     ``scope`` names the list (a cursor of one list is invalid in another); ``extra`` are
@@ -314,13 +337,15 @@ def parse_list_query(query: MultiMapping[str], columns: Mapping[str, ColumnKind]
         identity.append(["extra", text])
     direction = "desc" if parsed.descending else "asc"
     group = [[entry.field, entry.value] for entry in parsed.filter_group]
-    digest = hashlib.sha256(dumps([scope, parsed.sort_field, direction, parsed.filter_operator,
-                                   group, identity])).hexdigest()
+    digest = hashlib.sha256(
+        dumps([scope, parsed.sort_field, direction, parsed.filter_operator, group, identity])
+    ).hexdigest()
     parsed.fingerprint = digest[:16]
     parsed.options = {"limit": limit, "sortBy": {"field": parsed.sort_field, "value": direction}}
     if parsed.filter_group:
-        parsed.options["filterBy"] = [{"field": entry.field, "value": entry.value}
-                                      for entry in parsed.filter_group]
+        parsed.options["filterBy"] = [
+            {"field": entry.field, "value": entry.value} for entry in parsed.filter_group
+        ]
     cursor_raw = query.get("cursor")
     if cursor_raw is not None and cursor_raw.strip():
         parsed.cursor = _decode_cursor(cursor_raw.strip(), parsed.fingerprint)

@@ -77,8 +77,9 @@ class _KeySequence:
 class MaterializedView:
     """A filtered and sorted selection of a source's rows."""
 
-    def __init__(self, keys: list[RowKey], positions: list[int],
-                 item_of: Callable[[int], dict[str, Any]]) -> None:
+    def __init__(
+        self, keys: list[RowKey], positions: list[int], item_of: Callable[[int], dict[str, Any]]
+    ) -> None:
         self._keys = keys
         self._positions = positions
         self._item_of = item_of
@@ -104,8 +105,9 @@ def _filtered_positions(source: ListSource, query: ListQuery) -> Iterable[int]:
             positions = [p for p in positions if entry.matches(values[p])]
     elif group:
         tests = [(entry, source.column(entry.field)) for entry in group]
-        positions = [p for p in positions
-                     if any(entry.matches(values[p]) for entry, values in tests)]
+        positions = [
+            p for p in positions if any(entry.matches(values[p]) for entry, values in tests)
+        ]
     for condition in query.conditions:
         values = source.column(condition.field)
         positions = [p for p in positions if condition.matches(values[p])]
@@ -152,8 +154,9 @@ class SelectionCache:
         self._rows = 0
 
 
-def select(source: ListSource, query: ListQuery, cache: SelectionCache | None = None
-           ) -> OrderedView:
+def select(
+    source: ListSource, query: ListQuery, cache: SelectionCache | None = None
+) -> OrderedView:
     """The rows of ``source`` that pass ``query``, in ascending ``(sort key, _id)`` order."""
     if query.is_plain and query.sort_field == "_id":
         return source.id_view()
@@ -203,11 +206,13 @@ def page_body(view: OrderedView, query: ListQuery) -> dict[str, Any]:
     next_cursor = prev_cursor = None
     if items:
         if has_next:
-            next_cursor = encode_cursor("next", items[-1].get(query.sort_field),
-                                        str(items[-1]["_id"]), query.fingerprint)
+            next_cursor = encode_cursor(
+                "next", items[-1].get(query.sort_field), str(items[-1]["_id"]), query.fingerprint
+            )
         if has_prev:
-            prev_cursor = encode_cursor("prev", items[0].get(query.sort_field),
-                                        str(items[0]["_id"]), query.fingerprint)
+            prev_cursor = encode_cursor(
+                "prev", items[0].get(query.sort_field), str(items[0]["_id"]), query.fingerprint
+            )
     return {
         "code": 200,
         "reason": "",

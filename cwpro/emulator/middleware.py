@@ -9,19 +9,23 @@ use the portal shape ``{"success": false, "error": ...}``, all others the CWP en
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
 from cwpro.emulator.auth import bearer_token
 from cwpro.emulator.context import EmulatorContext, context_of
-from cwpro.emulator.faults import Fault
+from cwpro.emulator.faults import BODY_REWRITE_KINDS, OPTIONALLY_PROCESSED_KINDS, Fault
 from cwpro.emulator.routes_admin import ADMIN_PREFIX
 from cwpro.emulator.wire import (
     BusinessError,
     HttpError,
+    dumps,
     error_response,
+    loads,
     status_phrase,
 )
 
@@ -29,10 +33,15 @@ logger = logging.getLogger("cwpro.emulator")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PUBLIC_TEMPLATES = frozenset({"POST /auth/token", "GET /portal/{token}"})
-LIST_TEMPLATES = frozenset({
-    "/workorders", "/worktypes", "/sites", "/webhooks",
-    "/workorders/{id}/resources/{resource_name}",
-})
+LIST_TEMPLATES = frozenset(
+    {
+        "/workorders",
+        "/worktypes",
+        "/sites",
+        "/webhooks",
+        "/workorders/{id}/resources/{resource_name}",
+    }
+)
 HTML_ERROR_PAGE = (
     "<html>\r\n<head><title>{status} {phrase}</title></head>\r\n<body>\r\n"
     "<center><h1>{status} {phrase}</h1></center>\r\n<hr><center>nginx</center>\r\n"
@@ -75,8 +84,12 @@ async def fault_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     ctx = context_of(request)
     template = route_template(request)
-    fault = ctx.faults.pick(request.method, template, request.path,
-                            is_list_route=request.method == "GET" and template in LIST_TEMPLATES)
+    fault = ctx.faults.pick(
+        request.method,
+        template,
+        request.path,
+        is_list_route=request.method == "GET" and template in LIST_TEMPLATES,
+    )
     if fault is None:
         return await handler(request)
     ctx.stats.record_fault()
@@ -92,11 +105,16 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     token = bearer_token(request)
     tokens = context_of(request).tokens
     if token is None:
-        return error_response(request.path, 401, "Missing bearer token",
-                              "Send Authorization: Bearer <token>")
+        return error_response(
+            request.path, 401, "Missing bearer token", "Send Authorization: Bearer <token>"
+        )
     if not tokens.is_valid(token):
-        return error_response(request.path, 401, "The bearer token is invalid or expired",
-                              "Request a new token at POST /auth/token")
+        return error_response(
+            request.path,
+            401,
+            "The bearer token is invalid or expired",
+            "Request a new token at POST /auth/token",
+        )
     return await handler(request)
 
 
@@ -113,8 +131,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status < 400:
             raise
         headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
-        message = exc.text if exc.text and not exc.text.startswith(str(exc.status)) \
+        message = (
+            exc.text
+            if exc.text and not exc.text.startswith(str(exc.status))
             else status_phrase(exc.status)
+        )
         return error_response(request.path, exc.status, message, headers=headers)
     except (asyncio.CancelledError, ConnectionError):
         raise
@@ -123,8 +144,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(request.path, 500, "Internal emulator error")
 
 
-MIDDLEWARES = (stats_middleware, latency_middleware, fault_middleware, auth_middleware,
-               error_middleware)
+MIDDLEWARES = (
+    stats_middleware,
+    latency_middleware,
+    fault_middleware,
+    auth_middleware,
+    error_middleware,
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -136,14 +162,19 @@ def _status_response(fault: Fault, request: web.Request) -> web.Response:
     headers = {"Retry-After": retry_after} if retry_after is not None else None
     if fault.body == "html":
         page = HTML_ERROR_PAGE.format(status=status, phrase=status_phrase(status))
-        return web.Response(text=page, status=status, content_type="text/html",
-                            headers=headers)
-    return error_response(request.path, status, f"Injected fault: HTTP {status}",
-                          status_phrase(status), headers=headers)
+        return web.Response(text=page, status=status, content_type="text/html", headers=headers)
+    return error_response(
+        request.path,
+        status,
+        f"Injected fault: HTTP {status}",
+        status_phrase(status),
+        headers=headers,
+    )
 
 
-async def _body_of(handler: Handler, request: web.Request
-                   ) -> tuple[web.StreamResponse, bytes | None]:
+async def _body_of(
+    handler: Handler, request: web.Request
+) -> tuple[web.StreamResponse, bytes | None]:
     """The handler's response and its bytes (None when it is not a plain bytes response)."""
     response = await handler(request)
     if isinstance(response, web.Response) and isinstance(response.body, bytes):
@@ -156,8 +187,9 @@ def _copied_headers(response: web.Response) -> dict[str, str]:
     return {k: v for k, v in response.headers.items() if k.lower() not in skipped}
 
 
-async def _partial_stream(request: web.Request, response: web.Response, body: bytes,
-                          *, pause: float | None) -> web.StreamResponse:
+async def _partial_stream(
+    request: web.Request, response: web.Response, body: bytes, *, pause: float | None
+) -> web.StreamResponse:
     """Send headers and the first half of ``body``; then either pause and send the rest
     (``pause`` given) or drop the connection."""
     stream = web.StreamResponse(status=response.status, headers=_copied_headers(response))
@@ -179,33 +211,79 @@ async def _partial_stream(request: web.Request, response: web.Response, body: by
     return stream
 
 
-async def act_out(fault: Fault, request: web.Request, handler: Handler,
-                  ctx: EmulatorContext) -> web.StreamResponse:
-    """Answer ``request`` the way fault ``fault.kind`` says."""
+def _abort(request: web.Request) -> web.Response:
+    """Close the connection at once; the returned response is never written (aiohttp drops a
+    response meant for an aborted transport silently)."""
+    transport = request.transport
+    if transport is not None:
+        transport.abort()
+    return web.Response(status=500)
+
+
+async def _received(request: web.Request) -> None:
+    """Read the request body in full without acting on it (the request was received)."""
+    with contextlib.suppress(web.HTTPException):
+        await request.read()
+
+
+def _stripped(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {"_id": data["_id"]} if "_id" in data else {}
+    if isinstance(data, list):
+        return [_stripped(item) if isinstance(item, dict) else item for item in data]
+    return {}
+
+
+def _rewritten(kind: str, response: web.Response, body: bytes) -> web.Response:
+    """The handler's answer with its body replaced the way a body-rewrite fault says."""
+    headers = _copied_headers(response)
+    if kind == "html_body":
+        headers.pop("Content-Type", None)
+        page = HTML_ERROR_PAGE.format(status=response.status, phrase=status_phrase(response.status))
+        return web.Response(
+            text=page, status=response.status, content_type="text/html", headers=headers
+        )
+    if kind == "truncate_body":
+        cut = body[: max(0, len(body) - max(1, len(body) // 3))]
+        return web.Response(body=cut, status=response.status, headers=headers)
+    try:
+        payload = loads(body)
+    except ValueError:
+        return web.Response(body=body, status=response.status, headers=headers)
+    if isinstance(payload, dict) and "data" in payload:
+        if kind == "missing_data":
+            del payload["data"]
+        else:
+            payload["data"] = _stripped(payload["data"])
+    return web.Response(body=dumps(payload), status=response.status, headers=headers)
+
+
+async def act_out(
+    fault: Fault, request: web.Request, handler: Handler, ctx: EmulatorContext
+) -> web.StreamResponse:
+    """Answer ``request`` the way fault ``fault.kind`` says (see ``faults.py`` for each kind)."""
     kind = fault.kind
-    if kind == "status":
-        return _status_response(fault, request)
     if kind == "invalid_cursor":
-        return BusinessError("PAG_0003", "The cursor provided is not valid",
-                             "Injected fault: invalid cursor").response()
+        return BusinessError(
+            "PAG_0003", "The cursor provided is not valid", "Injected fault: invalid cursor"
+        ).response()
     if kind == "expire_token":
         ctx.tokens.expire_all()
         return await handler(request)
     if kind == "slow_headers":
         await asyncio.sleep(fault.delay)
         return await handler(request)
-    if kind == "reset_before_headers":
-        transport = request.transport
-        if transport is not None:
-            transport.abort()
-        # aiohttp fails to write this to the aborted transport and drops it silently.
-        return web.Response(status=500)
+    if kind in OPTIONALLY_PROCESSED_KINDS:
+        if fault.processed:
+            await handler(request)  # the work is done; its answer is thrown away
+        else:
+            await _received(request)
+        return _status_response(fault, request) if kind == "status" else _abort(request)
     response, body = await _body_of(handler, request)
     if body is None or not isinstance(response, web.Response):
         return response
-    if kind == "truncate_body":
-        cut = body[: max(0, len(body) - max(1, len(body) // 3))]
-        return web.Response(body=cut, status=200, headers=_copied_headers(response))
+    if kind in BODY_REWRITE_KINDS:
+        return _rewritten(kind, response, body)
     if kind == "reset_mid_body":
         return await _partial_stream(request, response, body, pause=None)
     if kind == "slow_body":

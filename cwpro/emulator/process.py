@@ -8,6 +8,7 @@ import selectors
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 import weakref
 from collections.abc import Mapping
@@ -16,12 +17,21 @@ from types import TracebackType
 from typing import IO, Any
 
 _FLAGS = {
-    "host": "--host", "port": "--port", "seed": "--seed", "workorders": "--workorders",
-    "sites": "--sites", "work_types": "--work-types", "portal_links": "--portal-links",
-    "notifications": "--notifications", "latency_ms": "--latency-ms",
-    "token_lifetime": "--token-lifetime", "client_id": "--client-id",
-    "client_secret": "--client-secret", "max_page_size": "--max-page-size",
-    "webhook_time_scale": "--webhook-time-scale", "keepalive_timeout": "--keepalive-timeout",
+    "host": "--host",
+    "port": "--port",
+    "seed": "--seed",
+    "workorders": "--workorders",
+    "sites": "--sites",
+    "work_types": "--work-types",
+    "portal_links": "--portal-links",
+    "notifications": "--notifications",
+    "latency_ms": "--latency-ms",
+    "token_lifetime": "--token-lifetime",
+    "client_id": "--client-id",
+    "client_secret": "--client-secret",
+    "max_page_size": "--max-page-size",
+    "webhook_time_scale": "--webhook-time-scale",
+    "keepalive_timeout": "--keepalive-timeout",
     "log_level": "--log-level",
 }
 
@@ -73,8 +83,9 @@ def _read_line(stream: IO[bytes], process: subprocess.Popen[bytes], timeout: flo
             chunk = os.read(stream.fileno(), 4096)
             if not chunk:
                 code = process.wait()
-                raise RuntimeError(f"the emulator process exited with status {code} "
-                                   "before announcing its address")
+                raise RuntimeError(
+                    f"the emulator process exited with status {code} before announcing its address"
+                )
             buffer += chunk
     return buffer.split(b"\n", 1)[0]
 
@@ -85,12 +96,19 @@ class EmulatorProcess:
     ``with EmulatorProcess(seed=1, workorders=10_000) as emu:`` exposes ``base_url``,
     ``client_id``, ``client_secret`` and ``pid``, plus blocking helpers for the control API
     (:meth:`add_fault`, :meth:`clear_faults`, :meth:`set_latency`, :meth:`expire_tokens`,
-    :meth:`stats`, ...). The child is terminated on exit, on garbage collection and at
-    interpreter exit, and exits by itself if this process dies (it watches its stdin).
+    :meth:`stats`, :meth:`request_count`, ...). The child is terminated on exit, on garbage
+    collection and at interpreter exit, and exits by itself if this process dies (it watches its
+    stdin).
     """
 
-    def __init__(self, *, startup_timeout: float = 30.0, python: str | None = None,
-                 env: Mapping[str, str] | None = None, **options: Any) -> None:
+    def __init__(
+        self,
+        *,
+        startup_timeout: float = 30.0,
+        python: str | None = None,
+        env: Mapping[str, str] | None = None,
+        **options: Any,
+    ) -> None:
         options.setdefault("port", 0)
         self._arguments = command_line(options)
         self._startup_timeout = startup_timeout
@@ -116,8 +134,9 @@ class EmulatorProcess:
         if self._process is not None:
             return self
         command = [self._python, "-m", "cwpro.emulator", "--watch-stdin", *self._arguments]
-        process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                   env=self._child_env())
+        process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=self._child_env()
+        )
         self._finalizer = weakref.finalize(self, _terminate, process)
         assert process.stdout is not None
         try:
@@ -148,13 +167,17 @@ class EmulatorProcess:
         return f"{self.base_url}/{path.lstrip('/')}"
 
     # -- control API ---------------------------------------------------------------------------
-    def admin(self, method: str, path: str, body: Mapping[str, Any] | None = None,
-              timeout: float = 60.0) -> Any:
+    def admin(
+        self, method: str, path: str, body: Mapping[str, Any] | None = None, timeout: float = 60.0
+    ) -> Any:
         """Call ``/_emulator/<path>`` and return its decoded JSON."""
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.url_for(f"/_emulator/{path.lstrip('/')}"),
-                                         data=data, method=method,
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            self.url_for(f"/_emulator/{path.lstrip('/')}"),
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return json.loads(response.read() or b"null")
 
@@ -184,8 +207,19 @@ class EmulatorProcess:
         result: dict[str, Any] = self.admin("GET", "stats")
         return result
 
-    def add_webhook_target(self, url: str, username: str | None = None,
-                           password: str | None = None) -> None:
+    def request_count(self, route: str) -> int:
+        """Requests the emulator received on ``route`` (an exact ``"METHOD /template"`` or a
+        pattern with ``*``, as in ``EmulatorStats.count``)."""
+        query = urllib.parse.urlencode({"route": route})
+        return int(self.admin("GET", f"stats?{query}")["count"])
+
+    def reset_stats(self) -> None:
+        """Zero the request counters."""
+        self.admin("DELETE", "stats")
+
+    def add_webhook_target(
+        self, url: str, username: str | None = None, password: str | None = None
+    ) -> None:
         """Subscribe a URL to every future event."""
         body: dict[str, Any] = {"url": url}
         if username is not None:
@@ -194,16 +228,22 @@ class EmulatorProcess:
 
     def drain_webhooks(self, timeout: float = 30.0) -> bool:
         """Wait for webhook deliveries; True when all finished within ``timeout``."""
-        return bool(self.admin("POST", "drain-webhooks", {"timeout": timeout},
-                               timeout=timeout + 10)["drained"])
+        return bool(
+            self.admin("POST", "drain-webhooks", {"timeout": timeout}, timeout=timeout + 10)[
+                "drained"
+            ]
+        )
 
     def __enter__(self) -> EmulatorProcess:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()
 
     def __repr__(self) -> str:
         return f"EmulatorProcess(pid={self.pid}, base_url={self.base_url!r})"
-

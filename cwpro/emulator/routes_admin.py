@@ -8,7 +8,8 @@
 | ``POST /_emulator/latency`` | ``{"ms": 20}`` | set the added latency |
 | ``POST /_emulator/expire-tokens`` | | invalidate every token |
 | ``POST /_emulator/clock`` | ``{"advance": seconds}`` | move the emulator clock forward |
-| ``GET /_emulator/stats`` | | request counters |
+| ``GET /_emulator/stats`` | ``?route=PATTERN`` optional | request counters (+ ``count``) |
+| ``DELETE /_emulator/stats`` | | zero the request counters |
 | ``POST /_emulator/webhook-targets`` | ``{"url", "username"?, "password"?}`` | subscribe a URL |
 | ``POST /_emulator/drain-webhooks`` | ``{"timeout"?: seconds}`` | wait for deliveries |
 | ``GET /_emulator/webhook-attempts`` | | every delivery attempt |
@@ -59,8 +60,9 @@ async def add_fault(request: web.Request) -> web.Response:
 async def list_faults(request: web.Request) -> web.Response:
     """Active fault rules and per-kind injection counts."""
     ctx = context_of(request)
-    return json_response({"faults": [fault.to_dict() for fault in ctx.faults],
-                          "injected": dict(ctx.faults.injected)})
+    return json_response(
+        {"faults": [fault.to_dict() for fault in ctx.faults], "injected": dict(ctx.faults.injected)}
+    )
 
 
 async def clear_faults(request: web.Request) -> web.Response:
@@ -74,8 +76,11 @@ async def set_latency(request: web.Request) -> web.Response:
     ctx = context_of(request)
     body = await _body(request)
     milliseconds = body.get("ms")
-    if isinstance(milliseconds, bool) or not isinstance(milliseconds, (int, float)) \
-            or milliseconds < 0:
+    if (
+        isinstance(milliseconds, bool)
+        or not isinstance(milliseconds, (int, float))
+        or milliseconds < 0
+    ):
         return json_response({"error": "ms must be a number >= 0"}, status=400)
     ctx.settings.latency_ms = float(milliseconds)
     return json_response({"latency_ms": ctx.settings.latency_ms})
@@ -98,13 +103,23 @@ async def advance_clock(request: web.Request) -> web.Response:
 
 
 async def get_stats(request: web.Request) -> web.Response:
-    """Request counters, fault counts and webhook progress."""
+    """Request counters, fault counts and webhook progress; with ``?route=PATTERN`` also
+    ``count``, the requests received on the routes the pattern matches."""
     ctx = context_of(request)
     snapshot = ctx.stats.snapshot()
+    route = request.query.get("route")
+    if route is not None:
+        snapshot["count"] = ctx.stats.count(route)
     snapshot["faults_by_kind"] = dict(ctx.faults.injected)
     snapshot["webhook_attempts"] = len(ctx.webhooks.attempts)
     snapshot["webhooks_pending"] = ctx.webhooks.pending
     return json_response(snapshot)
+
+
+async def reset_stats(request: web.Request) -> web.Response:
+    """Zero the request counters (the per-kind fault counts are kept)."""
+    context_of(request).stats.reset()
+    return json_response({"reset": True})
 
 
 async def add_webhook_target(request: web.Request) -> web.Response:
@@ -146,8 +161,9 @@ async def download_document(request: web.Request) -> web.StreamResponse:
     document = ctx.state.documents.get(request.match_info["id"])
     if document is None or not document.path.exists():
         raise web.HTTPNotFound()
-    return web.FileResponse(document.path, headers={
-        "Content-Type": str(document.meta["content_type"])})
+    return web.FileResponse(
+        document.path, headers={"Content-Type": str(document.meta["content_type"])}
+    )
 
 
 async def health(request: web.Request) -> web.Response:
@@ -165,6 +181,7 @@ def admin_routes() -> list[web.RouteDef]:
         web.post("/_emulator/expire-tokens", expire_tokens),
         web.post("/_emulator/clock", advance_clock),
         web.get("/_emulator/stats", get_stats, allow_head=False),
+        web.delete("/_emulator/stats", reset_stats),
         web.post("/_emulator/webhook-targets", add_webhook_target),
         web.post("/_emulator/drain-webhooks", drain_webhooks),
         web.get("/_emulator/webhook-attempts", webhook_attempts, allow_head=False),

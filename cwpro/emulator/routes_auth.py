@@ -13,8 +13,9 @@ async def issue_token(request: web.Request) -> web.Response:
     tokens = context_of(request).tokens
     body = await read_json_object(request)
     if not tokens.credentials_match(body.get("client_id"), body.get("client_secret")):
-        raise HttpError(401, "Invalid client credentials",
-                        "The client_id / client_secret pair is not valid")
+        raise HttpError(
+            401, "Invalid client credentials", "The client_id / client_secret pair is not valid"
+        )
     token, expires_in = tokens.issue()
     return ok({"access_token": token, "token_type": "Bearer", "expires_in": expires_in})
 

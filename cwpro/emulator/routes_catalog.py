@@ -57,8 +57,11 @@ def validated_site(body: dict[str, Any]) -> dict[str, Any]:
     """The stored fields of a new site (raises ``SITE_0001``/``SITE_0002``)."""
     name = body.get("name")
     if not isinstance(name, str) or not name.strip():
-        raise BusinessError("SITE_0001", "The site name is required",
-                            "This error happens when you send a site without a name")
+        raise BusinessError(
+            "SITE_0001",
+            "The site name is required",
+            "This error happens when you send a site without a name",
+        )
     address = body.get("address")
     if address is None:
         address = {key: None for key in ADDRESS_KEYS}
@@ -85,8 +88,12 @@ async def create_site(request: web.Request) -> web.Response:
     fields = validated_site(body)
     now = ctx.clock.now()
     stamp = format_datetime(now)
-    fields_order = {"_id": ctx.state.site_ids_allocator.allocate(now), **fields,
-                    "created_date": stamp, "updated_date": stamp}
+    fields_order = {
+        "_id": ctx.state.site_ids_allocator.allocate(now),
+        **fields,
+        "created_date": stamp,
+        "updated_date": stamp,
+    }
     item = ctx.state.sites.append(fields_order)
     ctx.publish("SITE.CREATE", item)
     return ok(item)

@@ -27,8 +27,7 @@ def _checked_target(request: web.Request) -> tuple[EmulatorContext, str, str]:
     work_order_id = request.match_info["id"]
     resource_name = request.match_info["resource_name"]
     if not RESOURCE_NAME.match(resource_name):
-        raise HttpError(404, "Resource not found",
-                        "Resource names match ^[a-z0-9_]{1,64}$")
+        raise HttpError(404, "Resource not found", "Resource names match ^[a-z0-9_]{1,64}$")
     if work_order_id not in ctx.state.workorders:
         raise HttpError(404, "Work order not found", f"No work order with ID {work_order_id}")
     return ctx, work_order_id, resource_name
@@ -59,8 +58,11 @@ async def upload_document(request: web.Request) -> web.Response:
     """``POST /workorders/{id}/resources/{resource_name}`` (multipart, part ``file``)."""
     ctx, work_order_id, resource_name = _checked_target(request)
     if request.content_type != "multipart/form-data":
-        raise HttpError(422, "The request Content-Type must be multipart/form-data",
-                        f"Received Content-Type: {request.headers.get('Content-Type', '')!r}")
+        raise HttpError(
+            422,
+            "The request Content-Type must be multipart/form-data",
+            f"Received Content-Type: {request.headers.get('Content-Type', '')!r}",
+        )
     if ctx.upload_dir is None:
         raise HttpError(503, "The emulator is not accepting uploads")
     try:
@@ -75,24 +77,30 @@ async def upload_document(request: web.Request) -> web.Response:
                 document_id = ctx.state.documents.new_id(now)
                 path = ctx.upload_dir / document_id
                 size, sha256 = await _save_part(part, path)
-                document = StoredDocument(meta={
-                    "_id": document_id,
-                    "work_order_id": work_order_id,
-                    "resource_name": resource_name,
-                    "file_name": part.filename or "upload.bin",
-                    "content_type": part.headers.get(hdrs.CONTENT_TYPE, DEFAULT_CONTENT_TYPE),
-                    "size": size,
-                    "sha256": sha256,
-                    "url": f"{ctx.base_url()}/_emulator/documents/{document_id}",
-                    "created_date": format_datetime(now),
-                }, path=path)
+                document = StoredDocument(
+                    meta={
+                        "_id": document_id,
+                        "work_order_id": work_order_id,
+                        "resource_name": resource_name,
+                        "file_name": part.filename or "upload.bin",
+                        "content_type": part.headers.get(hdrs.CONTENT_TYPE, DEFAULT_CONTENT_TYPE),
+                        "size": size,
+                        "sha256": sha256,
+                        "url": f"{ctx.base_url()}/_emulator/documents/{document_id}",
+                        "created_date": format_datetime(now),
+                    },
+                    path=path,
+                )
             else:
                 await part.release()
     except (ValueError, AssertionError, KeyError) as exc:
         raise HttpError(422, "The multipart body could not be parsed", str(exc)) from exc
     if document is None:
-        raise BusinessError("DOC_0001", "The file is required",
-                            "Send the document as a multipart/form-data part named 'file'")
+        raise BusinessError(
+            "DOC_0001",
+            "The file is required",
+            "Send the document as a multipart/form-data part named 'file'",
+        )
     ctx.state.documents.add(document)
     return ok(document.meta)
 
@@ -101,8 +109,7 @@ async def list_documents(request: web.Request) -> web.Response:
     """``GET /workorders/{id}/resources/{resource_name}``: cursor list of uploads."""
     ctx, work_order_id, resource_name = _checked_target(request)
     source = ctx.state.documents.listing(work_order_id, resource_name)
-    return ctx.list_response(request, source,
-                             scope=f"documents:{work_order_id}:{resource_name}")
+    return ctx.list_response(request, source, scope=f"documents:{work_order_id}:{resource_name}")
 
 
 def document_routes() -> list[web.RouteDef]:

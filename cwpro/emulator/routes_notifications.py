@@ -31,8 +31,9 @@ async def get_notification(request: web.Request) -> web.Response:
     object_id = request.match_info["id"]
     record = ctx.state.notifications.visible(object_id, ctx.clock.now())
     if record is None:
-        raise HttpError(404, "Webhook notification not found",
-                        "Notifications are kept for 3 months")
+        raise HttpError(
+            404, "Webhook notification not found", "Notifications are kept for 3 months"
+        )
     return ok(record)
 
 

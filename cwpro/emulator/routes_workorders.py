@@ -25,34 +25,47 @@ from cwpro.emulator.wire import (
 
 SERVER_FIELDS = frozenset({"_id", "created_date", "updated_date", "work_types"})
 CORE_DEFAULTS: dict[str, Any] = {
-    "name": None, "description": "", "status": "draft", "priority": "normal",
-    "site_id": None, "work_type_ids": [], "scheduled_date": None,
+    "name": None,
+    "description": "",
+    "status": "draft",
+    "priority": "normal",
+    "site_id": None,
+    "work_type_ids": [],
+    "scheduled_date": None,
 }
 
 
 def _invalid_field(name: str, problem: str) -> BusinessError:
-    return BusinessError("WO_0002", f"The field {name} is not valid",
-                         f"{name} {problem}")
+    return BusinessError("WO_0002", f"The field {name} is not valid", f"{name} {problem}")
 
 
 def _check_name(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise BusinessError("WO_0001", "The work order name is required",
-                            "This error happens when you send a work order without a name")
+        raise BusinessError(
+            "WO_0001",
+            "The work order name is required",
+            "This error happens when you send a work order without a name",
+        )
     return value
 
 
 def _check_status(value: Any) -> str:
     if value not in STATUSES:
-        raise BusinessError("WO_0003", "The status provided is not valid",
-                            "Valid statuses are: " + ", ".join(STATUSES))
+        raise BusinessError(
+            "WO_0003",
+            "The status provided is not valid",
+            "Valid statuses are: " + ", ".join(STATUSES),
+        )
     return str(value)
 
 
 def _check_priority(value: Any) -> str:
     if value not in PRIORITIES:
-        raise BusinessError("WO_0004", "The priority provided is not valid",
-                            "Valid priorities are: " + ", ".join(PRIORITIES))
+        raise BusinessError(
+            "WO_0004",
+            "The priority provided is not valid",
+            "Valid priorities are: " + ", ".join(PRIORITIES),
+        )
     return str(value)
 
 
@@ -60,9 +73,11 @@ def _check_site(value: Any, state: EmulatorState) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or value not in state.sites:
-        raise BusinessError("WO_0006", "The site provided was not found in CWP platform",
-                            "This error happens when you send a site ID that does not exist "
-                            "in CWP platform")
+        raise BusinessError(
+            "WO_0006",
+            "The site provided was not found in CWP platform",
+            "This error happens when you send a site ID that does not exist in CWP platform",
+        )
     return value
 
 
@@ -70,9 +85,11 @@ def _check_work_types(value: Any, state: EmulatorState) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise _invalid_field("work_type_ids", "must be an array of work type ids")
     if any(item not in state.work_types for item in value):
-        raise BusinessError("WO_0005", "The work types provided were not found in CWP platform",
-                            "This error happens when you send work type IDs that do not exists "
-                            "in CWP platform")
+        raise BusinessError(
+            "WO_0005",
+            "The work types provided were not found in CWP platform",
+            "This error happens when you send work type IDs that do not exists in CWP platform",
+        )
     return list(value)
 
 
@@ -95,8 +112,9 @@ def _check_description(value: Any) -> str:
     return value
 
 
-def validated_fields(body: dict[str, Any], state: EmulatorState, *, creating: bool
-                     ) -> dict[str, Any]:
+def validated_fields(
+    body: dict[str, Any], state: EmulatorState, *, creating: bool
+) -> dict[str, Any]:
     """The stored fields for a create (defaults filled in) or update (only what was sent).
 
     Raises :class:`BusinessError` with the ``WO_*`` code of the first problem found.

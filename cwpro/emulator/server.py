@@ -33,6 +33,8 @@ from cwpro.emulator.stats import EmulatorStats
 from cwpro.emulator.webhook_delivery import WebhookDispatcher
 
 logger = logging.getLogger("cwpro.emulator")
+KEEPALIVE_TIMEOUT = 5.0
+"""Seconds an idle keep-alive connection stays open, like the published portal-link server."""
 
 
 class _WorkOrderIds(Sequence[str]):
@@ -69,6 +71,8 @@ class Emulator:
     ``stats`` (request counters), ``faults`` (:class:`FaultRegistry`), ``webhooks``
     (:class:`WebhookDispatcher`), ``clock`` (:class:`EmulatorClock`: ``emu.clock.advance(s)``),
     ``portal_links`` (the portal link store); settable ``latency_ms`` and ``token_lifetime``.
+    ``keepalive_timeout`` (default :data:`KEEPALIVE_TIMEOUT`, 5 s) is how long the server keeps
+    an idle keep-alive connection before closing it.
     """
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, seed: int = 0,
@@ -79,10 +83,11 @@ class Emulator:
                  max_page_size: int = 1000, webhook_time_scale: float = 1.0,
                  webhook_duplicate_probability: float = 0.0,
                  webhook_reorder_window: float = 0.0, start_time: dt.datetime | None = None,
-                 keepalive_timeout: float = 75.0,
+                 keepalive_timeout: float = KEEPALIVE_TIMEOUT,
                  fault_specs: Iterable[str | Mapping[str, Any]] = ()) -> None:
         for name, value in (("workorders", workorders), ("sites", sites),
-                            ("work_types", work_types), ("portal_links", portal_links)):
+                            ("work_types", work_types), ("portal_links", portal_links),
+                            ("keepalive_timeout", keepalive_timeout)):
             if value < 0:
                 raise ValueError(f"{name} must be >= 0")
         self.host = host

@@ -6,6 +6,8 @@ import threading
 from collections import Counter
 from typing import Any
 
+from cwpro.emulator.faults import normalize_route, route_matches
+
 
 class EmulatorStats:
     """Counts requests per ``"METHOD /route-template"`` (e.g. ``"GET /workorders/{id}"``)."""
@@ -31,6 +33,21 @@ class EmulatorStats:
     def __getitem__(self, route: str) -> int:
         return self.requests[route]
 
+    def count(self, route: str) -> int:
+        """Requests received on the routes a fault-style pattern matches: an exact key
+        (``"DELETE /workorder-portal-link/{link_id}"``) or a pattern with ``*`` wildcards
+        (``"DELETE /workorder-portal-link/*"``, ``"* /workorders*"``, ``"POST"``), matched
+        against the route templates. Faulted requests count too."""
+        with self._lock:
+            if route in self.requests:
+                return self.requests[route]
+            pattern = normalize_route(route)
+            return sum(
+                number
+                for key, number in self.requests.items()
+                if route_matches(pattern, *key.split(" ", 1))
+            )
+
     @property
     def total(self) -> int:
         """Every request counted so far."""
@@ -46,5 +63,9 @@ class EmulatorStats:
     def snapshot(self) -> dict[str, Any]:
         """A JSON-able copy of the counters."""
         with self._lock:
-            return {"requests": dict(self.requests), "token_requests": self.token_requests,
-                    "faults_injected": self.faults_injected, "total": sum(self.requests.values())}
+            return {
+                "requests": dict(self.requests),
+                "token_requests": self.token_requests,
+                "faults_injected": self.faults_injected,
+                "total": sum(self.requests.values()),
+            }

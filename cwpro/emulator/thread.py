@@ -86,8 +86,9 @@ class EmulatorThread:
     def _on_loop_thread(self) -> bool:
         return self._thread is not None and threading.current_thread() is self._thread
 
-    def call(self, fn: Callable[..., T], *args: Any, timeout: float = DEFAULT_TIMEOUT,
-             **kwargs: Any) -> T:
+    def call(
+        self, fn: Callable[..., T], *args: Any, timeout: float = DEFAULT_TIMEOUT, **kwargs: Any
+    ) -> T:
         """Run ``fn(*args, **kwargs)`` on the emulator's loop thread and return its result."""
         if self._on_loop_thread():
             return fn(*args, **kwargs)
@@ -97,8 +98,13 @@ class EmulatorThread:
 
         return self.run(invoke, timeout=timeout)
 
-    def run(self, coro_fn: Callable[..., Awaitable[T]], *args: Any,
-            timeout: float | None = DEFAULT_TIMEOUT, **kwargs: Any) -> T:
+    def run(
+        self,
+        coro_fn: Callable[..., Awaitable[T]],
+        *args: Any,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        **kwargs: Any,
+    ) -> T:
         """Await ``coro_fn(*args, **kwargs)`` on the emulator's loop and return its result."""
         loop = self._loop
         if loop is None:
@@ -150,6 +156,10 @@ class EmulatorThread:
     def __enter__(self) -> EmulatorThread:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()

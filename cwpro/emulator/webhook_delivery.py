@@ -68,16 +68,26 @@ class DeliveryAttempt:
 
 def delivery_body(record: dict[str, Any]) -> dict[str, Any]:
     """The JSON posted to subscribers for a notification record."""
-    return {"id": record["_id"], "event": record["event"],
-            "created_date": record["created_date"], "data": record["data"]}
+    return {
+        "id": record["_id"],
+        "event": record["event"],
+        "created_date": record["created_date"],
+        "data": record["data"],
+    }
 
 
 class WebhookDispatcher:
     """Posts recorded events to the registered targets in background tasks."""
 
-    def __init__(self, *, seed: int = 0, time_scale: float = 1.0,
-                 duplicate_probability: float = 0.0, reorder_window: float = 0.0,
-                 request_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        *,
+        seed: int = 0,
+        time_scale: float = 1.0,
+        duplicate_probability: float = 0.0,
+        reorder_window: float = 0.0,
+        request_timeout: float = 10.0,
+    ) -> None:
         self.time_scale = time_scale
         self.duplicate_probability = duplicate_probability
         self.reorder_window = reorder_window
@@ -90,8 +100,7 @@ class WebhookDispatcher:
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
 
-    def add_target(self, url: str, *, basic_auth: tuple[str, str] | None = None
-                   ) -> WebhookTarget:
+    def add_target(self, url: str, *, basic_auth: tuple[str, str] | None = None) -> WebhookTarget:
         """Subscribe ``url`` to every future event (``basic_auth``: (user, password))."""
         authorization = None if basic_auth is None else basic_authorization(*basic_auth)
         target = WebhookTarget(url=url, authorization=authorization)
@@ -124,12 +133,13 @@ class WebhookDispatcher:
             for copy_number in range(copies):
                 self._spawn(target, record, body, duplicate=copy_number > 0)
 
-    def _spawn(self, target: WebhookTarget, record: dict[str, Any], body: bytes, *,
-               duplicate: bool) -> None:
+    def _spawn(
+        self, target: WebhookTarget, record: dict[str, Any], body: bytes, *, duplicate: bool
+    ) -> None:
         jitter = self._rng.uniform(0.0, self.reorder_window) if self.reorder_window else 0.0
         task = asyncio.get_running_loop().create_task(
-            self._deliver(target, str(record["_id"]), str(record["event"]), body, jitter,
-                          duplicate))
+            self._deliver(target, str(record["_id"]), str(record["event"]), body, jitter, duplicate)
+        )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -144,7 +154,9 @@ class WebhookDispatcher:
             if target.authorization is not None:
                 headers["Authorization"] = target.authorization
             async with self._client().post(
-                target.url, data=body, headers=headers,
+                target.url,
+                data=body,
+                headers=headers,
                 timeout=aiohttp.ClientTimeout(total=self.request_timeout),
             ) as response:
                 await response.read()
@@ -153,22 +165,40 @@ class WebhookDispatcher:
             return f"error: {type(exc).__name__}", None
         return ("delivered" if status == 200 else f"http_{status}"), status
 
-    async def _deliver(self, target: WebhookTarget, event_id: str, event: str, body: bytes,
-                       jitter: float, duplicate: bool) -> None:
+    async def _deliver(
+        self,
+        target: WebhookTarget,
+        event_id: str,
+        event: str,
+        body: bytes,
+        jitter: float,
+        duplicate: bool,
+    ) -> None:
         if jitter:
             await asyncio.sleep(jitter)
         delays = self.retry_delays()
         for attempt in range(1, MAX_RETRIES + 2):
             outcome, status = await self._post(target, body)
-            self.attempts.append(DeliveryAttempt(
-                event_id=event_id, event=event, target=target.url, attempt=attempt,
-                at=time.monotonic(), outcome=outcome, status=status, duplicate=duplicate))
+            self.attempts.append(
+                DeliveryAttempt(
+                    event_id=event_id,
+                    event=event,
+                    target=target.url,
+                    attempt=attempt,
+                    at=time.monotonic(),
+                    outcome=outcome,
+                    status=status,
+                    duplicate=duplicate,
+                )
+            )
             if outcome == "delivered":
-                logger.debug("webhook %s delivered to %s (attempt %d)", event_id, target.url,
-                             attempt)
+                logger.debug(
+                    "webhook %s delivered to %s (attempt %d)", event_id, target.url, attempt
+                )
                 return
-            logger.debug("webhook %s to %s failed (%s, attempt %d)", event_id, target.url,
-                         outcome, attempt)
+            logger.debug(
+                "webhook %s to %s failed (%s, attempt %d)", event_id, target.url, outcome, attempt
+            )
             if attempt > MAX_RETRIES:
                 break
             await asyncio.sleep(delays[attempt - 1])

@@ -10,7 +10,7 @@ import datetime as dt
 import functools
 import http
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -24,6 +24,9 @@ JSON_CONTENT_TYPE = "application/json"
 UTC = dt.timezone.utc
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
 PORTAL_PATH_PREFIXES = ("/workorder-portal-link", "/portal/")
+PORTAL_DETAILS_HEADER = "X-Error-Details"
+"""Where the portal-link API puts the details of a 400/422 (inferred name): a JSON array."""
+PORTAL_DETAILS_LIMIT = 4000
 
 
 def dumps(value: Any) -> bytes:
@@ -103,8 +106,11 @@ def is_object_id(text: str) -> bool:
 
 
 # Phrases pinned to their long-standing spelling (newer Pythons renamed some of them).
-_PINNED_PHRASES = {413: "Request Entity Too Large", 416: "Requested Range Not Satisfiable",
-                   422: "Unprocessable Entity"}
+_PINNED_PHRASES = {
+    413: "Request Entity Too Large",
+    416: "Requested Range Not Satisfiable",
+    422: "Unprocessable Entity",
+}
 
 
 def status_phrase(status: int) -> str:
@@ -123,11 +129,16 @@ def error_code_for_status(status: int) -> str:
     return "".join(c if c.isalnum() else "_" for c in phrase.upper())
 
 
-def json_response(body: Any, *, status: int = 200, headers: Mapping[str, str] | None = None
-                  ) -> web.Response:
+def json_response(
+    body: Any, *, status: int = 200, headers: Mapping[str, str] | None = None
+) -> web.Response:
     """A ``web.Response`` carrying ``body`` as JSON."""
-    return web.Response(body=dumps(body), status=status, content_type=JSON_CONTENT_TYPE,
-                        headers=dict(headers) if headers else None)
+    return web.Response(
+        body=dumps(body),
+        status=status,
+        content_type=JSON_CONTENT_TYPE,
+        headers=dict(headers) if headers else None,
+    )
 
 
 def ok_body(data: Any) -> dict[str, Any]:
@@ -151,22 +162,51 @@ def business_error_body(code: str, message: str, detail: str) -> dict[str, Any]:
     }
 
 
-def http_error_body(status: int, message: str, detail: str = "",
-                    code: str | None = None) -> dict[str, Any]:
+def http_error_body(
+    status: int, message: str, detail: str = "", code: str | None = None
+) -> dict[str, Any]:
     """The CWP body of an HTTP error status (401, 403, 404, 422, 429, 5xx)."""
     return {
         "code": status,
         "reason": status_phrase(status),
-        "error": {"code": code or error_code_for_status(status), "message": message,
-                  "detail": detail},
+        "error": {
+            "code": code or error_code_for_status(status),
+            "message": message,
+            "detail": detail,
+        },
         "data": {},
         "success": False,
     }
 
 
 def portal_error_body(message: str) -> dict[str, Any]:
-    """The portal-link API error body."""
+    """The portal-link API error body (details never go in it: see ``portal_error_response``)."""
     return {"success": False, "error": message}
+
+
+def portal_details_header(details: Sequence[str]) -> str:
+    """``details`` as the value of :data:`PORTAL_DETAILS_HEADER`: a JSON array of strings,
+    ASCII only (so header-safe), at most :data:`PORTAL_DETAILS_LIMIT` characters; entries that
+    do not fit are replaced by one ``"... N more"`` entry."""
+    kept: list[str] = []
+    for index, detail in enumerate(details):
+        candidate = json.dumps([*kept, detail])
+        if len(candidate) > PORTAL_DETAILS_LIMIT:
+            kept.append(f"... {len(details) - index} more")
+            break
+        kept.append(detail)
+    return json.dumps(kept)
+
+
+def portal_error_response(
+    status: int, message: str, details: Sequence[str] = (), headers: Mapping[str, str] | None = None
+) -> web.Response:
+    """A portal-link API error: body ``{"success": false, "error": message}``, the details (if
+    any) only in the :data:`PORTAL_DETAILS_HEADER` header, as the published OpenAPI file says."""
+    all_headers = dict(headers) if headers else {}
+    if details:
+        all_headers[PORTAL_DETAILS_HEADER] = portal_details_header(details)
+    return json_response(portal_error_body(message), status=status, headers=all_headers)
 
 
 def uses_portal_shape(path: str) -> bool:
@@ -174,12 +214,13 @@ def uses_portal_shape(path: str) -> bool:
     return path.startswith(PORTAL_PATH_PREFIXES)
 
 
-def error_response(path: str, status: int, message: str, detail: str = "",
-                   headers: Mapping[str, str] | None = None) -> web.Response:
+def error_response(
+    path: str, status: int, message: str, detail: str = "", headers: Mapping[str, str] | None = None
+) -> web.Response:
     """An HTTP error response in the shape the API uses at ``path``."""
-    body = portal_error_body(message) if uses_portal_shape(path) else http_error_body(
-        status, message, detail)
-    return json_response(body, status=status, headers=headers)
+    if uses_portal_shape(path):
+        return portal_error_response(status, message, [detail] if detail else (), headers)
+    return json_response(http_error_body(status, message, detail), status=status, headers=headers)
 
 
 class BusinessError(Exception):
@@ -218,14 +259,20 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
     ``REQ_0001`` (an emulator-chosen code) when the body is not a JSON object.
     """
     if not is_json_content_type(request):
-        raise HttpError(422, "The request Content-Type must be application/json",
-                        f"Received Content-Type: {request.headers.get('Content-Type', '')!r}")
+        raise HttpError(
+            422,
+            "The request Content-Type must be application/json",
+            f"Received Content-Type: {request.headers.get('Content-Type', '')!r}",
+        )
     raw = await request.read()
     try:
         body = loads(raw)
     except ValueError as exc:
         raise BusinessError("REQ_0001", "The request body is not valid JSON", str(exc)) from exc
     if not isinstance(body, dict):
-        raise BusinessError("REQ_0001", "The request body must be a JSON object",
-                            f"Received a JSON {type(body).__name__}")
+        raise BusinessError(
+            "REQ_0001",
+            "The request body must be a JSON object",
+            f"Received a JSON {type(body).__name__}",
+        )
     return body

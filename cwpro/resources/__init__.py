@@ -1,6 +1,8 @@
 """The API's resources, one module each; every operation declared once as an ``Endpoint``."""
 
-from ._base import CursorListResource, Endpoint, RawResponse, Resource, all_endpoints
+from typing import Any
+
+from ._base import CursorListResource, Endpoint, RawView, Resource
 from .documents import Documents
 from .portal_links import PortalLinks
 from .sites import Sites
@@ -19,13 +21,23 @@ RESOURCES: dict[str, type[Resource]] = {
     "portal_links": PortalLinks,
 }
 
+
+def all_endpoints() -> dict[str, Endpoint[Any]]:
+    """Every endpoint declared by every resource, as ``{"Resource.NAME": endpoint}``."""
+    return {
+        f"{cls.__name__}.{name}": ep
+        for cls in RESOURCES.values()
+        for name, ep in cls.endpoints.items()
+    }
+
+
 __all__ = [
     "RESOURCES",
     "CursorListResource",
     "Documents",
     "Endpoint",
     "PortalLinks",
-    "RawResponse",
+    "RawView",
     "Resource",
     "Sites",
     "Webhooks",

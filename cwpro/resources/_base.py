@@ -1,28 +1,33 @@
 """How a resource is declared, and the machinery every resource method shares.
 
 A resource is a class whose operations are :class:`Endpoint` declarations (method, path,
-model, pagination style) plus one-line typed methods that hand the declaration to the shared
-machinery here: :meth:`Resource._call` (one request -> one model), :meth:`Resource._list`
-(cursor paginator), :meth:`Resource._export` (partitioned export) and
-:meth:`Resource._page_list` (page-number paginator). Adding an endpoint is a declaration and a
-one-line method; the blocking client (``cwpro_sync``) is generated from these classes, and the
-route tests walk :func:`all_endpoints` to check the emulator serves every declared route.
+model, whether the call is safe to repeat, pagination style) plus one-line typed methods that
+hand the declaration to the shared machinery here: :meth:`Resource._call` (one request -> one
+model), :meth:`Resource._list` (cursor paginator), :meth:`Resource._export` (partitioned
+export) and :meth:`Resource._page_list` (page-number lists). Every single-request
+method accepts the per-call options (:class:`cwpro.CallOptions`). Adding an endpoint is a
+declaration and a method; the blocking client (``cwpro_sync``) is generated from these classes,
+and the route tests walk ``cwpro.resources.all_endpoints()`` to check the emulator serves every
+declared route.
 """
 
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar, overload
+import string
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Concatenate, Generic, Literal, TypeVar, overload
 
 import attrs
-from typing_extensions import Unpack
+from typing_extensions import ParamSpec, Unpack
 
-from .._config import NotGiven, Timeout
+from .._config import NOT_GIVEN, NotGiven, Timeout
 from .._errors import InvalidArgumentError, ModelError
+from .._http.options import CallOptions, RequestOptions, merge_call_options
+from .._http.response import APIResponse
+from .._http.transport import encode_path
 from .._query import PAGINATION_KEYS, ListQuery, build_query
 from .._serde import converter
-from .._transport import APIResponse, encode_path
 from ..pagination import (
     AsyncCursorPaginator,
     AsyncExport,
@@ -41,89 +46,93 @@ from ..pagination.partitions import merge_partition
 if TYPE_CHECKING:
     from .._client import AsyncClient
 
-__all__ = ["CursorListResource", "Endpoint", "RawResponse", "Resource", "all_endpoints"]
+__all__ = ["CursorListResource", "Endpoint", "RawView", "Resource", "raw_method"]
 
 T = TypeVar("T")
 M = TypeVar("M")
+R = TypeVar("R")
+P = ParamSpec("P")
 
 Pagination = Literal["none", "cursor", "page"]
 
 
 @attrs.frozen
-class Endpoint:
+class Endpoint(Generic[M]):
     """One API operation, declared once.
 
-    ``model`` is the type of the response's ``data`` (or of each item, for lists); ``None``
-    returns ``data`` as it is (e.g. a message string). ``idempotent`` overrides the method's
-    default retry safety (GET/PUT/DELETE safe; POST/PATCH not).
+    ``model`` is the type of the response's ``data`` (of each item, for lists); ``str`` takes a
+    message string as it is; ``type(None)`` expects no ``data`` and returns ``None``.
+    ``safe_to_repeat`` (required): whether the request may be sent again when the server may
+    already have acted on it (a 5xx, an exchange cut short). It is a property of the operation,
+    not of its HTTP method: a status change is a PATCH with side effects, and a DELETE the
+    server carried out answers 404 the second time. ``expect_data``: whether a 2xx must carry
+    ``data`` (the published portal-link API answers a DELETE with ``{"success": true}``).
     """
 
     method: str
     path: str
-    model: type[Any] | None = None
-    pagination: Pagination = "none"
-    idempotent: bool | None = None
-    summary: str = ""
+    model: type[M]
+    safe_to_repeat: bool = attrs.field(kw_only=True)
+    pagination: Pagination = attrs.field(default="none", kw_only=True)
+    expect_data: bool = attrs.field(default=True, kw_only=True)
+    summary: str = attrs.field(default="", kw_only=True)
 
     def path_params(self) -> tuple[str, ...]:
         """The ``{placeholders}`` of the path, in order."""
-        import string
-
         return tuple(name for _, name, _, _ in string.Formatter().parse(self.path) if name)
 
 
-@attrs.frozen
-class RawResponse(Generic[T]):
-    """What ``resource.with_raw_response.method(...)`` returns: the model plus the HTTP answer."""
-
-    parsed: T
-    response: APIResponse
-
-    @property
-    def status(self) -> int:
-        """The HTTP status."""
-        return self.response.status
-
-    @property
-    def headers(self) -> Mapping[str, str]:
-        """The response headers."""
-        return self.response.headers
-
-    @property
-    def payload(self) -> Mapping[str, Any]:
-        """The whole decoded JSON envelope, exactly as received."""
-        return self.response.payload
-
-
-_captured: contextvars.ContextVar[list[APIResponse] | None] = contextvars.ContextVar(
+_captured: contextvars.ContextVar[list[APIResponse[Any]] | None] = contextvars.ContextVar(
     "cwpro_captured_responses", default=None
 )
 
 
-class _RawResponseProxy:
-    """``resource.with_raw_response``: the same methods, returning :class:`RawResponse`."""
+class RawView(Generic[R]):
+    """Base of ``resource.with_raw_response``: the same calls, returning :class:`APIResponse`."""
 
-    def __init__(self, resource: Resource) -> None:
+    def __init__(self, resource: R) -> None:
         self._resource = resource
 
-    def __getattr__(self, name: str) -> Callable[..., Any]:
-        method = getattr(self._resource, name)
-        if name.startswith("_") or not callable(method):
-            raise AttributeError(name)
+    def __repr__(self) -> str:
+        return f"<with_raw_response of {self._resource!r}>"
 
-        async def call(*args: Any, **kwargs: Any) -> RawResponse[Any]:
-            responses: list[APIResponse] = []
+
+class raw_method(Generic[P, R]):
+    """Turns a resource method into its raw twin on a :class:`RawView` (typed from it)."""
+
+    def __init__(self, method: Callable[Concatenate[Any, P], Awaitable[R]]) -> None:
+        self._method = method
+        self.__doc__ = (
+            f"Like ``{method.__name__}()``, returning the :class:`cwpro.APIResponse` "
+            "(status, headers, request id, attempts); ``.parse()`` gives the usual result."
+        )
+
+    @overload
+    def __get__(self, view: None, owner: type[Any]) -> raw_method[P, R]: ...
+
+    @overload
+    def __get__(
+        self, view: RawView[Any], owner: type[Any]
+    ) -> Callable[P, Awaitable[APIResponse[R]]]: ...
+
+    def __get__(self, view: RawView[Any] | None, owner: type[Any]) -> Any:
+        if view is None:
+            return self
+        method, resource = self._method, view._resource
+
+        async def call(*args: P.args, **kwargs: P.kwargs) -> APIResponse[R]:
+            responses: list[APIResponse[Any]] = []
             token = _captured.set(responses)
             try:
-                parsed = await method(*args, **kwargs)
+                parsed = await method(resource, *args, **kwargs)
             finally:
                 _captured.reset(token)
-            if not responses:
-                raise TypeError(f"{name}() is not a single-request method")
-            return RawResponse(parsed, responses[-1])
+            response: APIResponse[R] = responses[-1]
+            response._parsed = parsed
+            return response
 
-        call.__name__ = name
-        call.__doc__ = method.__doc__
+        call.__name__ = method.__name__
+        call.__doc__ = self.__doc__
         return call
 
 
@@ -131,7 +140,7 @@ class Resource:
     """Base of every resource: holds the client and runs declared endpoints."""
 
     #: Every endpoint this resource declares (filled by ``__init_subclass__``).
-    endpoints: ClassVar[dict[str, Endpoint]] = {}
+    endpoints: ClassVar[dict[str, Endpoint[Any]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -144,61 +153,78 @@ class Resource:
     def __repr__(self) -> str:
         return f"<{type(self).__name__} of {self._client!r}>"
 
-    @property
-    def with_raw_response(self) -> Any:
-        """The same methods, each returning a :class:`RawResponse` (model + status/headers/JSON)."""
-        return _RawResponseProxy(self)
-
     # -- shared machinery --------------------------------------------------------------------
     async def _send(
         self,
-        endpoint: Endpoint,
+        endpoint: Endpoint[Any],
         *,
         path: Mapping[str, str] | None = None,
         params: Sequence[tuple[str, str]] | None = None,
         json: Any = None,
         body_factory: Callable[[], Any] | None = None,
         default_timeout: Timeout | None = None,
-    ) -> APIResponse:
-        options = self._client._options
-        timeout = options.timeout
+        options: Mapping[str, Any] | None = None,
+    ) -> APIResponse[Any]:
+        client = self._client
+        call: CallOptions = (
+            merge_call_options(client._call_options, options) if options else client._call_options
+        )
+        timeout: Any = call.get("timeout", NOT_GIVEN)
         if default_timeout is not None and isinstance(timeout, NotGiven):
-            timeout = default_timeout  # the operation's own default; with_options still wins
-        response = await self._client._transport.request(
-            endpoint.method,
-            encode_path(endpoint.path, path or {}),
-            params=params,
-            json=json,
-            body_factory=body_factory,
-            timeout=timeout,
-            max_retries=options.max_retries,
-            idempotent=endpoint.idempotent,
+            timeout = default_timeout  # the operation's own default; an explicit timeout wins
+        extra_query = call.get("extra_query")
+        if extra_query:
+            params = [*(params or ()), *extra_query]
+        response = await client._transport.send(
+            RequestOptions(
+                endpoint.method,
+                encode_path(endpoint.path, path) if path else endpoint.path,
+                params=params,
+                json=json,
+                body_factory=body_factory,
+                headers=call.get("extra_headers"),
+                timeout=timeout,
+                max_retries=call.get("max_retries", NOT_GIVEN),
+                safe_to_repeat=endpoint.safe_to_repeat,
+                expect_data=endpoint.expect_data,
+            )
         )
         captured = _captured.get()
         if captured is not None:
             captured.append(response)
         return response
 
-    def _parse(self, endpoint: Endpoint, response: APIResponse) -> Any:
-        data = response.data
-        if endpoint.model is None:
-            return data
+    @staticmethod
+    def _parse(endpoint: Endpoint[M], response: APIResponse[Any]) -> M:
+        model = endpoint.model
+        data = response.payload.get("data")
+        if model is type(None):
+            return None
+        if model is str:
+            if not isinstance(data, str):
+                raise ModelError(
+                    f"expected a message string in 'data', got {type(data).__name__} "
+                    f"({response.method} {response.url})"
+                )
+            return data  # type: ignore[return-value]  # M is str here
         try:
-            return converter.structure(data, endpoint.model)
+            result: M = converter.structure(data, model)
         except ModelError as exc:
             exc.args = (f"{exc} ({response.method} {response.url})",)
             raise
+        return result
 
     async def _call(
         self,
-        endpoint: Endpoint,
+        endpoint: Endpoint[M],
         *,
         path: Mapping[str, str] | None = None,
         params: Sequence[tuple[str, str]] | None = None,
         json: Any = None,
         body_factory: Callable[[], Any] | None = None,
         default_timeout: Timeout | None = None,
-    ) -> Any:
+        options: Mapping[str, Any] | None = None,
+    ) -> M:
         """Send one declared request and return its ``data`` as the declared model."""
         response = await self._send(
             endpoint,
@@ -207,11 +233,12 @@ class Resource:
             json=json,
             body_factory=body_factory,
             default_timeout=default_timeout,
+            options=options,
         )
         return self._parse(endpoint, response)
 
     # -- lists (cursor walks, exports, page-number lists: cwpro.pagination does the walking) --
-    def _items(self, endpoint: Endpoint, as_dict: bool) -> StructureItems[Any]:
+    def _items(self, endpoint: Endpoint[Any], as_dict: bool) -> StructureItems[Any]:
         """How a page's raw ``data`` becomes its items: the plain dicts, or models."""
         model = endpoint.model
         if as_dict or model is None:
@@ -225,7 +252,7 @@ class Resource:
 
     async def _fetch_cursor_page(
         self,
-        endpoint: Endpoint,
+        endpoint: Endpoint[Any],
         path: Mapping[str, str] | None,
         params: list[tuple[str, str]],
         cursor: str | None,
@@ -242,7 +269,7 @@ class Resource:
 
     def _list(
         self,
-        endpoint: Endpoint,
+        endpoint: Endpoint[Any],
         query: Mapping[str, Any],
         *,
         path: Mapping[str, str] | None = None,
@@ -271,7 +298,7 @@ class Resource:
 
     def _export(
         self,
-        endpoint: Endpoint,
+        endpoint: Endpoint[Any],
         partitions: Sequence[Mapping[str, Any]] | None,
         query: Mapping[str, Any],
         *,
@@ -299,7 +326,7 @@ class Resource:
 
     def _page_list(
         self,
-        endpoint: Endpoint,
+        endpoint: Endpoint[Any],
         params: Sequence[tuple[str, str]],
         *,
         first_page: int,
@@ -335,7 +362,7 @@ class CursorListResource(Resource, Generic[M]):
     Subclasses declare ``LIST = Endpoint("GET", path, Model, pagination="cursor")``.
     """
 
-    LIST: ClassVar[Endpoint]
+    LIST: ClassVar[Endpoint[Any]]
 
     if TYPE_CHECKING:
 
@@ -450,14 +477,3 @@ class CursorListResource(Resource, Generic[M]):
             resume=resume,
             as_dict=as_dict,
         )
-
-
-def all_endpoints() -> dict[str, Endpoint]:
-    """Every endpoint declared by every resource, as ``{"Resource.NAME": endpoint}``."""
-    from . import RESOURCES
-
-    return {
-        f"{cls.__name__}.{name}": ep
-        for cls in RESOURCES.values()
-        for name, ep in cls.endpoints.items()
-    }

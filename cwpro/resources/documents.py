@@ -13,18 +13,20 @@ from typing_extensions import Unpack
 
 from .. import _wire
 from .._config import Timeout
+from .._errors import InvalidArgumentError
+from .._http.options import CallOptions
 from .._lazy import lazy_module
 from .._query import ListQuery
 from ..models import Document
 from ..pagination import AsyncCursorPaginator
-from ._base import Endpoint, Resource
+from ._base import Endpoint, RawView, Resource, raw_method
 
 if TYPE_CHECKING:
     import aiohttp
 else:
     aiohttp = lazy_module("aiohttp", globals())
 
-__all__ = ["Documents", "FileSource"]
+__all__ = ["Documents", "DocumentsWithRawResponse", "FileSource"]
 
 #: What ``upload`` accepts: a path, bytes, or an open binary file.
 FileSource: TypeAlias = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, IO[bytes]]
@@ -35,7 +37,7 @@ _RESOURCE_NAME = re.compile(r"^[a-z0-9_]{1,64}$")
 
 def _check_resource_name(resource_name: str) -> None:
     if not isinstance(resource_name, str) or not _RESOURCE_NAME.match(resource_name):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"resource_name must be lowercase letters, digits and '_' (e.g. {DEFAULT_RESOURCE!r}),"
             f" got {resource_name!r}"
         )
@@ -114,7 +116,9 @@ class _UploadBody:
         else:
             if self._attempts > 1:
                 if self._start is None:
-                    raise ValueError("cannot retry an upload from a stream that cannot seek")
+                    raise InvalidArgumentError(
+                        "cannot retry an upload from a stream that cannot seek"
+                    )
                 source.seek(self._start)
             payload = source
         form = aiohttp.FormData(quote_fields=False)
@@ -132,8 +136,13 @@ class _UploadBody:
 class Documents(Resource):
     """Documents of a work order resource: upload (streamed multipart) and list."""
 
-    UPLOAD = Endpoint("POST", _wire.DOCUMENTS, Document)
-    LIST = Endpoint("GET", _wire.DOCUMENTS, Document, pagination="cursor")
+    UPLOAD = Endpoint("POST", _wire.DOCUMENTS, Document, safe_to_repeat=False)
+    LIST = Endpoint("GET", _wire.DOCUMENTS, Document, safe_to_repeat=True, pagination="cursor")
+
+    @property
+    def with_raw_response(self) -> DocumentsWithRawResponse:
+        """The same calls, each returning the :class:`cwpro.APIResponse`."""
+        return DocumentsWithRawResponse(self)
 
     async def upload(
         self,
@@ -143,6 +152,7 @@ class Documents(Resource):
         resource_name: str = DEFAULT_RESOURCE,
         filename: str | None = None,
         content_type: str | None = None,
+        **options: Unpack[CallOptions],
     ) -> Document:
         """Upload a file to a work order resource as ``multipart/form-data`` (field ``file``).
 
@@ -150,7 +160,8 @@ class Documents(Resource):
         large file is never held in memory. ``content_type`` defaults to a guess from the file
         name. Returns the stored :class:`cwpro.models.Document`. Uploads get a time limit in
         proportion to their size (60 s + 1 s per 256 KiB) instead of the client's default;
-        ``client.with_options(timeout=...)`` overrides it.
+        ``timeout=`` (here or in ``with_options``) overrides it. An upload is never re-sent
+        once the server may have stored it (a 5xx or a broken connection raises).
         """
         _check_resource_name(resource_name)
         body = _UploadBody(file, filename, content_type)
@@ -161,6 +172,7 @@ class Documents(Resource):
                 path={"id": work_order_id, "resource_name": resource_name},
                 body_factory=factory,
                 default_timeout=_upload_timeout(body.size),
+                options=options,
             )
         finally:
             body.close()
@@ -178,3 +190,9 @@ class Documents(Resource):
             self.LIST, query, path={"id": work_order_id, "resource_name": resource_name}
         )
         return paginator
+
+
+class DocumentsWithRawResponse(RawView[Documents]):
+    """``client.documents.with_raw_response``: each call returns its ``APIResponse``."""
+
+    upload = raw_method(Documents.upload)

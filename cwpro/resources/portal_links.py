@@ -6,8 +6,12 @@ import datetime as _dt
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar, overload
 
+from typing_extensions import Unpack
+
 from .. import _wire
 from .._config import NOT_GIVEN, NotGiven
+from .._errors import InvalidArgumentError
+from .._http.options import CallOptions
 from .._serde import format_datetime
 from ..models import (
     AccessRestrictions,
@@ -20,9 +24,9 @@ from ..models import (
     PortalLink,
 )
 from ..pagination import AsyncPagePaginator
-from ._base import Endpoint, Resource
+from ._base import Endpoint, RawView, Resource, raw_method
 
-__all__ = ["PortalLinks"]
+__all__ = ["PortalLinks", "PortalLinksWithRawResponse"]
 
 M = TypeVar("M", bound=Model)
 Nested: TypeAlias = M | Mapping[str, Any]
@@ -35,13 +39,13 @@ def _nested(name: str, value: Any, cls: type[Model]) -> dict[str, Any] | None:
     if isinstance(value, cls):
         return value.to_dict()
     if not isinstance(value, Mapping):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{name} must be a {cls.__name__} or a mapping, got {type(value).__name__}"
         )
     try:
         return cls.from_dict(dict(value)).to_dict()
     except ValueError as exc:
-        raise ValueError(f"{name}: {exc}") from None
+        raise InvalidArgumentError(f"{name}: {exc}") from None
 
 
 def _link_type(value: LinkType | str) -> str:
@@ -49,13 +53,13 @@ def _link_type(value: LinkType | str) -> str:
         return value.value
     if value not in LinkType._value2member_map_ or not LinkType(value).known:
         allowed = ", ".join(m.value for m in LinkType)
-        raise ValueError(f"link_type must be one of {allowed}, got {value!r}")
+        raise InvalidArgumentError(f"link_type must be one of {allowed}, got {value!r}")
     return LinkType(value).value
 
 
 def _string_list(name: str, value: Sequence[str]) -> list[str]:
     if isinstance(value, str) or not all(isinstance(v, str) and v for v in value):
-        raise ValueError(f"{name} must be a list of non-empty strings, got {value!r}")
+        raise InvalidArgumentError(f"{name} must be a list of non-empty strings, got {value!r}")
     return list(value)
 
 
@@ -86,11 +90,13 @@ def _link_fields(
             body[name] = _nested(name, value, cls)
     if not isinstance(expiry_date, NotGiven):
         if expiry_date is not None and not isinstance(expiry_date, _dt.datetime):
-            raise ValueError(f"expiry_date must be a datetime or None, got {expiry_date!r}")
+            raise InvalidArgumentError(
+                f"expiry_date must be a datetime or None, got {expiry_date!r}"
+            )
         body["expiry_date"] = None if expiry_date is None else format_datetime(expiry_date)
     if not isinstance(is_active, NotGiven) and is_active is not None:
         if not isinstance(is_active, bool):
-            raise ValueError(f"is_active must be a bool, got {is_active!r}")
+            raise InvalidArgumentError(f"is_active must be a bool, got {is_active!r}")
         body["is_active"] = is_active
     if not isinstance(company_namespace, NotGiven) and company_namespace is not None:
         body["company_namespace"] = _string_list("company_namespace", company_namespace)
@@ -99,20 +105,30 @@ def _link_fields(
 
 def _check_id(name: str, value: str) -> None:
     if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{name} must be a non-empty id string, got {value!r}")
+        raise InvalidArgumentError(f"{name} must be a non-empty id string, got {value!r}")
 
 
 class PortalLinks(Resource):
     """Workorder portal links: concurrent page-number list, CRUD, token, activation."""
 
-    LIST = Endpoint("GET", _wire.PORTAL_LINKS, PortalLink, pagination="page")
-    CREATE = Endpoint("POST", _wire.PORTAL_LINKS, PortalLink)
-    GET = Endpoint("GET", _wire.PORTAL_LINK, PortalLink)
-    UPDATE = Endpoint("PATCH", _wire.PORTAL_LINK, PortalLink)
-    DELETE = Endpoint("DELETE", _wire.PORTAL_LINK, PortalLink)
-    REGENERATE = Endpoint("POST", _wire.PORTAL_LINK_REGENERATE, PortalLink)
-    ACTIVATE = Endpoint("POST", _wire.PORTAL_LINK_ACTIVATE, PortalLink, idempotent=True)
-    DEACTIVATE = Endpoint("POST", _wire.PORTAL_LINK_DEACTIVATE, PortalLink, idempotent=True)
+    LIST = Endpoint("GET", _wire.PORTAL_LINKS, PortalLink, safe_to_repeat=True, pagination="page")
+    CREATE = Endpoint("POST", _wire.PORTAL_LINKS, PortalLink, safe_to_repeat=False)
+    GET = Endpoint("GET", _wire.PORTAL_LINK, PortalLink, safe_to_repeat=True)
+    UPDATE = Endpoint("PATCH", _wire.PORTAL_LINK, PortalLink, safe_to_repeat=False)
+    #: ``{"success": true}`` and no ``data`` (the published OpenAPI file); a second DELETE of
+    #: a link the server deleted answers 404, so it is never re-sent once it may have run.
+    DELETE = Endpoint(
+        "DELETE", _wire.PORTAL_LINK, type(None), safe_to_repeat=False, expect_data=False
+    )
+    REGENERATE = Endpoint("POST", _wire.PORTAL_LINK_REGENERATE, PortalLink, safe_to_repeat=False)
+    #: Setting a state the link may already have: repeating it changes nothing.
+    ACTIVATE = Endpoint("POST", _wire.PORTAL_LINK_ACTIVATE, PortalLink, safe_to_repeat=True)
+    DEACTIVATE = Endpoint("POST", _wire.PORTAL_LINK_DEACTIVATE, PortalLink, safe_to_repeat=True)
+
+    @property
+    def with_raw_response(self) -> PortalLinksWithRawResponse:
+        """The same calls, each returning the :class:`cwpro.APIResponse`."""
+        return PortalLinksWithRawResponse(self)
 
     if TYPE_CHECKING:
 
@@ -194,13 +210,13 @@ class PortalLinks(Resource):
         name (``-field`` descending).
         """
         if page is not None and (isinstance(page, bool) or not isinstance(page, int) or page < 1):
-            raise ValueError(f"page must be an integer >= 1, got {page!r}")
+            raise InvalidArgumentError(f"page must be an integer >= 1, got {page!r}")
         if per_page is not None and (
             isinstance(per_page, bool)
             or not isinstance(per_page, int)
             or not 1 <= per_page <= _wire.PORTAL_PAGE_SIZE_MAX
         ):
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"per_page must be an integer in 1..{_wire.PORTAL_PAGE_SIZE_MAX}, got {per_page!r}"
             )
         params: list[tuple[str, str]] = []
@@ -208,7 +224,7 @@ class PortalLinks(Resource):
             params.append(("per_page", str(per_page)))
         if sort is not None:
             if not isinstance(sort, str) or not sort.strip():
-                raise ValueError(f"sort must be a field name, got {sort!r}")
+                raise InvalidArgumentError(f"sort must be a field name, got {sort!r}")
             params.append(("sort", sort))
         for value in _string_list("company_namespace", company_namespace or []):
             params.append(("company_namespace", value))
@@ -217,7 +233,7 @@ class PortalLinks(Resource):
             params.append(("workorder", workorder))
         if is_active is not None:
             if not isinstance(is_active, bool):
-                raise ValueError(f"is_active must be a bool, got {is_active!r}")
+                raise InvalidArgumentError(f"is_active must be a bool, got {is_active!r}")
             params.append(("is_active", "true" if is_active else "false"))
         if link_type is not None:
             params.append(("link_type", _link_type(link_type)))
@@ -245,6 +261,7 @@ class PortalLinks(Resource):
         metadata: LinkMetadata | Mapping[str, Any] | None = None,
         is_active: bool = True,
         company_namespace: Sequence[str] | None = None,
+        **options: Unpack[CallOptions],
     ) -> PortalLink:
         """Create a portal link for a work order (201); returns it with its ``link_token``.
 
@@ -265,13 +282,11 @@ class PortalLinks(Resource):
                 company_namespace=company_namespace,
             )
         )
-        result: PortalLink = await self._call(self.CREATE, json=body)
-        return result
+        return await self._call(self.CREATE, json=body, options=options)
 
-    async def get(self, id: str) -> PortalLink:
+    async def get(self, id: str, **options: Unpack[CallOptions]) -> PortalLink:
         """Fetch one portal link (:class:`cwpro.NotFoundError` if unknown)."""
-        result: PortalLink = await self._call(self.GET, path={"id": id})
-        return result
+        return await self._call(self.GET, path={"id": id}, options=options)
 
     async def update(
         self,
@@ -286,6 +301,7 @@ class PortalLinks(Resource):
         metadata: LinkMetadata | Mapping[str, Any] | NotGiven = NOT_GIVEN,
         is_active: bool | NotGiven = NOT_GIVEN,
         company_namespace: Sequence[str] | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
     ) -> PortalLink:
         """Change only the given fields (PATCH); ``expiry_date=None`` removes the expiry."""
         body = _link_fields(
@@ -300,26 +316,37 @@ class PortalLinks(Resource):
             company_namespace=company_namespace,
         )
         if not body:
-            raise ValueError("update() needs at least one field to change")
-        result: PortalLink = await self._call(self.UPDATE, path={"id": id}, json=body)
-        return result
+            raise InvalidArgumentError("update() needs at least one field to change")
+        return await self._call(self.UPDATE, path={"id": id}, json=body, options=options)
 
-    async def delete(self, id: str) -> PortalLink:
-        """Delete a portal link; returns it as it was. Its token stops working."""
-        result: PortalLink = await self._call(self.DELETE, path={"id": id})
-        return result
+    async def delete(self, id: str, **options: Unpack[CallOptions]) -> None:
+        """Delete a portal link; its token stops working. Returns ``None``.
 
-    async def regenerate(self, id: str) -> PortalLink:
+        Never re-sent once the server may have carried it out: a 5xx or a broken connection
+        raises (check with ``get()``, which answers 404 once the link is gone).
+        """
+        await self._call(self.DELETE, path={"id": id}, options=options)
+
+    async def regenerate(self, id: str, **options: Unpack[CallOptions]) -> PortalLink:
         """Issue a new ``link_token``/``full_url``; the old token stops working."""
-        result: PortalLink = await self._call(self.REGENERATE, path={"id": id})
-        return result
+        return await self._call(self.REGENERATE, path={"id": id}, options=options)
 
-    async def activate(self, id: str) -> PortalLink:
+    async def activate(self, id: str, **options: Unpack[CallOptions]) -> PortalLink:
         """Make a portal link usable again."""
-        result: PortalLink = await self._call(self.ACTIVATE, path={"id": id})
-        return result
+        return await self._call(self.ACTIVATE, path={"id": id}, options=options)
 
-    async def deactivate(self, id: str) -> PortalLink:
+    async def deactivate(self, id: str, **options: Unpack[CallOptions]) -> PortalLink:
         """Stop a portal link from working (it can be activated again)."""
-        result: PortalLink = await self._call(self.DEACTIVATE, path={"id": id})
-        return result
+        return await self._call(self.DEACTIVATE, path={"id": id}, options=options)
+
+
+class PortalLinksWithRawResponse(RawView[PortalLinks]):
+    """``client.portal_links.with_raw_response``: each call returns its ``APIResponse``."""
+
+    create = raw_method(PortalLinks.create)
+    get = raw_method(PortalLinks.get)
+    update = raw_method(PortalLinks.update)
+    delete = raw_method(PortalLinks.delete)
+    regenerate = raw_method(PortalLinks.regenerate)
+    activate = raw_method(PortalLinks.activate)
+    deactivate = raw_method(PortalLinks.deactivate)

@@ -9,15 +9,17 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 from typing_extensions import Unpack
 
 from .. import _wire
+from .._errors import InvalidArgumentError
+from .._http.options import CallOptions
 from .._query import ListQuery
 from ..models import EventType, WebhookNotification
 from ..pagination import AsyncCursorPaginator, AsyncExport
-from ._base import Endpoint, Resource
+from ._base import Endpoint, RawView, Resource, raw_method
 
 if TYPE_CHECKING:
     from ..webhooks import BackfillResult, SeenStore, WebhookEvent
 
-__all__ = ["Webhooks"]
+__all__ = ["Webhooks", "WebhooksWithRawResponse"]
 
 _FAR_FUTURE = _dt.datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=_dt.timezone.utc)
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
@@ -28,9 +30,11 @@ def _date_range(since: _dt.datetime | None, until: _dt.datetime | None) -> dict[
         return {}
     for name, value in (("since", since), ("until", until)):
         if value is not None and not isinstance(value, _dt.datetime):
-            raise ValueError(f"{name} must be a datetime, got {value!r}")
+            raise InvalidArgumentError(f"{name} must be a datetime, got {value!r}")
         if value is not None and value.tzinfo is None:
-            raise ValueError(f"{name} must be timezone-aware (e.g. datetime.now(timezone.utc))")
+            raise InvalidArgumentError(
+                f"{name} must be timezone-aware (e.g. datetime.now(timezone.utc))"
+            )
     return {_wire.WEBHOOK_DATE_FIELD: (since or _EPOCH, until or _FAR_FUTURE)}
 
 
@@ -42,8 +46,19 @@ def _event_param(event: EventType | str | None) -> list[tuple[str, str]]:
 class Webhooks(Resource):
     """Recorded webhook notifications (kept 3 months by CWP) and backfill."""
 
-    LIST = Endpoint("GET", _wire.WEBHOOK_NOTIFICATIONS, WebhookNotification, pagination="cursor")
-    GET = Endpoint("GET", _wire.WEBHOOK_NOTIFICATION, WebhookNotification)
+    LIST = Endpoint(
+        "GET",
+        _wire.WEBHOOK_NOTIFICATIONS,
+        WebhookNotification,
+        safe_to_repeat=True,
+        pagination="cursor",
+    )
+    GET = Endpoint("GET", _wire.WEBHOOK_NOTIFICATION, WebhookNotification, safe_to_repeat=True)
+
+    @property
+    def with_raw_response(self) -> WebhooksWithRawResponse:
+        """The same calls, each returning the :class:`cwpro.APIResponse`."""
+        return WebhooksWithRawResponse(self)
 
     if TYPE_CHECKING:
 
@@ -102,7 +117,7 @@ class Webhooks(Resource):
         dated = _date_range(since, until)
         if dated:
             if "between" in query and _wire.WEBHOOK_DATE_FIELD in query["between"]:
-                raise ValueError("give since/until or between[created_date], not both")
+                raise InvalidArgumentError("give since/until or between[created_date], not both")
             query["between"] = {**query.get("between", {}), **dated}
         return self._list(
             self.LIST, query, extra_params=extra, as_dict=as_dict, max_items=max_items
@@ -177,13 +192,12 @@ class Webhooks(Resource):
             as_dict=as_dict,
         )
 
-    async def get(self, id: str) -> WebhookNotification:
+    async def get(self, id: str, **options: Unpack[CallOptions]) -> WebhookNotification:
         """Fetch one notification.
 
         Raises :class:`cwpro.NotFoundError` when it is unknown or older than 3 months.
         """
-        result: WebhookNotification = await self._call(self.GET, path={"id": id})
-        return result
+        return await self._call(self.GET, path={"id": id}, options=options)
 
     async def backfill(
         self,
@@ -210,3 +224,9 @@ class Webhooks(Resource):
                 yield event_from_mapping(notification.to_dict())
 
         return await backfill(events(), handler, seen=seen)
+
+
+class WebhooksWithRawResponse(RawView[Webhooks]):
+    """``client.webhooks.with_raw_response``: each call returns its ``APIResponse``."""
+
+    get = raw_method(Webhooks.get)

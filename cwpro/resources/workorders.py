@@ -5,31 +5,43 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Any
 
+from typing_extensions import Unpack
+
 from .. import _wire
+from .._errors import InvalidArgumentError
+from .._http.options import CallOptions
+from .._validate import non_empty_string
 from ..models import Priority, WorkOrder, WorkOrderStatus
 from ..models.workorders import work_order_body
-from ._base import CursorListResource, Endpoint
+from ._base import CursorListResource, Endpoint, RawView, raw_method
 
-__all__ = ["WorkOrders"]
+__all__ = ["WorkOrders", "WorkOrdersWithRawResponse"]
 
 
 class WorkOrders(CursorListResource[WorkOrder]):
     """Work orders: list/export, get (optionally expanded), create, update, change status."""
 
-    LIST = Endpoint("GET", _wire.WORKORDERS, WorkOrder, pagination="cursor")
-    GET = Endpoint("GET", _wire.WORKORDER, WorkOrder)
-    CREATE = Endpoint("POST", _wire.WORKORDERS, WorkOrder)
-    UPDATE = Endpoint("PATCH", _wire.WORKORDER, WorkOrder)
-    UPDATE_STATUS = Endpoint("PATCH", _wire.WORKORDER_STATUS, None, idempotent=True)
+    LIST = Endpoint("GET", _wire.WORKORDERS, WorkOrder, safe_to_repeat=True, pagination="cursor")
+    GET = Endpoint("GET", _wire.WORKORDER, WorkOrder, safe_to_repeat=True)
+    CREATE = Endpoint("POST", _wire.WORKORDERS, WorkOrder, safe_to_repeat=False)
+    UPDATE = Endpoint("PATCH", _wire.WORKORDER, WorkOrder, safe_to_repeat=False)
+    #: A status change notifies people and fires webhooks: never re-sent once it may have run.
+    UPDATE_STATUS = Endpoint("PATCH", _wire.WORKORDER_STATUS, str, safe_to_repeat=False)
 
-    async def get(self, id: str, *, expand: bool = False) -> WorkOrder:
+    @property
+    def with_raw_response(self) -> WorkOrdersWithRawResponse:
+        """The same calls, each returning the :class:`cwpro.APIResponse`."""
+        return WorkOrdersWithRawResponse(self)
+
+    async def get(
+        self, id: str, *, expand: bool = False, **options: Unpack[CallOptions]
+    ) -> WorkOrder:
         """Fetch one work order. ``expand=True`` sends ``summary=full`` and fills ``work_types``.
 
         Raises :class:`cwpro.NotFoundError` when there is no such work order.
         """
         params = [_wire.EXPAND_PARAM] if expand else None
-        result: WorkOrder = await self._call(self.GET, path={"id": id}, params=params)
-        return result
+        return await self._call(self.GET, path={"id": id}, params=params, options=options)
 
     async def create(
         self,
@@ -42,14 +54,14 @@ class WorkOrders(CursorListResource[WorkOrder]):
         work_type_ids: list[str] | None = None,
         scheduled_date: _dt.datetime | None = None,
         extra: dict[str, Any] | None = None,
+        **options: Unpack[CallOptions],
     ) -> WorkOrder:
         """Create a work order and return it as stored (fields not given are not sent).
 
         ``extra`` adds fields this SDK does not model. Unknown work type ids raise
         :class:`cwpro.BadRequestError` with ``code == "WO_0005"``.
         """
-        if not isinstance(name, str) or not name.strip():
-            raise ValueError("name must be a non-empty string")
+        non_empty_string("name", name.strip() if isinstance(name, str) else name)
         body = work_order_body(
             name=name,
             description=description,
@@ -60,8 +72,7 @@ class WorkOrders(CursorListResource[WorkOrder]):
             scheduled_date=scheduled_date,
             extra=extra,
         )
-        result: WorkOrder = await self._call(self.CREATE, json=body)
-        return result
+        return await self._call(self.CREATE, json=body, options=options)
 
     async def update(
         self,
@@ -75,6 +86,7 @@ class WorkOrders(CursorListResource[WorkOrder]):
         work_type_ids: list[str] | None = None,
         scheduled_date: _dt.datetime | None = None,
         extra: dict[str, Any] | None = None,
+        **options: Unpack[CallOptions],
     ) -> WorkOrder:
         """Change the given fields of a work order (PATCH: only those are sent); returns it."""
         body = work_order_body(
@@ -88,12 +100,30 @@ class WorkOrders(CursorListResource[WorkOrder]):
             extra=extra,
         )
         if not body:
-            raise ValueError("update() needs at least one field to change")
-        result: WorkOrder = await self._call(self.UPDATE, path={"id": id}, json=body)
-        return result
+            raise InvalidArgumentError("update() needs at least one field to change")
+        return await self._call(self.UPDATE, path={"id": id}, json=body, options=options)
 
-    async def update_status(self, id: str, status: WorkOrderStatus | str) -> str:
-        """Set a work order's status; returns the server's confirmation message."""
-        value = WorkOrderStatus(status).value
-        message = await self._call(self.UPDATE_STATUS, path={"id": id}, json={"status": value})
-        return str(message)
+    async def update_status(
+        self, id: str, status: WorkOrderStatus | str, **options: Unpack[CallOptions]
+    ) -> str:
+        """Set a work order's status; returns the server's confirmation message.
+
+        Never re-sent after the server may have acted on it (a 5xx or a broken connection
+        raises): check the work order before trying again.
+        """
+        try:
+            value = WorkOrderStatus(status).value
+        except ValueError:
+            raise InvalidArgumentError(f"unknown work order status {status!r}") from None
+        return await self._call(
+            self.UPDATE_STATUS, path={"id": id}, json={"status": value}, options=options
+        )
+
+
+class WorkOrdersWithRawResponse(RawView[WorkOrders]):
+    """``client.workorders.with_raw_response``: each call returns its ``APIResponse``."""
+
+    get = raw_method(WorkOrders.get)
+    create = raw_method(WorkOrders.create)
+    update = raw_method(WorkOrders.update)
+    update_status = raw_method(WorkOrders.update_status)

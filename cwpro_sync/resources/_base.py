@@ -58,26 +58,15 @@ class CursorListResource(Resource, Generic[M]):
 
     _async: AsyncCursorListResource[M]
 
-    def list(
-        self,
-        *,
-        as_dict: bool = False,
-        max_items: int | None = None,
-        **query: Unpack[ListQuery],
-    ) -> CursorPaginator[Any]:
+    def list(self, **query: Unpack[ListQuery]) -> CursorPaginator[M]:
         """Stream every item of the list (``async for``), or its pages (``.pages()``).
 
         Options (all optional, validated before any request; see :class:`cwpro.ListQuery`):
-        ``limit`` (items per *page*, not in all), ``sort_by``, ``filter_by``,
-        ``filter_operator``, ``in_``, ``between``, ``cursor`` (resume from a saved cursor),
-        ``prefetch`` (pages fetched ahead, default 1). ``max_items`` stops after that many
-        items. ``as_dict=True`` yields the envelope's plain dicts (wire names, no models): the
-        cheap form for bulk loaders. ``await resource.list(...)`` returns just the first page.
+        ``limit``, ``sort_by``, ``filter_by``, ``filter_operator``, ``in_``, ``between``,
+        ``cursor`` (resume from a saved cursor), ``prefetch`` (pages fetched ahead, default 1).
+        ``await resource.list(...)`` returns just the first page.
         """
-        return CursorPaginator(
-            self._bridge,
-            self._async.list(as_dict=as_dict, max_items=max_items, **query),
-        )
+        return CursorPaginator(self._bridge, self._async.list(**query))
 
     def export(
         self,
@@ -86,17 +75,15 @@ class CursorListResource(Resource, Generic[M]):
         concurrency: int = 8,
         ordered: bool = False,
         resume: Sequence[Mapping[str, Any]] | None = None,
-        as_dict: bool = False,
         **query: Unpack[ListQuery],
-    ) -> Export[Any]:
+    ) -> Export[M]:
         """Export the list fast: several partitions walked concurrently, merged into one stream.
 
         ``partitions``: list options per partition, merged into ``query`` (e.g. from
         :func:`cwpro.split_range`, or ``[{"in_": {"status": ["open"]}}, ...]``); they should not
         overlap. ``concurrency``: partitions walked at once. ``ordered``: yield partition by
         partition, in order (memory stays bounded either way). ``resume``: a saved
-        ``export.checkpoint()`` to continue an interrupted export exactly. ``as_dict=True``:
-        plain dict items instead of models.
+        ``export.checkpoint()`` to continue an interrupted export exactly.
         """
         return Export(
             self._bridge,
@@ -105,7 +92,6 @@ class CursorListResource(Resource, Generic[M]):
                 concurrency=concurrency,
                 ordered=ordered,
                 resume=resume,
-                as_dict=as_dict,
                 **query,
             ),
         )

@@ -45,19 +45,14 @@ class PortalLinks(Resource):
         link_type: LinkType | str | None = None,
         ids: Sequence[str] | None = None,
         concurrency: int = 16,
-        max_items: int | None = None,
-        as_dict: bool = False,
-    ) -> PagePaginator[Any]:
+    ) -> PagePaginator[PortalLink]:
         """Stream portal links from ``page`` (default 1) to the last page.
 
         Page 1 is fetched first; the remaining pages are then fetched ``concurrency`` at a time
-        (default 16, at most the client's ``max_connections``) and yielded in page order.
-        ``max_items`` stops after that many links; ``as_dict=True`` yields the envelope's plain
-        dicts instead of :class:`cwpro.PortalLink` models. ``await
-        client.portal_links.list(page=3)`` returns just that page (a
-        :class:`cwpro.NumberedPage` with its ``paging`` figures). Filters: ``company_namespace``
-        and ``ids`` (lists), ``workorder``, ``is_active``, ``link_type``; ``sort`` is a field
-        name (``-field`` descending).
+        and yielded in page order. ``await client.portal_links.list(page=3)`` returns just that
+        page (a :class:`cwpro.pagination.NumberedPage` with its ``paging`` figures).
+        Filters: ``company_namespace`` and ``ids`` (lists), ``workorder``, ``is_active``,
+        ``link_type``; ``sort`` is a field name (``-field`` descending).
         """
         return PagePaginator(
             self._bridge,
@@ -71,8 +66,6 @@ class PortalLinks(Resource):
                 link_type=link_type,
                 ids=ids,
                 concurrency=concurrency,
-                max_items=max_items,
-                as_dict=as_dict,
             ),
         )
 

@@ -36,25 +36,15 @@ class Webhooks(Resource):
         event: EventType | str | None = None,
         since: _dt.datetime | None = None,
         until: _dt.datetime | None = None,
-        as_dict: bool = False,
-        max_items: int | None = None,
         **query: Unpack[ListQuery],
-    ) -> CursorPaginator[Any]:
+    ) -> CursorPaginator[WebhookNotification]:
         """Stream recorded notifications, optionally of one ``event`` and within [since, until].
 
-        ``since``/``until`` are aware datetimes (inclusive); other options as for every list
-        (``as_dict=True``: plain dicts; ``max_items``: stop after that many).
+        ``since``/``until`` are aware datetimes (inclusive); other options as for every list.
         """
         return CursorPaginator(
             self._bridge,
-            self._async.list(
-                event=event,
-                since=since,
-                until=until,
-                as_dict=as_dict,
-                max_items=max_items,
-                **query,
-            ),
+            self._async.list(event=event, since=since, until=until, **query),
         )
 
     def export(
@@ -65,13 +55,11 @@ class Webhooks(Resource):
         concurrency: int = 8,
         ordered: bool = False,
         resume: Sequence[Mapping[str, Any]] | None = None,
-        as_dict: bool = False,
         **query: Unpack[ListQuery],
-    ) -> Export[Any]:
+    ) -> Export[WebhookNotification]:
         """Export recorded notifications over concurrent partitions (see ``WorkOrders.export``).
 
-        Partition on ``created_date`` with :func:`cwpro.split_range`; ``event`` filters by name;
-        ``as_dict=True`` yields plain dicts.
+        Partition on ``created_date`` with :func:`cwpro.split_range`; ``event`` filters by name.
         """
         return Export(
             self._bridge,
@@ -81,7 +69,6 @@ class Webhooks(Resource):
                 concurrency=concurrency,
                 ordered=ordered,
                 resume=resume,
-                as_dict=as_dict,
                 **query,
             ),
         )

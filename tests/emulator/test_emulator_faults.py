@@ -22,22 +22,26 @@ class Api:
         self.token = ""
 
     async def login(self) -> None:
-        async with self.session.post(self.emu.url_for("/auth/token"), json={
-                "client_id": self.emu.client_id,
-                "client_secret": self.emu.client_secret}) as response:
+        async with self.session.post(
+            self.emu.url_for("/auth/token"),
+            json={"client_id": self.emu.client_id, "client_secret": self.emu.client_secret},
+        ) as response:
             self.token = (await response.json())["data"]["access_token"]
 
     async def get(self, path: str, **params: str) -> tuple[int, dict[str, str], bytes]:
-        async with self.session.get(self.emu.url_for(path), params=params, headers={
-                "Authorization": f"Bearer {self.token}"}) as response:
+        async with self.session.get(
+            self.emu.url_for(path), params=params, headers={"Authorization": f"Bearer {self.token}"}
+        ) as response:
             return response.status, dict(response.headers), await response.read()
 
 
 @pytest.fixture
 async def api() -> AsyncIterator[Api]:
     connector = aiohttp.TCPConnector(force_close=True)
-    async with Emulator(seed=2, workorders=60, sites=5, work_types=4, portal_links=5) as emu, \
-            aiohttp.ClientSession(connector=connector) as session:
+    async with (
+        Emulator(seed=2, workorders=60, sites=5, work_types=4, portal_links=5) as emu,
+        aiohttp.ClientSession(connector=connector) as session,
+    ):
         client = Api(emu, session)
         await client.login()
         yield client
@@ -94,8 +98,10 @@ async def test_token_route_is_only_hit_when_named(api: Api) -> None:
     assert api.token
     api.emu.faults.clear()
     api.emu.faults.add("status", status=500, route="POST /auth/token", times=1)
-    async with api.session.post(api.emu.url_for("/auth/token"), json={
-            "client_id": api.emu.client_id, "client_secret": api.emu.client_secret}) as r:
+    async with api.session.post(
+        api.emu.url_for("/auth/token"),
+        json={"client_id": api.emu.client_id, "client_secret": api.emu.client_secret},
+    ) as r:
         assert r.status == 500
 
 
@@ -111,8 +117,9 @@ async def test_reset_before_headers(api: Api) -> None:
 
 async def test_reset_mid_body(api: Api) -> None:
     api.emu.faults.add("reset_mid_body", times=1)
-    async with api.session.get(api.emu.url_for("/workorders"), headers={
-            "Authorization": f"Bearer {api.token}"}) as response:
+    async with api.session.get(
+        api.emu.url_for("/workorders"), headers={"Authorization": f"Bearer {api.token}"}
+    ) as response:
         assert response.status == 200
         assert int(response.headers["Content-Length"]) > 1000
         with pytest.raises(aiohttp.ClientPayloadError):
@@ -136,8 +143,9 @@ async def test_slow_headers_and_slow_body(api: Api) -> None:
     assert status == 200
     assert time.perf_counter() - started >= 0.2
     api.emu.faults.add("slow_body", delay=0.2, times=1)
-    async with api.session.get(api.emu.url_for("/workorders"), headers={
-            "Authorization": f"Bearer {api.token}"}) as response:
+    async with api.session.get(
+        api.emu.url_for("/workorders"), headers={"Authorization": f"Bearer {api.token}"}
+    ) as response:
         headers_at = time.perf_counter()
         assert response.status == 200
         body = await response.read()
@@ -168,8 +176,10 @@ async def test_probability_is_reproducible_from_the_seed(api: Api) -> None:
     def pattern(seed: int) -> list[bool]:
         registry = FaultRegistry(seed)
         registry.add("status", status=500, probability=0.3)
-        return [registry.pick("GET", "/sites", "/sites", is_list_route=True) is not None
-                for _ in range(200)]
+        return [
+            registry.pick("GET", "/sites", "/sites", is_list_route=True) is not None
+            for _ in range(200)
+        ]
 
     first = pattern(1)
     assert first == pattern(1)
@@ -182,11 +192,22 @@ async def test_probability_is_reproducible_from_the_seed(api: Api) -> None:
 
 def test_fault_spec_grammar() -> None:
     assert parse_fault_spec("status:503:times=3:route=GET /workorders") == {
-        "kind": "status", "status": 503, "times": 3, "route": "GET /workorders"}
+        "kind": "status",
+        "status": 503,
+        "times": 3,
+        "route": "GET /workorders",
+    }
     assert parse_fault_spec("slow_body:delay=0.5:probability=0.25:body=html") == {
-        "kind": "slow_body", "delay": 0.5, "probability": 0.25, "body": "html"}
+        "kind": "slow_body",
+        "delay": 0.5,
+        "probability": 0.25,
+        "body": "html",
+    }
     assert parse_fault_spec("status:status=429:retry_after=2") == {
-        "kind": "status", "status": 429, "retry_after": 2.0}
+        "kind": "status",
+        "status": 429,
+        "retry_after": 2.0,
+    }
     for bad in ("explode", "status:times=x", "status:color=red", "status:oops"):
         with pytest.raises(ValueError):
             parse_fault_spec(bad)
@@ -195,8 +216,11 @@ def test_fault_spec_grammar() -> None:
 def test_fault_arguments_are_validated() -> None:
     registry = FaultRegistry()
     bad: list[dict[str, Any]] = [
-        {"kind": "nope"}, {"kind": "status", "times": 0}, {"kind": "status", "probability": 2},
-        {"kind": "status", "body": "xml"}, {"kind": "slow_body", "delay": -1},
+        {"kind": "nope"},
+        {"kind": "status", "times": 0},
+        {"kind": "status", "probability": 2},
+        {"kind": "status", "body": "xml"},
+        {"kind": "slow_body", "delay": -1},
         {"kind": "status", "status": 42},
     ]
     for options in bad:
@@ -205,6 +229,7 @@ def test_fault_arguments_are_validated() -> None:
 
 
 async def test_cli_style_fault_specs_at_construction() -> None:
-    async with Emulator(workorders=5, portal_links=0,
-                        fault_specs=["status:503:times=1:route=GET /sites"]) as emu:
+    async with Emulator(
+        workorders=5, portal_links=0, fault_specs=["status:503:times=1:route=GET /sites"]
+    ) as emu:
         assert [fault.status for fault in emu.faults] == [503]

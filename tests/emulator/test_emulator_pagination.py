@@ -24,20 +24,24 @@ class Api:
         self.headers = {"Authorization": f"Bearer {token}"}
 
     async def get(self, path: str, params: Any = None) -> tuple[int, Any]:
-        async with self.session.get(self.emu.url_for(path), params=params,
-                                    headers=self.headers) as response:
+        async with self.session.get(
+            self.emu.url_for(path), params=params, headers=self.headers
+        ) as response:
             return response.status, await response.json()
 
     async def post(self, path: str, body: Any) -> tuple[int, Any]:
-        async with self.session.post(self.emu.url_for(path), json=body,
-                                     headers=self.headers) as response:
+        async with self.session.post(
+            self.emu.url_for(path), json=body, headers=self.headers
+        ) as response:
             return response.status, await response.json()
 
 
 @pytest.fixture
 async def api() -> AsyncIterator[Api]:
-    async with Emulator(seed=3, workorders=300, sites=25, work_types=8, portal_links=5) as emu, \
-            aiohttp.ClientSession() as session:
+    async with (
+        Emulator(seed=3, workorders=300, sites=25, work_types=8, portal_links=5) as emu,
+        aiohttp.ClientSession() as session,
+    ):
         credentials = {"client_id": emu.client_id, "client_secret": emu.client_secret}
         async with session.post(emu.url_for("/auth/token"), json=credentials) as response:
             token = (await response.json())["data"]["access_token"]
@@ -52,8 +56,9 @@ def _sort_key(value: Any) -> tuple[Any, ...]:
     return (3, str(value))
 
 
-async def walk(api: Api, path: str, params: list[tuple[str, str]],
-               cursor: str | None = None) -> list[dict[str, Any]]:
+async def walk(
+    api: Api, path: str, params: list[tuple[str, str]], cursor: str | None = None
+) -> list[dict[str, Any]]:
     """Follow nextCursor to the end, checking the pagination block of every page."""
     items: list[dict[str, Any]] = []
     resumed = cursor is not None
@@ -101,27 +106,49 @@ def _in_created_window(item: dict[str, Any]) -> bool:
 CASES: list[tuple[str, list[tuple[str, str]], Any]] = [
     ("_id:desc", [], lambda item: True),
     ("name:asc", [], lambda item: True),
-    ("name:desc", [("filterBy", json.dumps({"status": "open"}))],
-     lambda item: item["status"] == "open"),
-    ("status:asc", [("filterBy", json.dumps({"status": "open", "priority": "high"})),
-                    ("filterOperator", "or")],
-     lambda item: item["status"] == "open" or item["priority"] == "high"),
-    ("priority:desc", [("in", "status![draft,  completed ]")],
-     lambda item: item["status"] in ("draft", "completed")),
-    ("scheduled_date:asc", [("in", "priority![low, urgent]"), ("in", "status![open, draft]")],
-     lambda item: item["priority"] in ("low", "urgent") and item["status"] in ("open", "draft")),
-    ("created_date:desc", [("between", "created_date![2025-01-01, 2099-01-01]"),
-                           ("filterBy", json.dumps({"priority": "normal"}))],
-     lambda item: _in_created_window(item) and item["priority"] == "normal"),
+    (
+        "name:desc",
+        [("filterBy", json.dumps({"status": "open"}))],
+        lambda item: item["status"] == "open",
+    ),
+    (
+        "status:asc",
+        [
+            ("filterBy", json.dumps({"status": "open", "priority": "high"})),
+            ("filterOperator", "or"),
+        ],
+        lambda item: item["status"] == "open" or item["priority"] == "high",
+    ),
+    (
+        "priority:desc",
+        [("in", "status![draft,  completed ]")],
+        lambda item: item["status"] in ("draft", "completed"),
+    ),
+    (
+        "scheduled_date:asc",
+        [("in", "priority![low, urgent]"), ("in", "status![open, draft]")],
+        lambda item: item["priority"] in ("low", "urgent") and item["status"] in ("open", "draft"),
+    ),
+    (
+        "created_date:desc",
+        [
+            ("between", "created_date![2025-01-01, 2099-01-01]"),
+            ("filterBy", json.dumps({"priority": "normal"})),
+        ],
+        lambda item: _in_created_window(item) and item["priority"] == "normal",
+    ),
     ("updated_date:asc", [], lambda item: True),
 ]
 
 
-@pytest.mark.parametrize(("sort", "params", "predicate"), CASES,
-                         ids=[case[0] + (f"+{len(case[1])}ops" if case[1] else "")
-                              for case in CASES])
-async def test_walks_match_brute_force(api: Api, sort: str, params: list[tuple[str, str]],
-                                       predicate: Any) -> None:
+@pytest.mark.parametrize(
+    ("sort", "params", "predicate"),
+    CASES,
+    ids=[case[0] + (f"+{len(case[1])}ops" if case[1] else "") for case in CASES],
+)
+async def test_walks_match_brute_force(
+    api: Api, sort: str, params: list[tuple[str, str]], predicate: Any
+) -> None:
     field, _, direction = sort.partition(":")
     items = await walk(api, "/workorders", [("limit", "23"), ("sortBy", sort), *params])
     expected = [item for item in all_workorders(api.emu) if predicate(item)]
@@ -179,17 +206,25 @@ async def test_inserts_during_a_walk_never_duplicate_or_skip(api: Api) -> None:
 async def test_inserted_items_come_last_in_the_default_order(api: Api) -> None:
     _, first = await api.get("/workorders", {"limit": "100"})
     _, made = await api.post("/workorders", {"name": "late arrival"})
-    items = await walk(api, "/workorders", [("limit", "100")],
-                       cursor=first["pagination"]["nextCursor"])
+    items = await walk(
+        api, "/workorders", [("limit", "100")], cursor=first["pagination"]["nextCursor"]
+    )
     ids = [item["_id"] for item in first["data"]] + [item["_id"] for item in items]
     assert ids[-1] == made["data"]["_id"]
     assert len(ids) == len(set(ids)) == 301
 
 
-@pytest.mark.parametrize("cursor", [
-    "garbage", "next_", "next_!!!notbase64", "sideways_eyJ9", "next_bm90IGpzb24=",
-    "next_eyJkIjoibmV4dCJ9",
-])
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "garbage",
+        "next_",
+        "next_!!!notbase64",
+        "sideways_eyJ9",
+        "next_bm90IGpzb24=",
+        "next_eyJkIjoibmV4dCJ9",
+    ],
+)
 async def test_malformed_cursors_get_the_pag_0003_envelope(api: Api, cursor: str) -> None:
     status, body = await api.get("/workorders", {"cursor": cursor})
     assert status == 200
@@ -202,14 +237,18 @@ async def test_malformed_cursors_get_the_pag_0003_envelope(api: Api, cursor: str
 async def test_cursor_replayed_with_another_query_is_rejected(api: Api) -> None:
     _, body = await api.get("/workorders", {"limit": "10", "sortBy": "name:asc"})
     cursor = body["pagination"]["nextCursor"]
-    for other in ({"sortBy": "name:desc"}, {"sortBy": "status:asc"},
-                  {"sortBy": "name:asc", "filterBy": '{"status": "open"}'}):
+    for other in (
+        {"sortBy": "name:desc"},
+        {"sortBy": "status:asc"},
+        {"sortBy": "name:asc", "filterBy": '{"status": "open"}'},
+    ):
         _, rejected = await api.get("/workorders", {"limit": "10", "cursor": cursor, **other})
         assert rejected["error"]["code"] == "PAG_0003", other
     _, rejected = await api.get("/sites", {"cursor": cursor, "sortBy": "name:asc"})
     assert rejected["error"]["code"] == "PAG_0003"
-    _, accepted = await api.get("/workorders", {"limit": "25", "cursor": cursor,
-                                                "sortBy": "name:asc"})
+    _, accepted = await api.get(
+        "/workorders", {"limit": "25", "cursor": cursor, "sortBy": "name:asc"}
+    )
     assert accepted["code"] == 200
     assert accepted["pagination"]["pageResults"] == 25
 
@@ -234,19 +273,22 @@ async def test_limit_bounds_are_accepted(api: Api) -> None:
     assert default["options"] == {"limit": 100, "sortBy": {"field": "_id", "value": "asc"}}
 
 
-@pytest.mark.parametrize("params", [
-    {"sortBy": "nonsense:asc"},
-    {"sortBy": "name:sideways"},
-    {"filterBy": "{not json"},
-    {"filterBy": "[1, 2]"},
-    {"filterBy": '{"unknown_column": 1}'},
-    {"filterOperator": "xor"},
-    {"in": "status[open]"},
-    {"in": "nonsense![a]"},
-    {"between": "created_date![2024-01-01]"},
-    {"between": "created_date![yesterday, today]"},
-    {"between": "missing_bang[1, 2]"},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"sortBy": "nonsense:asc"},
+        {"sortBy": "name:sideways"},
+        {"filterBy": "{not json"},
+        {"filterBy": "[1, 2]"},
+        {"filterBy": '{"unknown_column": 1}'},
+        {"filterOperator": "xor"},
+        {"in": "status[open]"},
+        {"in": "nonsense![a]"},
+        {"between": "created_date![2024-01-01]"},
+        {"between": "created_date![yesterday, today]"},
+        {"between": "missing_bang[1, 2]"},
+    ],
+)
 async def test_bad_operators_get_pag_0002(api: Api, params: dict[str, str]) -> None:
     status, body = await api.get("/workorders", params)
     assert status == 200
@@ -257,13 +299,18 @@ async def test_bad_operators_get_pag_0002(api: Api, params: dict[str, str]) -> N
 
 
 async def test_options_echo_sort_and_filters(api: Api) -> None:
-    _, body = await api.get("/workorders", {
-        "limit": "5", "sortBy": "name:desc",
-        "filterBy": json.dumps({"status": "open", "priority": "high"})})
+    _, body = await api.get(
+        "/workorders",
+        {
+            "limit": "5",
+            "sortBy": "name:desc",
+            "filterBy": json.dumps({"status": "open", "priority": "high"}),
+        },
+    )
     assert body["options"] == {
-        "limit": 5, "sortBy": {"field": "name", "value": "desc"},
-        "filterBy": [{"field": "status", "value": "open"},
-                     {"field": "priority", "value": "high"}],
+        "limit": 5,
+        "sortBy": {"field": "name", "value": "desc"},
+        "filterBy": [{"field": "status", "value": "open"}, {"field": "priority", "value": "high"}],
     }
 
 

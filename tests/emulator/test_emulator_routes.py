@@ -34,18 +34,23 @@ class Api:
         return {"Authorization": f"Bearer {self.token}"}
 
     async def login(self) -> dict[str, Any]:
-        status, body = await self.call("POST", "/auth/token", json={
-            "client_id": self.emu.client_id, "client_secret": self.emu.client_secret},
-            auth=False)
+        status, body = await self.call(
+            "POST",
+            "/auth/token",
+            json={"client_id": self.emu.client_id, "client_secret": self.emu.client_secret},
+            auth=False,
+        )
         assert status == 200
         self.token = body["data"]["access_token"]
         return body
 
-    async def call(self, method: str, path: str, *, auth: bool = True,
-                   **kwargs: Any) -> tuple[int, Any]:
+    async def call(
+        self, method: str, path: str, *, auth: bool = True, **kwargs: Any
+    ) -> tuple[int, Any]:
         headers = {**(self.headers if auth else {}), **kwargs.pop("headers", {})}
-        async with self.session.request(method, self.emu.url_for(path), headers=headers,
-                                        **kwargs) as response:
+        async with self.session.request(
+            method, self.emu.url_for(path), headers=headers, **kwargs
+        ) as response:
             if response.content_type == "application/json":
                 return response.status, await response.json()
             return response.status, await response.text()
@@ -53,8 +58,12 @@ class Api:
 
 @pytest.fixture
 async def api() -> AsyncIterator[Api]:
-    async with Emulator(seed=11, workorders=120, sites=10, work_types=6, portal_links=8,
-                        start_time=START) as emu, aiohttp.ClientSession() as session:
+    async with (
+        Emulator(
+            seed=11, workorders=120, sites=10, work_types=6, portal_links=8, start_time=START
+        ) as emu,
+        aiohttp.ClientSession() as session,
+    ):
         client = Api(emu, session)
         await client.login()
         yield client
@@ -88,22 +97,37 @@ async def test_token_issue_and_use(api: Api) -> None:
 
 
 async def test_bad_credentials_and_missing_tokens_are_401(api: Api) -> None:
-    status, body = await api.call("POST", "/auth/token", auth=False,
-                                  json={"client_id": api.emu.client_id, "client_secret": "x"})
+    status, body = await api.call(
+        "POST",
+        "/auth/token",
+        auth=False,
+        json={"client_id": api.emu.client_id, "client_secret": "x"},
+    )
     assert_http_error(status, body, 401, "UNAUTHORIZED")
     status, body = await api.call("GET", "/workorders", auth=False)
     assert_http_error(status, body, 401, "UNAUTHORIZED")
-    status, body = await api.call("GET", "/workorders", auth=False,
-                                  headers={"Authorization": "Bearer not-a-token"})
+    status, body = await api.call(
+        "GET", "/workorders", auth=False, headers={"Authorization": "Bearer not-a-token"}
+    )
     assert_http_error(status, body, 401, "UNAUTHORIZED")
 
 
 async def test_token_request_needs_json(api: Api) -> None:
-    status, body = await api.call("POST", "/auth/token", auth=False, data="client_id=x",
-                                  headers={"Content-Type": "application/x-www-form-urlencoded"})
+    status, body = await api.call(
+        "POST",
+        "/auth/token",
+        auth=False,
+        data="client_id=x",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert_http_error(status, body, 422, "UNPROCESSABLE_ENTITY")
-    status, body = await api.call("POST", "/auth/token", auth=False, data="{oops",
-                                  headers={"Content-Type": "application/json; charset=utf-8"})
+    status, body = await api.call(
+        "POST",
+        "/auth/token",
+        auth=False,
+        data="{oops",
+        headers={"Content-Type": "application/json; charset=utf-8"},
+    )
     assert_business_error(status, body, "REQ_0001")
 
 
@@ -126,15 +150,30 @@ async def test_get_workorder_and_summary_full(api: Api) -> None:
     assert status == 200
     item = body["data"]
     assert item == api.emu.state.workorder(object_id)
-    for key in ("_id", "name", "description", "status", "priority", "site_id",
-                "work_type_ids", "scheduled_date", "created_date", "updated_date", "address",
-                "contacts", "custom_fields", "notes", "external_reference"):
+    for key in (
+        "_id",
+        "name",
+        "description",
+        "status",
+        "priority",
+        "site_id",
+        "work_type_ids",
+        "scheduled_date",
+        "created_date",
+        "updated_date",
+        "address",
+        "contacts",
+        "custom_fields",
+        "notes",
+        "external_reference",
+    ):
         assert key in item
     assert OBJECT_ID.match(item["_id"])
     assert WIRE_DATETIME.match(item["created_date"])
     assert 900 < len(str(item)) < 2500
-    assert int(item["_id"][:8], 16) == int(dt.datetime.fromisoformat(
-        item["created_date"].replace("Z", "+00:00")).timestamp())
+    assert int(item["_id"][:8], 16) == int(
+        dt.datetime.fromisoformat(item["created_date"].replace("Z", "+00:00")).timestamp()
+    )
     _, full = await api.call("GET", f"/workorders/{object_id}", params={"summary": "full"})
     work_types = full["data"]["work_types"]
     assert [t["_id"] for t in work_types] == item["work_type_ids"]
@@ -147,14 +186,16 @@ async def test_unknown_workorder_is_404(api: Api) -> None:
         assert_http_error(status, body, 404, "NOT_FOUND")
     status, body = await api.call("PATCH", f"/workorders/{'0' * 24}", json={"name": "x"})
     assert_http_error(status, body, 404, "NOT_FOUND")
-    status, body = await api.call("PATCH", f"/workorders/{'0' * 24}/status",
-                                  json={"status": "open"})
+    status, body = await api.call(
+        "PATCH", f"/workorders/{'0' * 24}/status", json={"status": "open"}
+    )
     assert_http_error(status, body, 404, "NOT_FOUND")
 
 
 async def test_create_workorder_defaults_extras_and_notification(api: Api) -> None:
-    status, body = await api.call("POST", "/workorders",
-                                  json={"name": "Install APs", "ticket": {"no": 7}})
+    status, body = await api.call(
+        "POST", "/workorders", json={"name": "Install APs", "ticket": {"no": 7}}
+    )
     assert status == 200
     item = body["data"]
     assert item["status"] == "draft"
@@ -177,10 +218,20 @@ async def test_create_workorder_defaults_extras_and_notification(api: Api) -> No
 async def test_create_workorder_with_every_field(api: Api) -> None:
     site = api.emu.state.site_ids()[2]
     types = api.emu.state.work_type_ids()[:2]
-    status, body = await api.call("POST", "/workorders", json={
-        "name": "Full", "description": "d", "status": "scheduled", "priority": "urgent",
-        "site_id": site, "work_type_ids": types, "scheduled_date": "2025-04-01T09:30:00+02:00",
-        "_id": "ffffffffffffffffffffffff"})
+    status, body = await api.call(
+        "POST",
+        "/workorders",
+        json={
+            "name": "Full",
+            "description": "d",
+            "status": "scheduled",
+            "priority": "urgent",
+            "site_id": site,
+            "work_type_ids": types,
+            "scheduled_date": "2025-04-01T09:30:00+02:00",
+            "_id": "ffffffffffffffffffffffff",
+        },
+    )
     assert status == 200
     item = body["data"]
     assert item["scheduled_date"] == "2025-04-01T07:30:00.000Z"
@@ -188,17 +239,20 @@ async def test_create_workorder_with_every_field(api: Api) -> None:
     assert (item["site_id"], item["work_type_ids"], item["priority"]) == (site, types, "urgent")
 
 
-@pytest.mark.parametrize(("body", "code"), [
-    ({}, "WO_0001"),
-    ({"name": "  "}, "WO_0001"),
-    ({"name": 5}, "WO_0001"),
-    ({"name": "x", "scheduled_date": "soon"}, "WO_0002"),
-    ({"name": "x", "work_type_ids": "abc"}, "WO_0002"),
-    ({"name": "x", "status": "finished"}, "WO_0003"),
-    ({"name": "x", "priority": "meh"}, "WO_0004"),
-    ({"name": "x", "work_type_ids": ["0" * 24]}, "WO_0005"),
-    ({"name": "x", "site_id": "0" * 24}, "WO_0006"),
-])
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({}, "WO_0001"),
+        ({"name": "  "}, "WO_0001"),
+        ({"name": 5}, "WO_0001"),
+        ({"name": "x", "scheduled_date": "soon"}, "WO_0002"),
+        ({"name": "x", "work_type_ids": "abc"}, "WO_0002"),
+        ({"name": "x", "status": "finished"}, "WO_0003"),
+        ({"name": "x", "priority": "meh"}, "WO_0004"),
+        ({"name": "x", "work_type_ids": ["0" * 24]}, "WO_0005"),
+        ({"name": "x", "site_id": "0" * 24}, "WO_0006"),
+    ],
+)
 async def test_create_workorder_validation(api: Api, body: dict[str, Any], code: str) -> None:
     before = api.emu.state.workorder_count()
     status, answer = await api.call("POST", "/workorders", json=body)
@@ -207,19 +261,24 @@ async def test_create_workorder_validation(api: Api, body: dict[str, Any], code:
 
 
 async def test_wo_0005_has_the_documented_wording(api: Api) -> None:
-    _, body = await api.call("POST", "/workorders",
-                             json={"name": "x", "work_type_ids": ["0" * 24]})
+    _, body = await api.call("POST", "/workorders", json={"name": "x", "work_type_ids": ["0" * 24]})
     assert body["error"]["message"] == "The work types provided were not found in CWP platform"
-    assert body["error"]["detail"] == ("This error happens when you send work type IDs that do "
-                                       "not exists in CWP platform")
+    assert body["error"]["detail"] == (
+        "This error happens when you send work type IDs that do not exists in CWP platform"
+    )
 
 
 async def test_json_routes_reject_other_content_types(api: Api) -> None:
     object_id = next(api.emu.state.workorder_ids())
-    for method, path in (("POST", "/workorders"), ("PATCH", f"/workorders/{object_id}"),
-                         ("PATCH", f"/workorders/{object_id}/status"), ("POST", "/sites")):
-        status, body = await api.call(method, path, data=b'{"name": "x"}',
-                                      headers={"Content-Type": "text/plain"})
+    for method, path in (
+        ("POST", "/workorders"),
+        ("PATCH", f"/workorders/{object_id}"),
+        ("PATCH", f"/workorders/{object_id}/status"),
+        ("POST", "/sites"),
+    ):
+        status, body = await api.call(
+            method, path, data=b'{"name": "x"}', headers={"Content-Type": "text/plain"}
+        )
         assert_http_error(status, body, 422, "UNPROCESSABLE_ENTITY")
 
 
@@ -227,8 +286,9 @@ async def test_patch_workorder_updates_and_bumps_updated_date(api: Api) -> None:
     object_id = api.emu.state.first_workorder_ids(5)[4]
     before = api.emu.state.workorder(object_id)
     api.emu.clock.advance(5)
-    status, body = await api.call("PATCH", f"/workorders/{object_id}",
-                                  json={"priority": "urgent", "notes": "patched"})
+    status, body = await api.call(
+        "PATCH", f"/workorders/{object_id}", json={"priority": "urgent", "notes": "patched"}
+    )
     assert status == 200
     item = body["data"]
     assert item["priority"] == "urgent"
@@ -244,11 +304,13 @@ async def test_patch_workorder_updates_and_bumps_updated_date(api: Api) -> None:
 
 async def test_patch_status(api: Api) -> None:
     object_id = api.emu.state.first_workorder_ids(1)[0]
-    status, body = await api.call("PATCH", f"/workorders/{object_id}/status",
-                                  json={"status": "on_hold"})
+    status, body = await api.call(
+        "PATCH", f"/workorders/{object_id}/status", json={"status": "on_hold"}
+    )
     assert status == 200
-    assert body["data"] == (f"Status updated successfully to: 'on_hold' for work order with "
-                            f"ID: {object_id}")
+    assert body["data"] == (
+        f"Status updated successfully to: 'on_hold' for work order with ID: {object_id}"
+    )
     assert api.emu.state.workorder(object_id)["status"] == "on_hold"
     for bad in ({"status": "nope"}, {}):
         status, answer = await api.call("PATCH", f"/workorders/{object_id}/status", json=bad)
@@ -272,9 +334,17 @@ async def test_work_types_and_sites(api: Api) -> None:
 
 
 async def test_create_site(api: Api) -> None:
-    status, body = await api.call("POST", "/sites", json={
-        "name": "HQ", "address": {"city": "Austin"}, "latitude": 30.1, "longitude": -97.7,
-        "store_code": "X1"})
+    status, body = await api.call(
+        "POST",
+        "/sites",
+        json={
+            "name": "HQ",
+            "address": {"city": "Austin"},
+            "latitude": 30.1,
+            "longitude": -97.7,
+            "store_code": "X1",
+        },
+    )
     assert status == 200
     site = body["data"]
     assert site["address"]["city"] == "Austin"
@@ -284,8 +354,11 @@ async def test_create_site(api: Api) -> None:
     assert site["_id"] > max(api.emu.state.site_ids()[:-1])
     events = await api.call("GET", "/webhooks", params={"event": "SITE.CREATE", "limit": "1000"})
     assert events[1]["data"][-1]["data"] == site
-    for bad, code in (({}, "SITE_0001"), ({"name": "x", "latitude": "north"}, "SITE_0002"),
-                      ({"name": "x", "address": "street"}, "SITE_0002")):
+    for bad, code in (
+        ({}, "SITE_0001"),
+        ({"name": "x", "latitude": "north"}, "SITE_0002"),
+        ({"name": "x", "address": "street"}, "SITE_0002"),
+    ):
         status, answer = await api.call("POST", "/sites", json=bad)
         assert_business_error(status, answer, code)
 
@@ -329,8 +402,7 @@ async def test_document_upload_list_and_download(api: Api) -> None:
     assert meta["sha256"] == hashlib.sha256(content).hexdigest()
     assert meta["size"] == len(content)
     assert (meta["file_name"], meta["content_type"]) == ("photo.jpg", "image/jpeg")
-    assert (meta["work_order_id"], meta["resource_name"]) == (object_id,
-                                                             "work_order_extra_photos")
+    assert (meta["work_order_id"], meta["resource_name"]) == (object_id, "work_order_extra_photos")
     assert api.emu.state.documents[0].sha256 == meta["sha256"]
     async with api.session.get(meta["url"]) as response:
         assert await response.read() == content
@@ -356,8 +428,7 @@ async def test_streamed_large_upload(api: Api) -> None:
             yield chunk
 
     form = aiohttp.FormData()
-    form.add_field("file", produce(), filename="big.bin",
-                   content_type="application/octet-stream")
+    form.add_field("file", produce(), filename="big.bin", content_type="application/octet-stream")
     status, body = await api.call("POST", f"/workorders/{object_id}/resources/big", data=form)
     assert status == 200
     assert body["data"]["size"] == 24 << 20
@@ -366,29 +437,38 @@ async def test_streamed_large_upload(api: Api) -> None:
 
 async def test_document_errors(api: Api) -> None:
     object_id = next(api.emu.state.workorder_ids())
-    status, body = await api.call("POST", f"/workorders/{object_id}/resources/Bad-Name",
-                                  data=_form(b"x"))
+    status, body = await api.call(
+        "POST", f"/workorders/{object_id}/resources/Bad-Name", data=_form(b"x")
+    )
     assert_http_error(status, body, 404, "NOT_FOUND")
-    status, body = await api.call("POST", f"/workorders/{'0' * 24}/resources/photos",
-                                  data=_form(b"x"))
+    status, body = await api.call(
+        "POST", f"/workorders/{'0' * 24}/resources/photos", data=_form(b"x")
+    )
     assert_http_error(status, body, 404, "NOT_FOUND")
-    status, body = await api.call("POST", f"/workorders/{object_id}/resources/photos",
-                                  json={"file": "x"})
+    status, body = await api.call(
+        "POST", f"/workorders/{object_id}/resources/photos", json={"file": "x"}
+    )
     assert_http_error(status, body, 422, "UNPROCESSABLE_ENTITY")
-    status, body = await api.call("POST", f"/workorders/{object_id}/resources/photos",
-                                  data=_form(b"x", field="attachment"))
+    status, body = await api.call(
+        "POST", f"/workorders/{object_id}/resources/photos", data=_form(b"x", field="attachment")
+    )
     assert_business_error(status, body, "DOC_0001")
     assert len(api.emu.state.documents) == 0
 
 
 async def test_upload_dir_is_removed_on_close() -> None:
     async with Emulator(workorders=3, portal_links=0) as emu, aiohttp.ClientSession() as s:
-        async with s.post(emu.url_for("/auth/token"), json={
-                "client_id": emu.client_id, "client_secret": emu.client_secret}) as r:
+        async with s.post(
+            emu.url_for("/auth/token"),
+            json={"client_id": emu.client_id, "client_secret": emu.client_secret},
+        ) as r:
             token = (await r.json())["data"]["access_token"]
         object_id = next(emu.state.workorder_ids())
-        async with s.post(emu.url_for(f"/workorders/{object_id}/resources/docs"),
-                          data=_form(b"abc"), headers={"Authorization": f"Bearer {token}"}):
+        async with s.post(
+            emu.url_for(f"/workorders/{object_id}/resources/docs"),
+            data=_form(b"abc"),
+            headers={"Authorization": f"Bearer {token}"},
+        ):
             pass
         stored = emu.state.documents[0].path
         assert await asyncio.to_thread(os.path.exists, stored)
@@ -407,15 +487,15 @@ async def test_portal_links_are_served_behind_auth_with_their_error_shape(api: A
     assert body["paging"]["total"] == 8
     link = body["data"][0]
     assert link["full_url"].startswith(api.emu.base_url + "/portal/wpl_")
-    status, body = await api.call("POST", "/workorder-portal-link", json={
-        "workorder": next(api.emu.state.workorder_ids())})
+    status, body = await api.call(
+        "POST", "/workorder-portal-link", json={"workorder": next(api.emu.state.workorder_ids())}
+    )
     assert status == 201
     token_url = body["data"]["full_url"]
     async with api.session.get(token_url) as response:
         assert response.status == 200
         assert (await response.json())["data"]["workorder"] == body["data"]["workorder"]
-    status, body = await api.call("POST", "/workorder-portal-link",
-                                  json={"workorder": "0" * 24})
+    status, body = await api.call("POST", "/workorder-portal-link", json={"workorder": "0" * 24})
     assert status == 404
     assert body["success"] is False
 
@@ -457,13 +537,15 @@ async def test_admin_api(api: Api) -> None:
     assert status == 400
     status, body = await api.call("POST", "/_emulator/clock", auth=False, json={"advance": 10})
     assert body["now"] > "2025-03-10T12:00:10"
-    status, body = await api.call("POST", "/_emulator/faults", auth=False,
-                                  json={"kind": "status", "status": 503, "times": 2})
+    status, body = await api.call(
+        "POST", "/_emulator/faults", auth=False, json={"kind": "status", "status": 503, "times": 2}
+    )
     assert status == 201
     assert body["kind"] == "status"
     assert len(api.emu.faults) == 1
-    status, body = await api.call("POST", "/_emulator/faults", auth=False,
-                                  json={"kind": "nonsense"})
+    status, body = await api.call(
+        "POST", "/_emulator/faults", auth=False, json={"kind": "nonsense"}
+    )
     assert status == 400
     status, body = await api.call("GET", "/_emulator/faults", auth=False)
     assert [f["status"] for f in body["faults"]] == [503]
@@ -477,13 +559,14 @@ async def test_admin_api(api: Api) -> None:
 
 
 async def test_same_seed_same_data_other_seed_other_data() -> None:
-    async with Emulator(seed=5, workorders=50, start_time=START) as first, \
-            Emulator(seed=5, workorders=50, start_time=START) as second, \
-            Emulator(seed=6, workorders=50, start_time=START) as third:
+    async with (
+        Emulator(seed=5, workorders=50, start_time=START) as first,
+        Emulator(seed=5, workorders=50, start_time=START) as second,
+        Emulator(seed=6, workorders=50, start_time=START) as third,
+    ):
         ids = list(first.state.workorder_ids())
         assert ids == list(second.state.workorder_ids())
-        assert [first.state.workorder(i) for i in ids] == [second.state.workorder(i)
-                                                           for i in ids]
+        assert [first.state.workorder(i) for i in ids] == [second.state.workorder(i) for i in ids]
         assert first.state.notification_ids() == second.state.notification_ids()
         other = list(third.state.workorder_ids())
         assert ids != other
@@ -514,8 +597,10 @@ async def test_emulator_can_be_restarted() -> None:
     await emu.start()
     try:
         assert emu.base_url == first_url
-        async with aiohttp.ClientSession() as session, session.get(
-                emu.url_for("/_emulator/health")) as response:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(emu.url_for("/_emulator/health")) as response,
+        ):
             assert await response.json() == {"ok": True}
     finally:
         await emu.close()

@@ -24,8 +24,7 @@ from cwpro.emulator.__main__ import build_parser, emulator_options
 PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
 
-def http(method: str, url: str, body: Any = None, token: str | None = None
-         ) -> tuple[int, Any]:
+def http(method: str, url: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
     """A blocking JSON request with urllib."""
     headers = {"Content-Type": "application/json"}
     if token:
@@ -41,8 +40,9 @@ def http(method: str, url: str, body: Any = None, token: str | None = None
 
 
 def login(base_url: str, client_id: str, client_secret: str) -> str:
-    status, body = http("POST", f"{base_url}/auth/token",
-                        {"client_id": client_id, "client_secret": client_secret})
+    status, body = http(
+        "POST", f"{base_url}/auth/token", {"client_id": client_id, "client_secret": client_secret}
+    )
     assert status == 200
     token: str = body["data"]["access_token"]
     return token
@@ -56,8 +56,9 @@ def port_is_closed(base_url: str) -> bool:
 
 
 def test_emulator_thread_serves_blocking_clients() -> None:
-    with EmulatorThread(seed=4, workorders=30, portal_links=3, client_id="me",
-                        client_secret="pw") as emu:
+    with EmulatorThread(
+        seed=4, workorders=30, portal_links=3, client_id="me", client_secret="pw"
+    ) as emu:
         assert (emu.client_id, emu.client_secret) == ("me", "pw")
         token = login(emu.base_url, "me", "pw")
         status, body = http("GET", emu.url_for("/workorders?limit=5"), token=token)
@@ -90,8 +91,13 @@ def test_emulator_thread_reports_startup_errors() -> None:
 
 
 def test_emulator_process_lifecycle_and_control_api() -> None:
-    with EmulatorProcess(seed=9, workorders=40, portal_links=2, latency_ms=0,
-                         faults=["status:502:times=1:route=GET /worktypes"]) as emu:
+    with EmulatorProcess(
+        seed=9,
+        workorders=40,
+        portal_links=2,
+        latency_ms=0,
+        faults=["status:502:times=1:route=GET /worktypes"],
+    ) as emu:
         assert emu.pid != os.getpid()
         assert emu.running
         token = login(emu.base_url, emu.client_id, emu.client_secret)
@@ -104,6 +110,10 @@ def test_emulator_process_lifecycle_and_control_api() -> None:
         stats = emu.stats()
         assert stats["faults_injected"] == 2
         assert stats["requests"]["GET /worktypes"] == 2
+        assert emu.request_count("GET /worktypes") == 2
+        assert emu.request_count("GET *") == 4
+        emu.reset_stats()
+        assert emu.request_count("GET *") == 0
         emu.advance_clock(5)
         emu.set_latency(1)
         emu.clear_faults()
@@ -131,9 +141,24 @@ def test_emulator_process_rejects_unknown_options() -> None:
 def test_module_entry_point_announces_and_exits_cleanly(signum: int) -> None:
     env = {**os.environ, "PYTHONPATH": PACKAGE_ROOT}
     process = subprocess.Popen(
-        [sys.executable, "-m", "cwpro.emulator", "--port", "0", "--workorders", "7",
-         "--client-id", "cid", "--client-secret", "sec", "--fault", "status:503:times=1"],
-        stdout=subprocess.PIPE, env=env)
+        [
+            sys.executable,
+            "-m",
+            "cwpro.emulator",
+            "--port",
+            "0",
+            "--workorders",
+            "7",
+            "--client-id",
+            "cid",
+            "--client-secret",
+            "sec",
+            "--fault",
+            "status:503:times=1",
+        ],
+        stdout=subprocess.PIPE,
+        env=env,
+    )
     try:
         assert process.stdout is not None
         announcement = json.loads(process.stdout.readline())
@@ -156,43 +181,70 @@ def test_module_entry_point_announces_and_exits_cleanly(signum: int) -> None:
 
 
 def test_parser_maps_to_emulator_options() -> None:
-    args = build_parser().parse_args([
-        "--seed", "3", "--work-types", "4", "--portal-links", "0", "--latency-ms", "2.5",
-        "--fault", "status:500", "--fault", "slow_body:delay=0.1"])
+    args = build_parser().parse_args(
+        [
+            "--seed",
+            "3",
+            "--work-types",
+            "4",
+            "--portal-links",
+            "0",
+            "--latency-ms",
+            "2.5",
+            "--fault",
+            "status:500",
+            "--fault",
+            "slow_body:delay=0.1",
+        ]
+    )
     options = emulator_options(args)
     assert options["seed"] == 3
     assert options["work_types"] == 4
     assert options["latency_ms"] == 2.5
     assert options["fault_specs"] == ["status:500", "slow_body:delay=0.1"]
+    assert options["keepalive_timeout"] == 5.0
+    assert (
+        emulator_options(build_parser().parse_args(["--keepalive-timeout", "0.5"]))[
+            "keepalive_timeout"
+        ]
+        == 0.5
+    )
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--fault", "nonsense"])
 
 
 async def test_a_million_work_orders_start_fast_and_page_in_constant_time() -> None:
     started = time.perf_counter()
-    async with Emulator(workorders=1_000_000, portal_links=50) as emu, \
-            aiohttp.ClientSession() as session:
+    async with (
+        Emulator(workorders=1_000_000, portal_links=50) as emu,
+        aiohttp.ClientSession() as session,
+    ):
         assert time.perf_counter() - started < 3.0
-        async with session.post(emu.url_for("/auth/token"), json={
-                "client_id": emu.client_id, "client_secret": emu.client_secret}) as r:
+        async with session.post(
+            emu.url_for("/auth/token"),
+            json={"client_id": emu.client_id, "client_secret": emu.client_secret},
+        ) as r:
             headers = {"Authorization": f"Bearer {(await r.json())['data']['access_token']}"}
         timings = []
         cursor = None
         for _ in range(3):
             params = {"limit": "1000", **({"cursor": cursor} if cursor else {})}
             began = time.perf_counter()
-            async with session.get(emu.url_for("/workorders"), params=params,
-                                   headers=headers) as response:
+            async with session.get(
+                emu.url_for("/workorders"), params=params, headers=headers
+            ) as response:
                 body = await response.json()
             timings.append(time.perf_counter() - began)
             cursor = body["pagination"]["nextCursor"]
         assert body["pagination"]["totalResults"] == 1_000_000
         assert max(timings) < 1.0, timings
-        async with session.get(emu.url_for("/workorders"), params={
-                "sortBy": "_id:desc", "limit": "10"}, headers=headers) as response:
+        async with session.get(
+            emu.url_for("/workorders"),
+            params={"sortBy": "_id:desc", "limit": "10"},
+            headers=headers,
+        ) as response:
             newest = (await response.json())["data"]
         last_id = emu.state.workorders.id_at(999_999)
         assert newest[0]["_id"] == last_id
-        async with session.get(emu.url_for(f"/workorders/{last_id}"),
-                               headers=headers) as response:
+        async with session.get(emu.url_for(f"/workorders/{last_id}"), headers=headers) as response:
             assert (await response.json())["data"]["_id"] == last_id

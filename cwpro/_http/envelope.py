@@ -1,0 +1,189 @@
+"""Response bodies -> the checked envelope, or the right exception.
+
+Two envelope styles share one decoder:
+
+* CWP: ``{"code": 200, "reason": "", "data": ..., "success": true}``; business errors come as
+  HTTP 200 with ``"code": 400`` and an ``error`` object (``WO_0005``) and must raise.
+* Portal links: ``{"success": true, "data": ...}`` / ``{"success": false, "error": "..."}``;
+  ``data`` may be missing (a DELETE answers ``{"success": true}``).
+
+Anything else (an HTML page, truncated JSON, ``NaN``, a JSON array where an object belongs)
+becomes :class:`~cwpro.APIDecodeError` or :class:`~cwpro.APIStatusError` carrying the status
+and a short, redacted body excerpt; no ``KeyError``/``JSONDecodeError`` escapes. A decode error
+on a complete 2xx answer is final: the server did the work (see :mod:`cwpro._http.retry`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping
+from http import HTTPStatus
+from typing import Any
+
+import attrs
+
+from .. import _wire
+from .._errors import APIDecodeError, APIStatusError, RateLimitError, excerpt, status_error_class
+from .retry import parse_retry_after
+
+__all__ = ["Exchange", "check_envelope", "decode_json", "loads", "status_error"]
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"{text} is out of the range of a JSON number")
+    return value
+
+
+_json_decoder = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
+
+try:  # optional speed-up: ``pip install cwpro[speed]``; orjson rejects NaN/Infinity itself
+    import orjson
+
+    loads: Callable[[bytes], Any] = orjson.loads
+    _DECODE_ERRORS: tuple[type[Exception], ...] = (orjson.JSONDecodeError, UnicodeDecodeError)
+except ImportError:  # pragma: no cover - depends on the environment
+
+    def loads(body: bytes) -> Any:
+        """Strict JSON: ``NaN``, ``Infinity`` and numbers beyond a double are refused."""
+        return _json_decoder.decode(body.decode("utf-8"))
+
+    # ValueError covers JSONDecodeError, UnicodeDecodeError, NaN and integers over the digit
+    # limit; RecursionError is what deeply nested arrays/objects raise.
+    _DECODE_ERRORS = (ValueError, RecursionError)
+
+
+@attrs.frozen(slots=True)
+class Exchange:
+    """A complete HTTP answer as read from the wire: what every check here needs to know."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    method: str
+    url: str
+    redact: Callable[[str], str]
+
+    def decode_error(self, problem: str) -> APIDecodeError:
+        """An :class:`APIDecodeError` for this answer (status, redacted excerpt, headers)."""
+        return APIDecodeError(
+            problem,
+            status=self.status,
+            body_excerpt=self.redact(excerpt(self.body)),
+            method=self.method,
+            url=self.url,
+            headers=_kept_headers(self),
+            content=self.body if self.redact(_text_of(self.body)) == _text_of(self.body) else None,
+        )
+
+
+def decode_json(exchange: Exchange) -> Any:
+    """Parse the body as strict JSON, or raise :class:`APIDecodeError`."""
+    try:
+        return loads(exchange.body)
+    except _DECODE_ERRORS as exc:
+        problem = type(exc).__name__
+    # Raised outside the ``except``: the decoder's exception keeps the whole body (``doc``),
+    # unredacted (a token response!), and would stay reachable as ``__context__``.
+    what = "an empty body" if not exchange.body else "a body that is not valid JSON"
+    raise exchange.decode_error(f"the API answered {what} ({problem})")
+
+
+def status_error(exchange: Exchange, status: int, payload: Any) -> APIStatusError:
+    """The exception for an error answer, from whatever its body holds (JSON or not)."""
+    code: str | None = None
+    message = detail = reason = ""
+    if isinstance(payload, Mapping):
+        error = payload.get("error")
+        if isinstance(error, Mapping):
+            code = _text(error.get("code")) or None
+            message = _text(error.get("message"))
+            detail = _text(error.get("detail"))
+        elif isinstance(error, str):
+            message = error
+        details = payload.get("details")
+        if isinstance(details, list) and details and not detail:
+            detail = "; ".join(_text(d) for d in details[:20])
+        reason = _text(payload.get("reason"))
+        message = message or reason or _text(payload.get("message"))
+    if not detail:
+        detail = _header_details(exchange.headers.get(_wire.PORTAL_ERROR_DETAILS_HEADER))
+    message = message or _phrase(status)
+    redact = exchange.redact
+    kept_body = payload if isinstance(payload, (Mapping, list)) else None
+    if kept_body is not None:
+        text = _text_of(exchange.body)
+        if redact(text) != text:  # the body quotes a credential: keep only the redacted excerpt
+            kept_body = None
+    err = status_error_class(status)(
+        redact(message),
+        status=status,
+        http_status=exchange.status,
+        code=code,
+        reason=redact(reason),
+        detail=redact(detail),
+        method=exchange.method,
+        url=exchange.url,
+        body_excerpt=redact(excerpt(exchange.body)),
+        body=kept_body,
+        headers=_kept_headers(exchange),
+    )
+    if isinstance(err, RateLimitError):
+        err.retry_after = parse_retry_after(exchange.headers.get("Retry-After"))
+    return err
+
+
+def check_envelope(exchange: Exchange, payload: Any, *, expect_data: bool) -> Mapping[str, Any]:
+    """Check a 2xx JSON payload of either envelope style; return it, or raise its error."""
+    if not isinstance(payload, Mapping):
+        raise exchange.decode_error(
+            f"expected a JSON object envelope, got a JSON {type(payload).__name__}"
+        )
+    code = payload.get("code")
+    if type(code) is int and code >= 400:
+        raise status_error(exchange, code, payload)  # CWP: HTTP 200 carrying {"code": 400, ...}
+    if payload.get("success") is False:
+        raise status_error(exchange, 400, payload)  # portal links: {"success": false, ...}
+    if expect_data and "data" not in payload:
+        raise exchange.decode_error("the response envelope has no 'data'")
+    return payload
+
+
+def _header_details(value: str | None) -> str:
+    """The details a portal-link error carries in its header (a JSON array), joined."""
+    if not value:
+        return ""
+    try:
+        items = json.loads(value)
+    except ValueError:
+        return value[:2000]
+    if isinstance(items, list):
+        return "; ".join(_text(item) for item in items[:50])
+    return _text(items)[:2000]
+
+
+def _kept_headers(exchange: Exchange) -> dict[str, str]:
+    return {k: exchange.redact(v) for k, v in exchange.headers.items() if k.lower() != "set-cookie"}
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown status"
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else str(value)
+
+
+def _text_of(body: bytes) -> str:
+    return body.decode("utf-8", "replace")

@@ -1,0 +1,215 @@
+"""A dlt source for the CWP API: load it into DuckDB, PostgreSQL or any dlt destination.
+
+Needs the extra ``cwpro[dlt]`` (``cwpro[postgres]`` for PostgreSQL). ``import cwpro`` never
+imports dlt; only this module does. ::
+
+    import dlt
+    from cwpro.dlt import cwp_source
+
+    pipeline = dlt.pipeline("cwpro", destination="duckdb", dataset_name="cwpro")
+    pipeline.run(cwp_source())  # credentials: CWPRO_* variables, arguments or dlt secrets
+
+One resource per collection -- ``workorders``, ``sites``, ``work_types``, ``webhooks``,
+``portal_links`` -- each merged into its table on ``_id``. The four cursor collections load
+incrementally on ``created_date`` (:func:`dlt.sources.incremental` with a lag window): a run
+reads from the newest ``created_date`` loaded before, minus ``lag`` seconds, so late writes in
+that window are read again and merged, never duplicated. The window is fetched through the
+SDK's concurrent partitioned export; portal links (a page-number API) are read whole and merged.
+``full_refresh=True`` reads everything again and merges it (the incremental position is left
+as it was). Rows are yielded a page at a time.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import AsyncIterator
+from typing import Any, Final, Optional
+
+import attrs
+import dlt
+from dlt.extract.resource import DltResource
+
+import cwpro
+
+from ._columns import column_hints
+from ._fetch import (
+    DATE_FIELD,
+    OPEN_HIGH,
+    OPEN_LOW,
+    cursor_pages,
+    format_instant,
+    parse_instant,
+    portal_link_pages,
+)
+
+__all__ = ["CURSOR_RESOURCES", "DEFAULT_LAG", "RESOURCES", "cwp_source"]
+
+#: Resource name -> (client attribute, model) of the collections loaded on ``created_date``.
+CURSOR_RESOURCES: Final[dict[str, tuple[str, type[cwpro.Model]]]] = {
+    "workorders": ("workorders", cwpro.WorkOrder),
+    "sites": ("sites", cwpro.Site),
+    "work_types": ("work_types", cwpro.WorkType),
+    "webhooks": ("webhooks", cwpro.WebhookNotification),
+}
+#: Every resource of :func:`cwp_source`, in load order.
+RESOURCES: Final = (*CURSOR_RESOURCES, "portal_links")
+#: Seconds of the lag window re-read by each incremental run.
+DEFAULT_LAG: Final = 3600.0
+DEFAULT_PAGE_SIZE: Final = 500
+DEFAULT_PARTITIONS: Final = 8
+PRIMARY_KEY: Final = "_id"
+
+
+@attrs.frozen
+class _Settings:
+    """What every resource of one source needs: how to make a client, how to page."""
+
+    client_options: dict[str, Any]
+    page_size: int
+    partitions: int
+
+    def client(self) -> cwpro.AsyncClient:
+        return cwpro.AsyncClient(**self.client_options)
+
+
+def _check_int(name: str, value: Any, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise cwpro.InvalidArgumentError(
+            f"{name} must be an integer in {low}..{high}, got {value!r}"
+        )
+    return value
+
+
+def _check_lag(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise cwpro.InvalidArgumentError(f"lag must be a number of seconds >= 0, got {value!r}")
+    return float(value)
+
+
+def _incremental(
+    *, lag: float, since: _dt.datetime, full_refresh: bool
+) -> dlt.sources.incremental[str]:
+    """The ``created_date`` cursor of one resource (a fresh object per resource)."""
+    initial = format_instant(since)
+    if full_refresh:
+        # An end value makes dlt read neither its saved position nor write one: the whole range
+        # passes its filter, and the incremental position stays where it was.
+        return dlt.sources.incremental(
+            DATE_FIELD, initial_value=initial, end_value=format_instant(OPEN_HIGH)
+        )
+    return dlt.sources.incremental(DATE_FIELD, initial_value=initial, lag=lag or None)
+
+
+def _cursor_resource(
+    name: str, attribute: str, model: type[cwpro.Model], settings: _Settings, cursor: Any
+) -> DltResource:
+    async def pages(
+        created_date: dlt.sources.incremental[str] = cursor,
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        start = parse_instant(created_date.start_value)
+        end = OPEN_HIGH if created_date.end_value is None else parse_instant(created_date.end_value)
+        async with settings.client() as client:
+            async for batch in cursor_pages(
+                getattr(client, attribute),
+                start=start,
+                end=end,
+                page_size=settings.page_size,
+                partitions=settings.partitions,
+            ):
+                yield batch
+
+    pages.__name__ = name
+    pages.__qualname__ = name
+    resource: DltResource = dlt.resource(
+        pages,
+        name=name,
+        primary_key=PRIMARY_KEY,
+        write_disposition="merge",
+        columns=column_hints(model),
+    )
+    return resource
+
+
+def _portal_links_resource(settings: _Settings) -> DltResource:
+    async def portal_links() -> AsyncIterator[list[dict[str, Any]]]:
+        async with settings.client() as client:
+            async for batch in portal_link_pages(client):
+                yield batch
+
+    resource: DltResource = dlt.resource(
+        portal_links,
+        name="portal_links",
+        primary_key=PRIMARY_KEY,
+        write_disposition="merge",
+        columns=column_hints(cwpro.PortalLink),
+    )
+    return resource
+
+
+@dlt.source(name="cwpro", section="cwpro")
+def cwp_source(
+    client_id: Optional[str] = dlt.secrets.value,  # noqa: UP045 - dlt resolves these at run time
+    client_secret: Optional[str] = dlt.secrets.value,  # noqa: UP045
+    token: Optional[str] = dlt.secrets.value,  # noqa: UP045
+    api_key: Optional[str] = dlt.secrets.value,  # noqa: UP045
+    base_url: Optional[str] = dlt.config.value,  # noqa: UP045
+    environment: Optional[str] = dlt.config.value,  # noqa: UP045
+    lag: float = DEFAULT_LAG,
+    since: Optional[str] = None,  # noqa: UP045
+    full_refresh: bool = False,
+    page_size: int = DEFAULT_PAGE_SIZE,
+    partitions: int = DEFAULT_PARTITIONS,
+    max_retries: int = 3,
+    client_options: Optional[dict[str, Any]] = None,  # noqa: UP045
+) -> list[DltResource]:
+    """The CWP API as a dlt source: one resource per collection (see the module docstring).
+
+    Credentials and endpoint are those of :class:`cwpro.AsyncClient` (``client_id`` and
+    ``client_secret``, or ``token``; ``api_key``; ``base_url`` or ``environment``). dlt fills
+    the ones not given from its secrets and config (``sources.cwpro.client_secret`` in
+    ``secrets.toml``, or ``SOURCES__CWPRO__CLIENT_SECRET``); the client then falls back to
+    the ``CWPRO_*`` environment variables.
+
+    Args:
+        lag: seconds before the newest ``created_date`` already loaded that the next run reads
+            again (late writes inside the window are merged on ``_id``). ``0`` turns it off.
+        since: ISO 8601 datetime: the first run starts there instead of at the beginning.
+        full_refresh: read every item again (from ``since``) and merge; the saved incremental
+            position is neither used nor changed.
+        page_size: items per request, 1..1000.
+        partitions: at most this many ``created_date`` partitions fetched at once.
+        max_retries: retries per request (see :class:`cwpro.AsyncClient`).
+        client_options: any other :class:`cwpro.AsyncClient` keyword arguments.
+
+    Pick resources with ``cwp_source().with_resources("workorders", "sites")``.
+    """
+    options: dict[str, Any] = {
+        "client_id": client_id,
+        "client_secret": client_secret,
+        "token": token,
+        "api_key": api_key,
+        "base_url": base_url,
+        "environment": environment,
+        "max_retries": max_retries,
+        **(client_options or {}),
+    }
+    cwpro.AsyncClient(**options)  # bad credentials or options fail here, before any request
+    settings = _Settings(
+        client_options=options,
+        page_size=_check_int("page_size", page_size, 1, 1000),
+        partitions=_check_int("partitions", partitions, 1, 64),
+    )
+    start = OPEN_LOW if since is None else parse_instant(since)
+    lag_seconds = _check_lag(lag)
+    resources = [
+        _cursor_resource(
+            name,
+            attribute,
+            model,
+            settings,
+            _incremental(lag=lag_seconds, since=start, full_refresh=full_refresh),
+        )
+        for name, (attribute, model) in CURSOR_RESOURCES.items()
+    ]
+    resources.append(_portal_links_resource(settings))
+    return resources

@@ -1,0 +1,130 @@
+"""Pages of the API as lists of plain rows for dlt.
+
+Cursor collections are read over a ``created_date`` window ``[start, end]`` with the SDK's
+partitioned export: one request sorted by ``created_date`` that holds up to a page of the
+window's oldest items (a small window -- the usual incremental run -- is complete after it),
+else one more for the newest item, then the window split by :func:`cwpro.split_range` into
+concurrent partitions, as many as the window's size needs. Portal links are read whole, page by
+page (page 1, then the rest concurrently). Every yield is one page: memory stays flat.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any, Final, Protocol
+
+import cwpro
+
+__all__ = [
+    "DATE_FIELD",
+    "OPEN_HIGH",
+    "OPEN_LOW",
+    "CursorCollection",
+    "cursor_pages",
+    "format_instant",
+    "parse_instant",
+    "portal_link_pages",
+    "rows",
+]
+
+DATE_FIELD: Final = "created_date"
+OPEN_LOW: Final = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+OPEN_HIGH: Final = _dt.datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=_dt.timezone.utc)
+PORTAL_LINKS_PER_PAGE: Final = 100
+
+
+class CursorCollection(Protocol):
+    """What the cursor resources of :class:`cwpro.AsyncClient` offer (``client.workorders``...)."""
+
+    def list(self, **query: Any) -> cwpro.AsyncCursorPaginator[Any]:
+        """A cursor paginator over the collection."""
+
+    def export(
+        self, partitions: Sequence[Mapping[str, Any]] | None = None, **options: Any
+    ) -> cwpro.AsyncExport[Any]:
+        """A partitioned export of the collection."""
+
+
+def rows(items: Sequence[Any]) -> list[dict[str, Any]]:
+    """A page's items as JSON-ready dicts under their wire names (what dlt loads)."""
+    return [item.to_dict() for item in items]
+
+
+def parse_instant(value: Any) -> _dt.datetime:
+    """An aware UTC datetime from a datetime or an ISO 8601 string (``Z`` accepted)."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        try:
+            value = _dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise cwpro.InvalidArgumentError(f"not an ISO 8601 datetime: {value!r}") from None
+    if not isinstance(value, _dt.datetime):
+        raise cwpro.InvalidArgumentError(f"expected a datetime, got {value!r}")
+    moment: _dt.datetime = value
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=_dt.timezone.utc)
+    return moment.astimezone(_dt.timezone.utc)
+
+
+def format_instant(value: _dt.datetime) -> str:
+    """``value`` the way the API writes ``created_date`` (UTC, milliseconds, ``Z``)."""
+    moment = parse_instant(value)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _page_date(page: cwpro.CursorPage[Any]) -> _dt.datetime | None:
+    if not page.items:
+        return None
+    value = getattr(page.items[0], DATE_FIELD, None)
+    return value if isinstance(value, _dt.datetime) else None
+
+
+def _partitions(
+    start: _dt.datetime, end: _dt.datetime, oldest: _dt.datetime, newest: _dt.datetime, parts: int
+) -> list[dict[str, Any]]:
+    """``parts`` partitions of ``[oldest, newest]``, the outer ones widened to ``[start, end]``."""
+    split = cwpro.split_range(DATE_FIELD, oldest, max(oldest, newest), parts)
+    first, last = split[0]["between"], split[-1]["between"]
+    first[DATE_FIELD] = (start, first[DATE_FIELD][1])
+    last[DATE_FIELD] = (last[DATE_FIELD][0], end)
+    return split
+
+
+async def cursor_pages(
+    collection: CursorCollection,
+    *,
+    start: _dt.datetime,
+    end: _dt.datetime,
+    page_size: int,
+    partitions: int,
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """Every item created in ``[start, end]``, one page of rows at a time (see the module)."""
+    window = {"between": {DATE_FIELD: (start, end)}}
+    first = await collection.list(limit=page_size, sort_by=f"{DATE_FIELD}:asc", **window)
+    if not first.has_next:
+        if first.items:
+            yield rows(first.items)
+        return
+    newest_page = await collection.list(limit=1, sort_by=f"{DATE_FIELD}:desc", **window)
+    oldest, newest = _page_date(first), _page_date(newest_page)
+    if oldest is None or newest is None:  # cannot happen with a between filter on the field
+        raise cwpro.PaginationError(f"items in a {DATE_FIELD} window came without {DATE_FIELD}")
+    total = first.total_results or page_size * partitions
+    parts = max(1, min(partitions, math.ceil(total / page_size)))
+    export = collection.export(
+        _partitions(start, end, oldest, newest, parts), concurrency=parts, limit=page_size
+    )
+    async for _, page in export.pages():
+        if page.items:
+            yield rows(page.items)
+
+
+async def portal_link_pages(client: cwpro.AsyncClient) -> AsyncIterator[list[dict[str, Any]]]:
+    """Every portal link, one page of rows at a time."""
+    async for page in client.portal_links.list(per_page=PORTAL_LINKS_PER_PAGE).pages():
+        if page.items:
+            yield rows(page.items)

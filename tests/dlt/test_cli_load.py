@@ -1,0 +1,160 @@
+"""``cwpro load`` in-process: zero configuration into DuckDB, PostgreSQL, bad input, exit codes."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cwpro.cli import main
+from cwpro.emulator import EmulatorThread
+from tests.postgres import PostgresServer
+
+from .conftest import RECENT, WORK_ORDERS, create_workorders
+
+duckdb = pytest.importorskip("duckdb")
+
+
+def _load(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    status = main(["load", "--no-progress", "--pipelines-dir", "pipelines", *args])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def _summary(stdout: str) -> dict[str, Any]:
+    lines = [line for line in stdout.splitlines() if line.startswith("{")]
+    assert len(lines) == 1, stdout
+    summary: dict[str, Any] = json.loads(lines[-1])
+    return summary
+
+
+def _duckdb_count(path: Path, table: str) -> tuple[int, int]:
+    with duckdb.connect(str(path), read_only=True) as connection:
+        row = connection.execute(
+            f"SELECT count(*), count(DISTINCT _id) FROM cwp.{table}"
+        ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+def test_zero_configuration_duckdb_load_then_incremental(
+    cwpro_env: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, stdout, stderr = _load(capsys, "--destination", "duckdb")
+    assert status == 0, stderr
+    summary = _summary(stdout)
+    assert summary["event"] == "load.done" and summary["dataset"] == "cwp"
+    assert summary["rows"]["workorders"] == WORK_ORDERS + RECENT
+    assert summary["rows"]["sites"] == 25 and summary["rows"]["portal_links"] == 40
+    assert f"loaded {WORK_ORDERS + RECENT:,} workorders" in stderr
+    database = tmp_path / "cwpro.duckdb"  # in the working directory, named after the pipeline
+    assert _duckdb_count(database, "workorders") == (WORK_ORDERS + RECENT,) * 2
+
+    create_workorders(cwpro_env, 30, "later")
+    status, stdout, stderr = _load(capsys)
+    assert status == 0, stderr
+    assert _summary(stdout)["rows"]["workorders"] == RECENT + 30  # the lag window and the new
+    assert _duckdb_count(database, "workorders") == (WORK_ORDERS + RECENT + 30,) * 2
+
+
+def test_selected_resources_only(
+    cwpro_env: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, stdout, stderr = _load(capsys, "sites", "work-types", "--dataset-name", "picked")
+    assert status == 0, stderr
+    assert _summary(stdout)["rows"] == {"sites": 25, "work_types": 8}
+    assert cwpro_env.emulator.stats["GET /workorders"] == 0
+
+
+def test_postgres_destination(
+    cwpro_env: EmulatorThread,
+    postgres_server: PostgresServer,
+    postgres_database: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", postgres_database)
+    status, stdout, stderr = _load(capsys, "--destination", "postgres")
+    assert status == 0, stderr
+    assert "postgres" in stderr and "cwpro-test-password" not in stderr + stdout
+    database = postgres_database.rsplit("/", 1)[1]
+    count = postgres_server.psql("SELECT count(DISTINCT _id) FROM cwp.workorders", database)
+    assert int(count) == WORK_ORDERS + RECENT
+
+
+def test_unknown_resource_is_a_usage_error(
+    cwpro_env: EmulatorThread, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, _, stderr = _load(capsys, "invoices")
+    assert status == 2
+    assert "unknown resource 'invoices'" in stderr and "workorders" in stderr
+
+
+def test_destination_not_installed_names_the_install(
+    cwpro_env: EmulatorThread, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, stdout, stderr = _load(capsys, "--destination", "mssql")
+    assert status == 2
+    assert "not installed" in stderr and "pip install" in stderr and stdout == ""
+    assert cwpro_env.emulator.stats.total == 0  # checked before anything was fetched
+
+
+def test_unknown_and_unconfigured_destinations(
+    cwpro_env: EmulatorThread, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, _, stderr = _load(capsys, "--destination", "no_such_destination")
+    assert status == 2 and "unknown destination" in stderr
+    monkeypatch.delenv("DESTINATION__POSTGRES__CREDENTIALS", raising=False)
+    status, _, stderr = _load(capsys, "--destination", "postgres")
+    assert status == 2 and "DESTINATION__POSTGRES__CREDENTIALS" in stderr
+
+
+def test_unreachable_database(
+    cwpro_env: EmulatorThread, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # nothing listens there once closed
+    monkeypatch.setenv(
+        "DESTINATION__POSTGRES__CREDENTIALS", f"postgresql://u:secret-pw@127.0.0.1:{port}/db"
+    )
+    status, stdout, stderr = _load(capsys, "--destination", "postgres")
+    assert status == 1
+    assert "cannot connect" in stderr and "secret-pw" not in stderr and stdout == ""
+    assert cwpro_env.emulator.stats.total == 0
+
+
+def test_api_failure_reports_nothing_as_loaded_and_the_rerun_completes(
+    cwpro_env: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cwpro_env.emulator.faults.add("status", status=403, route="GET /workorders")
+    status, stdout, stderr = _load(capsys)
+    assert status == 1
+    assert "PermissionDeniedError" in stderr and "nothing of this run" in stderr
+    assert "loaded " not in stderr.replace("nothing of this run was loaded", "") and stdout == ""
+    cwpro_env.emulator.faults.clear()
+    status, stdout, stderr = _load(capsys)
+    assert status == 0, stderr
+    assert _duckdb_count(tmp_path / "cwpro.duckdb", "workorders") == (WORK_ORDERS + RECENT,) * 2
+
+
+def test_missing_credentials_are_a_usage_error(
+    emu: EmulatorThread, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("CWPRO_CLIENT_ID", "CWPRO_CLIENT_SECRET", "CWPRO_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    status, _, stderr = _load(capsys, "--base-url", emu.base_url)
+    assert status == 2 and "cwpro: error:" in stderr
+
+
+def test_core_and_cli_do_not_import_dlt() -> None:
+    code = (
+        "import sys, cwpro, cwpro.cli; cwpro.cli.build_parser(); "
+        "assert 'dlt' not in sys.modules, 'dlt imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
