@@ -116,7 +116,7 @@ def run(quick: bool = False) -> list[Figure]:
             "sync_ratio",
             "wall time per workorders.get: cwpro_sync.Client / await cwpro.AsyncClient",
             ratio_stats(wall["sync"], wall["async"]),
-            Target.at_most(1.2),
+            Target.at_most(1.1),
             COMMAND,
             notes=[
                 f"blocks of {calls} calls, {rounds} rounds, per-round ratios; per call: {absolute}"

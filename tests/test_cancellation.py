@@ -219,7 +219,7 @@ def sync_client_for(emu: EmulatorThread) -> cwpro_sync.Client:
 
 def loop_tasks(client: cwpro_sync.Client) -> set[asyncio.Task[Any]]:
     """Tasks still pending on the blocking client's private loop (white box)."""
-    loop = client._bridge._loop
+    loop = client._bridge._engine.loop
     return set() if loop is None else {t for t in asyncio.all_tasks(loop) if not t.done()}
 
 

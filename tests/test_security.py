@@ -239,7 +239,7 @@ async def test_no_secret_anywhere_in_an_async_session_with_errors_and_retries(
                 emu.add_fault(kind, route="GET /workorders/*", times=1, **options)
                 session.keep(await client.workorders.get(wo_id))
             raw = await client.workorders.with_raw_response.get(wo_id)
-            session.keep(raw, raw.response, dict(raw.headers))
+            session.keep(raw, raw.payload, raw.parse(), dict(raw.headers))
             once = client.with_options(max_retries=0, timeout=0.3)
             for kind, options in [
                 ("status", {"status": 500, "body": "html"}),

@@ -4,7 +4,7 @@ A walk fetches its pages in order. With ``prefetch=k`` up to ``k`` pages are fet
 chain of plain asyncio tasks (each waits for the page before it, reads its ``nextCursor`` and
 fetches), so at most one request of a walk is in flight and at most ``k + 1`` pages are held.
 After handing a page over, the walk yields to the event loop once so that the next request is
-on the wire before the consumer (which may be CPU-bound and never await) gets the page: without
+on the wire before the consumer (which may be CPU-bound and never yield) gets the page: without
 that, a CPU-bound consumer gets no overlap at all.
 
 Each walk is checked by a :class:`~cwpro.pagination._guard.WalkGuard`: cursor cycles of any

@@ -203,8 +203,8 @@ class PortalLinks(Resource):
         Page 1 is fetched first; the remaining pages are then fetched ``concurrency`` at a time
         (default 16, at most the client's ``max_connections``) and yielded in page order.
         ``max_items`` stops after that many links; ``as_dict=True`` yields the envelope's plain
-        dicts instead of :class:`cwpro.PortalLink` models. ``await
-        client.portal_links.list(page=3)`` returns just that page (a
+        dicts instead of :class:`cwpro.PortalLink` models.
+        ``await client.portal_links.list(page=3)`` returns just that page (a
         :class:`cwpro.NumberedPage` with its ``paging`` figures). Filters: ``company_namespace``
         and ``ids`` (lists), ``workorder``, ``is_active``, ``link_type``; ``sort`` is a field
         name (``-field`` descending).

@@ -5,31 +5,32 @@
 How a resource is declared, and the machinery every resource method shares.
 
 A resource is a class whose operations are :class:`Endpoint` declarations (method, path,
-model, pagination style) plus one-line typed methods that hand the declaration to the shared
-machinery here: :meth:`Resource._call` (one request -> one model), :meth:`Resource._list`
-(cursor paginator), :meth:`Resource._export` (partitioned export) and
-:meth:`Resource._page_list` (page-number paginator). Adding an endpoint is a declaration and a
-one-line method; the blocking client (``cwpro_sync``) is generated from these classes, and the
-route tests walk :func:`all_endpoints` to check the emulator serves every declared route.
+model, whether the call is safe to repeat, pagination style) plus one-line typed methods that
+hand the declaration to the shared machinery here: :meth:`Resource._call` (one request -> one
+model), :meth:`Resource._list` (cursor paginator), :meth:`Resource._export` (partitioned
+export) and :meth:`Resource._page_list` (page-number lists). Every single-request
+method accepts the per-call options (:class:`cwpro.CallOptions`). Adding an endpoint is a
+declaration and a method; the blocking client (``cwpro_sync``) is generated from these classes,
+and the route tests walk ``cwpro.resources.all_endpoints()`` to check the emulator serves every
+declared route.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic
 
 from typing_extensions import Unpack
 
 from cwpro._query import ListQuery
 from cwpro.resources._base import CursorListResource as AsyncCursorListResource
+from cwpro.resources._base import M
 from cwpro.resources._base import Resource as AsyncResource
-from cwpro_sync._bridge import Bridge, RawResponseProxy
-from cwpro_sync.pagination import CursorPaginator, Export
+from cwpro_sync._bridge import Bridge
+from cwpro_sync.pagination.cursor import CursorPaginator
+from cwpro_sync.pagination.export import Export
 
 __all__ = ["CursorListResource", "Resource"]
-
-
-M = TypeVar("M")
 
 
 class Resource:
@@ -37,17 +38,12 @@ class Resource:
 
     _async: AsyncResource
 
-    def __init__(self, bridge: Bridge, resource: AsyncResource) -> None:
+    def __init__(self, bridge: Bridge, wrapped: AsyncResource) -> None:
         self._bridge = bridge
-        self._async = resource
+        self._async = wrapped
 
     def __repr__(self) -> str:
         return repr(self._async).replace("cwpro.AsyncClient", "cwpro_sync.Client", 1)
-
-    @property
-    def with_raw_response(self) -> Any:
-        """The same methods, each returning a :class:`RawResponse` (model + status/headers/JSON)."""
-        return RawResponseProxy(self._bridge, self._async.with_raw_response)
 
 
 class CursorListResource(Resource, Generic[M]):
@@ -58,15 +54,22 @@ class CursorListResource(Resource, Generic[M]):
 
     _async: AsyncCursorListResource[M]
 
-    def list(self, **query: Unpack[ListQuery]) -> CursorPaginator[M]:
-        """Stream every item of the list (``async for``), or its pages (``.pages()``).
+    def list(
+        self, *, as_dict: bool = False, max_items: int | None = None, **query: Unpack[ListQuery]
+    ) -> CursorPaginator[Any]:
+        """Stream every item of the list (``for ... in``), or its pages (``.pages()``).
 
         Options (all optional, validated before any request; see :class:`cwpro.ListQuery`):
-        ``limit``, ``sort_by``, ``filter_by``, ``filter_operator``, ``in_``, ``between``,
-        ``cursor`` (resume from a saved cursor), ``prefetch`` (pages fetched ahead, default 1).
-        ``await resource.list(...)`` returns just the first page.
+        ``limit`` (items per *page*, not in all), ``sort_by``, ``filter_by``,
+        ``filter_operator``, ``in_``, ``between``, ``cursor`` (resume from a saved cursor),
+        ``prefetch`` (pages fetched ahead, default 1). ``max_items`` stops after that many
+        items. ``as_dict=True`` yields the envelope's plain dicts (wire names, no models): the
+        cheap form for bulk loaders. ``resource.list(...).first_page()`` returns just the first
+        page.
         """
-        return CursorPaginator(self._bridge, self._async.list(**query))
+        return CursorPaginator(
+            self._bridge, self._async.list(as_dict=as_dict, max_items=max_items, **query)
+        )
 
     def export(
         self,
@@ -75,15 +78,17 @@ class CursorListResource(Resource, Generic[M]):
         concurrency: int = 8,
         ordered: bool = False,
         resume: Sequence[Mapping[str, Any]] | None = None,
+        as_dict: bool = False,
         **query: Unpack[ListQuery],
-    ) -> Export[M]:
+    ) -> Export[Any]:
         """Export the list fast: several partitions walked concurrently, merged into one stream.
 
         ``partitions``: list options per partition, merged into ``query`` (e.g. from
         :func:`cwpro.split_range`, or ``[{"in_": {"status": ["open"]}}, ...]``); they should not
         overlap. ``concurrency``: partitions walked at once. ``ordered``: yield partition by
         partition, in order (memory stays bounded either way). ``resume``: a saved
-        ``export.checkpoint()`` to continue an interrupted export exactly.
+        ``export.checkpoint()`` to continue an interrupted export exactly. ``as_dict=True``:
+        plain dict items instead of models.
         """
         return Export(
             self._bridge,
@@ -92,6 +97,7 @@ class CursorListResource(Resource, Generic[M]):
                 concurrency=concurrency,
                 ordered=ordered,
                 resume=resume,
+                as_dict=as_dict,
                 **query,
             ),
         )

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from typing_extensions import Unpack
 
+from cwpro._http.options import CallOptions
 from cwpro._query import ListQuery
 from cwpro.models import Document
 from cwpro.resources.documents import DEFAULT_RESOURCE, FileSource
 from cwpro.resources.documents import Documents as AsyncDocuments
-from cwpro_sync.pagination import CursorPaginator
+from cwpro_sync._bridge import RawResponseProxy
+from cwpro_sync.pagination.cursor import CursorPaginator
 from cwpro_sync.resources._base import Resource
 
 __all__ = ["Documents"]
@@ -24,6 +26,11 @@ class Documents(Resource):
 
     _async: AsyncDocuments
 
+    @property
+    def with_raw_response(self) -> RawResponseProxy:
+        """The same calls, each returning the :class:`cwpro.APIResponse`."""
+        return RawResponseProxy(self._bridge, self._async.with_raw_response)
+
     def upload(
         self,
         work_order_id: str,
@@ -32,6 +39,7 @@ class Documents(Resource):
         resource_name: str = DEFAULT_RESOURCE,
         filename: str | None = None,
         content_type: str | None = None,
+        **options: Unpack[CallOptions],
     ) -> Document:
         """Upload a file to a work order resource as ``multipart/form-data`` (field ``file``).
 
@@ -39,7 +47,8 @@ class Documents(Resource):
         large file is never held in memory. ``content_type`` defaults to a guess from the file
         name. Returns the stored :class:`cwpro.models.Document`. Uploads get a time limit in
         proportion to their size (60 s + 1 s per 256 KiB) instead of the client's default;
-        ``client.with_options(timeout=...)`` overrides it.
+        ``timeout=`` (here or in ``with_options``) overrides it. An upload is never re-sent
+        once the server may have stored it (a 5xx or a broken connection raises).
         """
         return self._bridge.run(
             self._async.upload(
@@ -48,17 +57,14 @@ class Documents(Resource):
                 resource_name=resource_name,
                 filename=filename,
                 content_type=content_type,
+                **options,
             )
         )
 
     def list(
-        self,
-        work_order_id: str,
-        resource_name: str = DEFAULT_RESOURCE,
-        **query: Unpack[ListQuery],
+        self, work_order_id: str, resource_name: str = DEFAULT_RESOURCE, **query: Unpack[ListQuery]
     ) -> CursorPaginator[Document]:
         """Stream the documents stored under a work order resource (a cursor list)."""
         return CursorPaginator(
-            self._bridge,
-            self._async.list(work_order_id, resource_name, **query),
+            self._bridge, self._async.list(work_order_id, resource_name, **query)
         )

@@ -11,7 +11,10 @@ import datetime as _dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from typing_extensions import Unpack
+
 from cwpro._config import NOT_GIVEN, NotGiven
+from cwpro._http.options import CallOptions
 from cwpro.models import (
     AccessRestrictions,
     CustomBranding,
@@ -22,7 +25,8 @@ from cwpro.models import (
     PortalLink,
 )
 from cwpro.resources.portal_links import PortalLinks as AsyncPortalLinks
-from cwpro_sync.pagination import PagePaginator
+from cwpro_sync._bridge import RawResponseProxy
+from cwpro_sync.pagination.numbered import PagePaginator
 from cwpro_sync.resources._base import Resource
 
 __all__ = ["PortalLinks"]
@@ -32,6 +36,11 @@ class PortalLinks(Resource):
     """Workorder portal links: concurrent page-number list, CRUD, token, activation."""
 
     _async: AsyncPortalLinks
+
+    @property
+    def with_raw_response(self) -> RawResponseProxy:
+        """The same calls, each returning the :class:`cwpro.APIResponse`."""
+        return RawResponseProxy(self._bridge, self._async.with_raw_response)
 
     def list(
         self,
@@ -45,14 +54,19 @@ class PortalLinks(Resource):
         link_type: LinkType | str | None = None,
         ids: Sequence[str] | None = None,
         concurrency: int = 16,
-    ) -> PagePaginator[PortalLink]:
+        max_items: int | None = None,
+        as_dict: bool = False,
+    ) -> PagePaginator[Any]:
         """Stream portal links from ``page`` (default 1) to the last page.
 
         Page 1 is fetched first; the remaining pages are then fetched ``concurrency`` at a time
-        and yielded in page order. ``await client.portal_links.list(page=3)`` returns just that
-        page (a :class:`cwpro.pagination.NumberedPage` with its ``paging`` figures).
-        Filters: ``company_namespace`` and ``ids`` (lists), ``workorder``, ``is_active``,
-        ``link_type``; ``sort`` is a field name (``-field`` descending).
+        (default 16, at most the client's ``max_connections``) and yielded in page order.
+        ``max_items`` stops after that many links; ``as_dict=True`` yields the envelope's plain
+        dicts instead of :class:`cwpro.PortalLink` models.
+        ``client.portal_links.list(page=3).first_page()`` returns just that page (a
+        :class:`cwpro.NumberedPage` with its ``paging`` figures). Filters: ``company_namespace``
+        and ``ids`` (lists), ``workorder``, ``is_active``, ``link_type``; ``sort`` is a field
+        name (``-field`` descending).
         """
         return PagePaginator(
             self._bridge,
@@ -66,6 +80,8 @@ class PortalLinks(Resource):
                 link_type=link_type,
                 ids=ids,
                 concurrency=concurrency,
+                max_items=max_items,
+                as_dict=as_dict,
             ),
         )
 
@@ -82,6 +98,7 @@ class PortalLinks(Resource):
         metadata: LinkMetadata | Mapping[str, Any] | None = None,
         is_active: bool = True,
         company_namespace: Sequence[str] | None = None,
+        **options: Unpack[CallOptions],
     ) -> PortalLink:
         """Create a portal link for a work order (201); returns it with its ``link_token``.
 
@@ -99,12 +116,13 @@ class PortalLinks(Resource):
                 metadata=metadata,
                 is_active=is_active,
                 company_namespace=company_namespace,
+                **options,
             )
         )
 
-    def get(self, id: str) -> PortalLink:
+    def get(self, id: str, **options: Unpack[CallOptions]) -> PortalLink:
         """Fetch one portal link (:class:`cwpro.NotFoundError` if unknown)."""
-        return self._bridge.run(self._async.get(id))
+        return self._bridge.run(self._async.get(id, **options))
 
     def update(
         self,
@@ -119,6 +137,7 @@ class PortalLinks(Resource):
         metadata: LinkMetadata | Mapping[str, Any] | NotGiven = NOT_GIVEN,
         is_active: bool | NotGiven = NOT_GIVEN,
         company_namespace: Sequence[str] | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
     ) -> PortalLink:
         """Change only the given fields (PATCH); ``expiry_date=None`` removes the expiry."""
         return self._bridge.run(
@@ -133,21 +152,26 @@ class PortalLinks(Resource):
                 metadata=metadata,
                 is_active=is_active,
                 company_namespace=company_namespace,
+                **options,
             )
         )
 
-    def delete(self, id: str) -> PortalLink:
-        """Delete a portal link; returns it as it was. Its token stops working."""
-        return self._bridge.run(self._async.delete(id))
+    def delete(self, id: str, **options: Unpack[CallOptions]) -> None:
+        """Delete a portal link; its token stops working. Returns ``None``.
 
-    def regenerate(self, id: str) -> PortalLink:
+        Never re-sent once the server may have carried it out: a 5xx or a broken connection
+        raises (check with ``get()``, which answers 404 once the link is gone).
+        """
+        return self._bridge.run(self._async.delete(id, **options))
+
+    def regenerate(self, id: str, **options: Unpack[CallOptions]) -> PortalLink:
         """Issue a new ``link_token``/``full_url``; the old token stops working."""
-        return self._bridge.run(self._async.regenerate(id))
+        return self._bridge.run(self._async.regenerate(id, **options))
 
-    def activate(self, id: str) -> PortalLink:
+    def activate(self, id: str, **options: Unpack[CallOptions]) -> PortalLink:
         """Make a portal link usable again."""
-        return self._bridge.run(self._async.activate(id))
+        return self._bridge.run(self._async.activate(id, **options))
 
-    def deactivate(self, id: str) -> PortalLink:
+    def deactivate(self, id: str, **options: Unpack[CallOptions]) -> PortalLink:
         """Stop a portal link from working (it can be activated again)."""
-        return self._bridge.run(self._async.deactivate(id))
+        return self._bridge.run(self._async.deactivate(id, **options))

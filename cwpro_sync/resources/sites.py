@@ -10,8 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from typing_extensions import Unpack
+
+from cwpro._http.options import CallOptions
 from cwpro.models import Address, Site
 from cwpro.resources.sites import Sites as AsyncSites
+from cwpro_sync._bridge import RawResponseProxy
 from cwpro_sync.resources._base import CursorListResource
 
 __all__ = ["Sites"]
@@ -22,9 +26,14 @@ class Sites(CursorListResource[Site]):
 
     _async: AsyncSites
 
-    def get(self, id: str) -> Site:
+    @property
+    def with_raw_response(self) -> RawResponseProxy:
+        """The same calls, each returning the :class:`cwpro.APIResponse`."""
+        return RawResponseProxy(self._bridge, self._async.with_raw_response)
+
+    def get(self, id: str, **options: Unpack[CallOptions]) -> Site:
         """Fetch one site (:class:`cwpro.NotFoundError` if unknown)."""
-        return self._bridge.run(self._async.get(id))
+        return self._bridge.run(self._async.get(id, **options))
 
     def create(
         self,
@@ -34,6 +43,7 @@ class Sites(CursorListResource[Site]):
         latitude: float | None = None,
         longitude: float | None = None,
         extra: dict[str, Any] | None = None,
+        **options: Unpack[CallOptions],
     ) -> Site:
         """Create a site and return it as stored (fields not given are not sent)."""
         return self._bridge.run(
@@ -43,5 +53,6 @@ class Sites(CursorListResource[Site]):
                 latitude=latitude,
                 longitude=longitude,
                 extra=extra,
+                **options,
             )
         )

@@ -13,10 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 from typing_extensions import Unpack
 
+from cwpro._http.options import CallOptions
 from cwpro._query import ListQuery
 from cwpro.models import EventType, WebhookNotification
 from cwpro.resources.webhooks import Webhooks as AsyncWebhooks
-from cwpro_sync.pagination import CursorPaginator, Export
+from cwpro_sync._bridge import RawResponseProxy
+from cwpro_sync.pagination.cursor import CursorPaginator
+from cwpro_sync.pagination.export import Export
 from cwpro_sync.resources._base import Resource
 
 if TYPE_CHECKING:
@@ -30,21 +33,31 @@ class Webhooks(Resource):
 
     _async: AsyncWebhooks
 
+    @property
+    def with_raw_response(self) -> RawResponseProxy:
+        """The same calls, each returning the :class:`cwpro.APIResponse`."""
+        return RawResponseProxy(self._bridge, self._async.with_raw_response)
+
     def list(
         self,
         *,
         event: EventType | str | None = None,
         since: _dt.datetime | None = None,
         until: _dt.datetime | None = None,
+        as_dict: bool = False,
+        max_items: int | None = None,
         **query: Unpack[ListQuery],
-    ) -> CursorPaginator[WebhookNotification]:
+    ) -> CursorPaginator[Any]:
         """Stream recorded notifications, optionally of one ``event`` and within [since, until].
 
-        ``since``/``until`` are aware datetimes (inclusive); other options as for every list.
+        ``since``/``until`` are aware datetimes (inclusive); other options as for every list
+        (``as_dict=True``: plain dicts; ``max_items``: stop after that many).
         """
         return CursorPaginator(
             self._bridge,
-            self._async.list(event=event, since=since, until=until, **query),
+            self._async.list(
+                event=event, since=since, until=until, as_dict=as_dict, max_items=max_items, **query
+            ),
         )
 
     def export(
@@ -55,11 +68,13 @@ class Webhooks(Resource):
         concurrency: int = 8,
         ordered: bool = False,
         resume: Sequence[Mapping[str, Any]] | None = None,
+        as_dict: bool = False,
         **query: Unpack[ListQuery],
-    ) -> Export[WebhookNotification]:
+    ) -> Export[Any]:
         """Export recorded notifications over concurrent partitions (see ``WorkOrders.export``).
 
-        Partition on ``created_date`` with :func:`cwpro.split_range`; ``event`` filters by name.
+        Partition on ``created_date`` with :func:`cwpro.split_range`; ``event`` filters by name;
+        ``as_dict=True`` yields plain dicts.
         """
         return Export(
             self._bridge,
@@ -69,16 +84,17 @@ class Webhooks(Resource):
                 concurrency=concurrency,
                 ordered=ordered,
                 resume=resume,
+                as_dict=as_dict,
                 **query,
             ),
         )
 
-    def get(self, id: str) -> WebhookNotification:
+    def get(self, id: str, **options: Unpack[CallOptions]) -> WebhookNotification:
         """Fetch one notification.
 
         Raises :class:`cwpro.NotFoundError` when it is unknown or older than 3 months.
         """
-        return self._bridge.run(self._async.get(id))
+        return self._bridge.run(self._async.get(id, **options))
 
     def backfill(
         self,

@@ -7,8 +7,12 @@
 
 from __future__ import annotations
 
+from typing_extensions import Unpack
+
+from cwpro._http.options import CallOptions
 from cwpro.models import WorkType
 from cwpro.resources.work_types import WorkTypes as AsyncWorkTypes
+from cwpro_sync._bridge import RawResponseProxy
 from cwpro_sync.resources._base import CursorListResource
 
 __all__ = ["WorkTypes"]
@@ -19,6 +23,11 @@ class WorkTypes(CursorListResource[WorkType]):
 
     _async: AsyncWorkTypes
 
-    def get(self, id: str) -> WorkType:
+    @property
+    def with_raw_response(self) -> RawResponseProxy:
+        """The same calls, each returning the :class:`cwpro.APIResponse`."""
+        return RawResponseProxy(self._bridge, self._async.with_raw_response)
+
+    def get(self, id: str, **options: Unpack[CallOptions]) -> WorkType:
         """Fetch one work type (:class:`cwpro.NotFoundError` if unknown)."""
-        return self._bridge.run(self._async.get(id))
+        return self._bridge.run(self._async.get(id, **options))

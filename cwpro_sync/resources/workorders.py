@@ -10,8 +10,12 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Any
 
+from typing_extensions import Unpack
+
+from cwpro._http.options import CallOptions
 from cwpro.models import Priority, WorkOrder, WorkOrderStatus
 from cwpro.resources.workorders import WorkOrders as AsyncWorkOrders
+from cwpro_sync._bridge import RawResponseProxy
 from cwpro_sync.resources._base import CursorListResource
 
 __all__ = ["WorkOrders"]
@@ -22,12 +26,17 @@ class WorkOrders(CursorListResource[WorkOrder]):
 
     _async: AsyncWorkOrders
 
-    def get(self, id: str, *, expand: bool = False) -> WorkOrder:
+    @property
+    def with_raw_response(self) -> RawResponseProxy:
+        """The same calls, each returning the :class:`cwpro.APIResponse`."""
+        return RawResponseProxy(self._bridge, self._async.with_raw_response)
+
+    def get(self, id: str, *, expand: bool = False, **options: Unpack[CallOptions]) -> WorkOrder:
         """Fetch one work order. ``expand=True`` sends ``summary=full`` and fills ``work_types``.
 
         Raises :class:`cwpro.NotFoundError` when there is no such work order.
         """
-        return self._bridge.run(self._async.get(id, expand=expand))
+        return self._bridge.run(self._async.get(id, expand=expand, **options))
 
     def create(
         self,
@@ -40,6 +49,7 @@ class WorkOrders(CursorListResource[WorkOrder]):
         work_type_ids: list[str] | None = None,
         scheduled_date: _dt.datetime | None = None,
         extra: dict[str, Any] | None = None,
+        **options: Unpack[CallOptions],
     ) -> WorkOrder:
         """Create a work order and return it as stored (fields not given are not sent).
 
@@ -56,6 +66,7 @@ class WorkOrders(CursorListResource[WorkOrder]):
                 work_type_ids=work_type_ids,
                 scheduled_date=scheduled_date,
                 extra=extra,
+                **options,
             )
         )
 
@@ -71,6 +82,7 @@ class WorkOrders(CursorListResource[WorkOrder]):
         work_type_ids: list[str] | None = None,
         scheduled_date: _dt.datetime | None = None,
         extra: dict[str, Any] | None = None,
+        **options: Unpack[CallOptions],
     ) -> WorkOrder:
         """Change the given fields of a work order (PATCH: only those are sent); returns it."""
         return self._bridge.run(
@@ -84,9 +96,16 @@ class WorkOrders(CursorListResource[WorkOrder]):
                 work_type_ids=work_type_ids,
                 scheduled_date=scheduled_date,
                 extra=extra,
+                **options,
             )
         )
 
-    def update_status(self, id: str, status: WorkOrderStatus | str) -> str:
-        """Set a work order's status; returns the server's confirmation message."""
-        return self._bridge.run(self._async.update_status(id, status))
+    def update_status(
+        self, id: str, status: WorkOrderStatus | str, **options: Unpack[CallOptions]
+    ) -> str:
+        """Set a work order's status; returns the server's confirmation message.
+
+        Never re-sent after the server may have acted on it (a 5xx or a broken connection
+        raises): check the work order before trying again.
+        """
+        return self._bridge.run(self._async.update_status(id, status, **options))

@@ -14,7 +14,9 @@ from cwpro.emulator import EmulatorThread
 @pytest.fixture(scope="module")
 def emu() -> Iterator[EmulatorThread]:
     """One emulator per test module (tests only add data, never rely on totals changing)."""
-    with EmulatorThread(seed=11, workorders=120, sites=15, work_types=8, portal_links=40) as emulator:
+    with EmulatorThread(
+        seed=11, workorders=120, sites=15, work_types=8, portal_links=40
+    ) as emulator:
         yield emulator
 
 

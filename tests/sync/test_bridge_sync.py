@@ -25,7 +25,7 @@ from .conftest import make_sync_client
 
 def loop_tasks(client: cwpro_sync.Client) -> set[asyncio.Task[Any]]:
     """Tasks still pending on the client's private loop (white box: nothing should linger)."""
-    loop = client._bridge._loop
+    loop = client._bridge._engine.loop
     return set() if loop is None else {t for t in asyncio.all_tasks(loop) if not t.done()}
 
 
@@ -79,11 +79,13 @@ def test_threads_mix_drivers_and_callers_inside_event_loops(client: cwpro_sync.C
     assert results == [True] * (8 * len(ids))
 
 
-def test_call_from_inside_asyncio_run_leaves_the_callers_loop_alone(client: cwpro_sync.Client) -> None:
+def test_call_from_inside_asyncio_run_leaves_the_callers_loop_alone(
+    client: cwpro_sync.Client,
+) -> None:
     async def main() -> list[str]:
         loop = asyncio.get_running_loop()
         names = [client.work_types.get(t.id).name for t in client.work_types.list(limit=3)]
-        assert client._bridge._loop is not loop
+        assert client._bridge._engine.loop is not loop
         assert asyncio.all_tasks(loop) == {asyncio.current_task()}
         for wo in client.workorders.list(limit=5):  # iteration from inside a loop, with a break
             if wo:
@@ -163,7 +165,9 @@ def test_calling_from_the_clients_own_loop_is_refused(client: cwpro_sync.Client)
     assert client.sites.list(limit=1).first_page().items
 
 
-def test_close_from_another_thread_ends_calls_in_flight(emu: EmulatorThread, latency: Callable[[float], None]) -> None:
+def test_close_from_another_thread_ends_calls_in_flight(
+    emu: EmulatorThread, latency: Callable[[float], None]
+) -> None:
     client = make_sync_client(emu)
     client.work_types.list(limit=1).first_page()
     latency(2000)
@@ -184,7 +188,7 @@ def test_close_from_another_thread_ends_calls_in_flight(emu: EmulatorThread, lat
     assert not caller.is_alive()
     assert time.perf_counter() - started < 1.5
     assert len(outcome) == 1 and isinstance(outcome[0], CwproError)
-    assert client._bridge._loop is not None and client._bridge._loop.is_closed()
+    assert client._bridge._engine.loop is not None and client._bridge._engine.loop.is_closed()
 
 
 def test_garbage_collection_closes_the_client(emu: EmulatorThread) -> None:
@@ -195,11 +199,11 @@ def test_garbage_collection_closes_the_client(emu: EmulatorThread) -> None:
 
     client = make_sync_client(emu)
     asyncio.run(helper_thread_call(client))
-    bridge, async_client = client._bridge, client._async
+    engine, async_client = client._bridge._engine, client._async  # not the bridge: it keeps it open
     del client
     gc.collect()
-    assert bridge.closed and async_client.closed
-    assert bridge._loop is not None and bridge._loop.is_closed()
+    assert engine.state == "closed" and async_client.closed
+    assert engine.loop is not None and engine.loop.is_closed()
     assert threading.active_count() == before  # the helper thread is gone too
 
 
@@ -268,3 +272,30 @@ def test_forked_child_gets_a_clear_error(client: cwpro_sync.Client) -> None:
     assert os.waitstatus_to_exitcode(status) == 0
     assert "create a new Client" in message
     assert client.work_types.list(limit=1).first_page().items  # the parent is unaffected
+
+
+def test_a_walk_over_an_unnamed_client_completes(emu: EmulatorThread) -> None:
+    """``for wo in Client(...).workorders.list()``: what the walk holds keeps the client open."""
+    with make_sync_client(emu) as named:
+        total = named.workorders.list(limit=1).first_page().total_results
+    assert total
+    paginator = make_sync_client(emu).workorders.list(limit=10)
+    engine = paginator._bridge._engine
+    count = 0
+    for page in paginator.pages():
+        gc.collect()  # the client object itself is long gone
+        count += len(page.items)
+    assert count == total
+    ids = []
+    for wo in make_sync_client(emu).workorders.list(limit=25):
+        if len(ids) % 25 == 0:
+            gc.collect()
+        ids.append(wo.id)
+    assert len(ids) == len(set(ids)) == total
+    view = make_sync_client(emu).with_options(timeout=5)
+    gc.collect()
+    assert view.sites.list(limit=1).first_page().items
+    assert engine.state == "open"
+    del paginator, page
+    gc.collect()
+    assert engine.state == "closed" and engine.loop is not None and engine.loop.is_closed()
