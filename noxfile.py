@@ -23,6 +23,7 @@ def lint(session: nox.Session) -> None:
     """ruff: lint and formatting."""
     session.install("ruff")
     session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
 
 
 @nox.session
@@ -35,7 +36,7 @@ def typecheck(session: nox.Session) -> None:
 @nox.session
 def generate_sync(session: nox.Session) -> None:
     """Regenerate cwpro_sync/ from the async surface (``-- --check`` only verifies)."""
-    session.install("-e", ".")
+    session.install("-e", ".[test]")  # the generator formats its output with ruff
     session.run("python", "scripts/generate_sync.py", *session.posargs)
 
 

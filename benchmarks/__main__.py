@@ -26,11 +26,13 @@ from ._results import write_results
 BENCHMARKS = (
     "bench_import",
     "bench_request_overhead",
+    "bench_items",
     "bench_sync_vs_async",
     "bench_portal_links",
     "bench_cursor_export",
     "bench_memory",
     "bench_load",
+    "bench_inbox",
 )
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "RESULTS.md"
 

@@ -22,7 +22,8 @@ CwproError
 │   ├── RateLimitError            429 (``retry_after`` in seconds when the server said)
 │   └── InternalServerError       5xx
 └── WebhookError
-    └── WebhookPayloadError       a webhook body that is not a valid notification
+    ├── WebhookPayloadError       a webhook body that is not a valid notification
+    └── WebhookInboxError         the webhook inbox could not store or read events
 ```
 
 Every error may carry ``resume_cursor``: set by the paginators when an export stops on an error,
@@ -59,6 +60,7 @@ __all__ = [
     "TLSVerificationFailed",
     "UnprocessableEntityError",
     "WebhookError",
+    "WebhookInboxError",
     "WebhookPayloadError",
 ]
 
@@ -292,6 +294,13 @@ class WebhookError(CwproError):
 
 class WebhookPayloadError(WebhookError, ValueError):
     """A webhook request body is not a valid CWP notification (bad JSON, missing fields...)."""
+
+
+class WebhookInboxError(WebhookError):
+    """The webhook inbox could not store or read events (disk full, locked or corrupt file...).
+
+    The receiver answers 503 to the delivery, so CWP delivers the event again later.
+    """
 
 
 _STATUS_CLASSES: dict[int, type[APIStatusError]] = {

@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import importlib.util
 import json
 import math
-import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from types import ModuleType
@@ -147,35 +145,14 @@ def _exchange(body: bytes, status: int, headers: Mapping[str, str] | None = None
 
 
 @pytest.mark.parametrize("text", [b"NaN", b"[1, -Infinity]", b'{"a": Infinity}', b"1e999"])
-@pytest.mark.parametrize("module", ["default", "stdlib-json"])
-def test_non_json_numbers_are_decode_errors(text: bytes, module: str) -> None:
-    chosen = ENVELOPE_MODULES[0 if module == "default" else 1]
+def test_non_json_numbers_are_decode_errors(text: bytes) -> None:
     with pytest.raises(APIDecodeError):
-        chosen.decode_json(_exchange(text, 200))
+        envelope.decode_json(_exchange(text, 200))
 
 
-def _envelope_module_without_orjson() -> ModuleType:
-    """A private copy of ``cwpro._http.envelope`` loaded as if orjson were not installed (CI)."""
-    saved = sys.modules.get("orjson")
-    sys.modules["orjson"] = None  # type: ignore[assignment]  # makes ``import orjson`` fail
-    try:
-        spec = importlib.util.spec_from_file_location(
-            "cwpro._http.envelope_stdlib_json", envelope.__file__
-        )
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        module.__package__ = "cwpro._http"
-        spec.loader.exec_module(module)
-    finally:
-        if saved is None:
-            del sys.modules["orjson"]
-        else:
-            sys.modules["orjson"] = saved
-    assert module.loads is not getattr(sys.modules.get("orjson"), "loads", None)
-    return module
-
-
-ENVELOPE_MODULES = [envelope, _envelope_module_without_orjson()]
+# The stdlib-json path of the one decoder (``cwpro._serde.loads``) is covered by
+# tests/test_serde.py with orjson hidden.
+ENVELOPE_MODULES = [envelope]
 
 
 # -- envelope decoder ---------------------------------------------------------------------------
@@ -188,7 +165,7 @@ def _raised(call: Callable[[], Any], *allowed: type[BaseException]) -> BaseExcep
     return None
 
 
-@pytest.mark.parametrize("module", ENVELOPE_MODULES, ids=["default", "stdlib-json"])
+@pytest.mark.parametrize("module", ENVELOPE_MODULES, ids=["default"])
 @settings(max_examples=80, deadline=None)
 @given(body=bodies, status=statuses)
 def test_decode_json_raises_only_decode_errors(
@@ -204,7 +181,7 @@ def test_decode_json_raises_only_decode_errors(
         assert len(error.body_excerpt) < 600
 
 
-@pytest.mark.parametrize("module", ENVELOPE_MODULES, ids=["default", "stdlib-json"])
+@pytest.mark.parametrize("module", ENVELOPE_MODULES, ids=["default"])
 @pytest.mark.parametrize("body", [b"1" * 5000, b"[" * 100_000, b'{"a":' * 100_000])
 def test_numbers_over_the_digit_limit_and_deep_nesting_are_decode_errors(
     module: ModuleType, body: bytes

@@ -16,47 +16,26 @@ on a complete 2xx answer is final: the server did the work (see :mod:`cwpro._htt
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import Any
 
 import attrs
 
-from .. import _wire
+from .. import _serde, _wire
 from .._errors import APIDecodeError, APIStatusError, RateLimitError, excerpt, status_error_class
 from .retry import parse_retry_after
 
 __all__ = ["Exchange", "check_envelope", "decode_json", "loads", "status_error"]
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
+def loads(body: bytes) -> Any:
+    """Strict JSON (``NaN``, ``Infinity`` and numbers beyond a double refused): the one decoder
+    of the SDK, :func:`cwpro._serde.loads` (orjson when installed)."""
+    return _serde.loads(body)
 
 
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if math.isinf(value):
-        raise ValueError(f"{text} is out of the range of a JSON number")
-    return value
-
-
-_json_decoder = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
-
-try:  # optional speed-up: ``pip install cwpro[speed]``; orjson rejects NaN/Infinity itself
-    import orjson
-
-    loads: Callable[[bytes], Any] = orjson.loads
-    _DECODE_ERRORS: tuple[type[Exception], ...] = (orjson.JSONDecodeError, UnicodeDecodeError)
-except ImportError:  # pragma: no cover - depends on the environment
-
-    def loads(body: bytes) -> Any:
-        """Strict JSON: ``NaN``, ``Infinity`` and numbers beyond a double are refused."""
-        return _json_decoder.decode(body.decode("utf-8"))
-
-    # ValueError covers JSONDecodeError, UnicodeDecodeError, NaN and integers over the digit
-    # limit; RecursionError is what deeply nested arrays/objects raise.
-    _DECODE_ERRORS = (ValueError, RecursionError)
+_DECODE_ERRORS: tuple[type[Exception], ...] = (ValueError, RecursionError)
 
 
 @attrs.frozen(slots=True)

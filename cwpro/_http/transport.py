@@ -123,7 +123,7 @@ class Transport:
                 config.client_secret,
                 self._fetch_token,
                 remember=self.redact.remember,
-                failure_ttl=min(5.0, max(0.05, config.retry_backoff_base)),
+                failure_ttl=min(5.0, max(0.005, config.retry_backoff_base / 2)),
             )
         else:  # resolve_config guarantees one of the two
             raise ConfigurationError("no credentials")
@@ -307,6 +307,7 @@ class Transport:
         hops = 0
         while True:
             shown = str(url)
+            failure: CwproError | None = None
             data = options.body_factory() if options.body_factory is not None else None
             self.requests_sent += 1
             sent_at = time.monotonic()
@@ -335,7 +336,11 @@ class Transport:
                 exc.method, exc.url = method, shown
                 raise
             except (asyncio.TimeoutError, aiohttp.ClientError, OSError) as exc:
-                raise self._connection_error(exc, method, shown) from None
+                failure = self._connection_error(exc, method, shown)
+            if failure is not None:
+                # Raised outside the ``except``: aiohttp's exception holds the request's
+                # headers (the bearer token) and must not stay reachable as ``__context__``.
+                raise failure
             if status in _REDIRECTS:
                 hops += 1
                 url = self._redirect_target(options, url, location, status, hops, shown)

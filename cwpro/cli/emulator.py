@@ -56,10 +56,11 @@ def _stop_on_stdin_eof(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> 
 async def serve(args: argparse.Namespace) -> int:
     """Run the emulator until cancelled (Ctrl-C, SIGTERM) or, with --watch-stdin, stdin EOF."""
     from cwpro.emulator import Emulator
-    from cwpro.emulator.__main__ import emulator_options
+    from cwpro.emulator.__main__ import add_webhook_targets, emulator_options
 
     stop = asyncio.Event()
     async with Emulator(**emulator_options(args)) as emulator:
+        add_webhook_targets(emulator, args.webhook_targets)
         print_json(
             {
                 "base_url": emulator.base_url,

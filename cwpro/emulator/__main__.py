@@ -23,6 +23,7 @@ from typing import Any
 
 from cwpro.emulator.faults import parse_fault_spec
 from cwpro.emulator.server import KEEPALIVE_TIMEOUT, Emulator
+from cwpro.emulator.webhook_delivery import split_target_url
 
 
 def _fault_spec(text: str) -> str:
@@ -31,6 +32,21 @@ def _fault_spec(text: str) -> str:
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from exc
     return text
+
+
+def _webhook_target(text: str) -> str:
+    try:
+        split_target_url(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    return text
+
+
+def add_webhook_targets(emulator: Emulator, urls: Sequence[str]) -> None:
+    """Subscribe each ``--webhook-target`` URL (``user:pass@`` becomes Basic auth)."""
+    for url in urls:
+        bare, basic_auth = split_target_url(url)
+        emulator.webhooks.add_target(bare, basic_auth=basic_auth)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -60,6 +76,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--fault", dest="faults", action="append", default=[],
                         type=_fault_spec, metavar="SPEC",
                         help="fault rule, e.g. 'status:503:times=3:route=GET /workorders'")
+    parser.add_argument("--webhook-target", dest="webhook_targets", action="append",
+                        default=[], type=_webhook_target, metavar="URL",
+                        help="deliver every webhook event to URL (repeatable; "
+                             "http://user:pass@host/path sends Basic credentials)")
     parser.add_argument("--watch-stdin", action="store_true",
                         help="exit when stdin reaches end of file")
     parser.add_argument("--log-level", default="WARNING",
@@ -108,6 +128,7 @@ async def serve(args: argparse.Namespace) -> int:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signum, stop.set)
     async with Emulator(**emulator_options(args)) as emulator:
+        add_webhook_targets(emulator, args.webhook_targets)
         announcement = {"base_url": emulator.base_url, "client_id": emulator.client_id,
                         "client_secret": emulator.client_secret, "pid": os.getpid()}
         sys.stdout.write(json.dumps(announcement) + "\n")

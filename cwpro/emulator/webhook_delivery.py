@@ -36,6 +36,25 @@ def basic_authorization(username: str, password: str) -> str:
     return f"Basic {token}"
 
 
+def split_target_url(url: str) -> tuple[str, tuple[str, str] | None]:
+    """``http://user:pass@host/path`` -> (``http://host/path``, (user, pass)); no userinfo -> None.
+
+    Raises ``ValueError`` for anything but an absolute http(s) URL.
+    """
+    from urllib.parse import unquote, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"a webhook target must be an http(s) URL, not {url!r}")
+    if parts.username is None:
+        return url, None
+    netloc = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    bare = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return bare, (unquote(parts.username), unquote(parts.password or ""))
+
+
 @dataclass(frozen=True)
 class WebhookTarget:
     """A subscriber URL, with an optional ``Authorization`` header (never shown in repr)."""

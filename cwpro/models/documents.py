@@ -10,7 +10,7 @@ from .._serde import wire
 from ._base import Model
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, slots=False)
 class Document(Model):
     """A file stored under a work order resource such as ``work_order_extra_photos``."""
 

@@ -18,7 +18,7 @@ class LinkType(OpenEnum):
     SECURE = "secure"
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, slots=False)
 class Permissions(Model):
     """What a portal visitor may do."""
 
@@ -29,7 +29,7 @@ class Permissions(Model):
     can_approve_reject: bool | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, slots=False)
 class AccessRestrictions(Model):
     """Limits on who and how often a link may be used."""
 
@@ -39,7 +39,7 @@ class AccessRestrictions(Model):
     require_email_verification: bool | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, slots=False)
 class AccessLogEntry(Model):
     """One visit of a portal link."""
 
@@ -49,7 +49,7 @@ class AccessLogEntry(Model):
     action: str | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, slots=False)
 class UsageStats(Model):
     """How a link has been used."""
 
@@ -59,7 +59,7 @@ class UsageStats(Model):
     access_log: list[AccessLogEntry] | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, slots=False)
 class NotificationSettings(Model):
     """Who is told when the link is used."""
 
@@ -69,7 +69,7 @@ class NotificationSettings(Model):
     notification_recipients: list[str] | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, slots=False)
 class CustomBranding(Model):
     """How the portal page looks."""
 
@@ -79,7 +79,7 @@ class CustomBranding(Model):
     footer_text: str | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, slots=False)
 class LinkMetadata(Model):
     """Free-form information about a link (``created_by`` is set by the server)."""
 
@@ -88,7 +88,7 @@ class LinkMetadata(Model):
     tags: list[str] | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, slots=False)
 class PortalLink(Model):
     """A workorder portal link (``/workorder-portal-link``)."""
 
@@ -112,7 +112,7 @@ class PortalLink(Model):
     version: int | None = wire("__v", default=None)
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, slots=False)
 class Paging(Model):
     """Page-number paging of the portal-link list."""
 

@@ -10,7 +10,7 @@ from .._serde import wire
 from ._base import Model
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, slots=False)
 class Address(Model):
     """A postal address."""
 
@@ -21,7 +21,7 @@ class Address(Model):
     country: str | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, slots=False)
 class Site(Model):
     """A site (``GET /sites``)."""
 

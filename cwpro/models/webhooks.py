@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from .._serde import OpenEnum, wire
 from ._base import Model
+
+if TYPE_CHECKING:
+    from ..webhooks import WebhookEvent
 
 
 class EventType(OpenEnum):
@@ -18,7 +21,7 @@ class EventType(OpenEnum):
     SITE_CREATE = "SITE.CREATE"
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, slots=False)
 class WebhookNotification(Model):
     """A recorded notification: what was (or should have been) delivered to your listener."""
 
@@ -26,3 +29,11 @@ class WebhookNotification(Model):
     event: EventType
     created_date: _dt.datetime
     data: dict[str, Any] = attrs.field(factory=dict)
+
+    def to_event(self) -> WebhookEvent:
+        """The typed webhook event of this record (what a delivery of it parses to), e.g. a
+        :class:`~cwpro.webhooks.WorkOrderCreated`; raises :class:`~cwpro.WebhookPayloadError`
+        when the record is not a valid notification (an empty id or event name)."""
+        from ..webhooks._events import event_from_mapping
+
+        return event_from_mapping(self.to_dict())

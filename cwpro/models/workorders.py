@@ -32,7 +32,7 @@ class Priority(OpenEnum):
     URGENT = "urgent"
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, slots=False)
 class WorkType(Model):
     """A kind of work (``GET /worktypes``), also embedded in expanded work orders."""
 
@@ -42,7 +42,7 @@ class WorkType(Model):
     created_date: _dt.datetime | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, slots=False)
 class WorkOrder(Model):
     """A work order. ``work_types`` is filled only by ``get(id, expand=True)``."""
 

@@ -11,6 +11,10 @@ gets ``200 OK`` quickly. This package covers each of those points:
 * :class:`SeenStore` / :class:`InMemorySeenStore` - de-duplication.
 * :class:`OrderingBuffer` - ``created_date`` order.
 * :class:`WebhookReceiver` - an aiohttp endpoint putting it all together.
+* :class:`SQLiteInbox` / :class:`PostgresInbox` (the :class:`Inbox` protocol) - the durable
+  mode: an event is on disk before the 200, handlers run from the inbox with retries, failed
+  events are kept as dead for :meth:`Inbox.replay`, and duplicates are recognised across
+  restarts (``WebhookReceiver(handle, inbox="events.db")``).
 * :func:`backfill` - hand missed events fetched from the API to the same handler, once.
 
 Example::
@@ -24,9 +28,10 @@ Example::
         ...
 """
 
-from cwpro._errors import WebhookError, WebhookPayloadError
+from cwpro._errors import WebhookError, WebhookInboxError, WebhookPayloadError
 from cwpro.webhooks._backfill import BackfillResult, backfill
 from cwpro.webhooks._dedupe import InMemorySeenStore, SeenStore
+from cwpro.webhooks._dispatch import InboxSeenStore
 from cwpro.webhooks._events import (
     EVENT_TYPES,
     GenericEvent,
@@ -36,7 +41,9 @@ from cwpro.webhooks._events import (
     event_from_mapping,
     parse_event,
 )
+from cwpro.webhooks._inbox import Inbox, InboxEntry, InboxState
 from cwpro.webhooks._ordering import OrderingBuffer
+from cwpro.webhooks._postgres_inbox import PostgresInbox
 from cwpro.webhooks._receiver import FailedEvent, ReceiverStats, WebhookHandler, WebhookReceiver
 from cwpro.webhooks._security import (
     CWP_SENDER_IPS,
@@ -44,6 +51,8 @@ from cwpro.webhooks._security import (
     is_allowed_sender,
     verify_basic_auth,
 )
+from cwpro.webhooks._server import ServerLimits
+from cwpro.webhooks._sqlite_inbox import SQLiteInbox
 
 __all__ = [
     "CWP_SENDER_IPS",
@@ -52,13 +61,21 @@ __all__ = [
     "FailedEvent",
     "GenericEvent",
     "InMemorySeenStore",
+    "Inbox",
+    "InboxEntry",
+    "InboxSeenStore",
+    "InboxState",
     "OrderingBuffer",
+    "PostgresInbox",
     "ReceiverStats",
+    "SQLiteInbox",
     "SeenStore",
+    "ServerLimits",
     "SiteCreated",
     "WebhookError",
     "WebhookEvent",
     "WebhookHandler",
+    "WebhookInboxError",
     "WebhookPayloadError",
     "WebhookReceiver",
     "WorkOrderCreated",

@@ -11,16 +11,16 @@ Every parsing failure raises :class:`~cwpro._errors.WebhookPayloadError` and not
 from __future__ import annotations
 
 import functools
-import json
-import re
 from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeVar
 
 import attrs
 
-from cwpro._errors import WebhookPayloadError
+from cwpro._errors import ModelError, WebhookPayloadError
+from cwpro._serde import json_type, loads, parse_datetime, structure, wire
+from cwpro.models import EventType, Model
 
 if TYPE_CHECKING:
     from cwpro.models import Site, WorkOrder
@@ -41,17 +41,6 @@ _T = TypeVar("_T")
 #: Charsets a webhook body may declare; JSON on the wire is UTF-8 (RFC 8259), ASCII is a subset.
 _ACCEPTED_CHARSETS: Final = frozenset({"utf-8", "utf8", "us-ascii", "ascii"})
 
-_ISO_DATETIME: Final = re.compile(
-    r"""
-    (?P<year>\d{4})-(?P<month>\d{2})-(?P<day>\d{2})
-    [Tt\x20]
-    (?P<hour>\d{2}):(?P<minute>\d{2})
-    (?::(?P<second>\d{2})(?:[.,](?P<fraction>\d{1,9}))?)?
-    (?P<tz>[Zz]|[+-]\d{2}(?::?\d{2})?)?
-    """,
-    re.VERBOSE | re.ASCII,
-)
-
 
 def _frozen_mapping(value: Mapping[str, Any]) -> Mapping[str, Any]:
     """A read-only view of ``value`` (already-read-only views are kept as they are)."""
@@ -60,13 +49,17 @@ def _frozen_mapping(value: Mapping[str, Any]) -> Mapping[str, Any]:
     return MappingProxyType(dict(value))
 
 
-@attrs.frozen(kw_only=True)
-class WebhookEvent:
-    """One CWP webhook notification.
+@attrs.frozen(kw_only=True, slots=False)
+class WebhookEvent(Model):
+    """One CWP webhook notification: a :class:`~cwpro.models.Model`, like
+    :class:`~cwpro.models.WebhookNotification` (the same record from the API), built by the same
+    converter.
 
     Attributes:
-        id: the notification id (``_id`` of the notification record); the de-duplication key.
-        event: the event name as sent, e.g. ``"WORKORDER.CREATE"``.
+        id: the notification id (``id`` as delivered, ``_id`` in an API record); the
+            de-duplication key.
+        event: the event name as sent, e.g. ``"WORKORDER.CREATE"`` (an
+            :class:`~cwpro.models.EventType`: a string; unknown names are kept).
         created_date: when the event happened (timezone-aware, UTC); order events by this.
         data: the object the event is about (read-only view of the JSON object).
         raw: the whole notification as received (read-only view).
@@ -78,35 +71,37 @@ class WebhookEvent:
     #: The event name this class stands for (``None`` for :class:`GenericEvent`).
     EVENT_NAME: ClassVar[str | None] = None
 
-    id: str
-    event: str
+    id: str = wire("id", "_id")
+    event: EventType
     created_date: datetime
     data: Mapping[str, Any] = attrs.field(converter=_frozen_mapping, hash=False, repr=False)
-    raw: Mapping[str, Any] = attrs.field(
-        converter=_frozen_mapping, eq=False, hash=False, repr=False
-    )
+
+    @property
+    def raw(self) -> Mapping[str, Any]:
+        """The whole notification as received (read-only view; the fields for an event built
+        in code)."""
+        source = self.__dict__.get("_wire")
+        if source is None:
+            return MappingProxyType(self.to_dict())
+        return source if isinstance(source, MappingProxyType) else MappingProxyType(source)
 
 
 def _structure_data(event: WebhookEvent, cls: type[_T]) -> _T:
     """Turn ``event.data`` into ``cls``, reporting any failure as a WebhookPayloadError."""
-    from cwpro._serde import structure
-
     try:
         return structure(dict(event.data), cls)
-    except WebhookPayloadError:
-        raise
-    except Exception as exc:
+    except ModelError as exc:
         raise WebhookPayloadError(
             f"the data of {event.event} notification {event.id!r} is not a valid "
             f"{cls.__name__}: {exc}"
-        ) from exc
+        ) from None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, slots=False)
 class WorkOrderCreated(WebhookEvent):
     """``WORKORDER.CREATE``: a work order was created; ``data`` is the work order."""
 
-    EVENT_NAME: ClassVar[str | None] = "WORKORDER.CREATE"
+    EVENT_NAME: ClassVar[str | None] = EventType.WORKORDER_CREATE.value
 
     @functools.cached_property
     def work_order(self) -> WorkOrder:
@@ -120,11 +115,11 @@ class WorkOrderCreated(WebhookEvent):
         return _structure_data(self, WorkOrder)
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, slots=False)
 class SiteCreated(WebhookEvent):
     """``SITE.CREATE``: a site was created; ``data`` is the site."""
 
-    EVENT_NAME: ClassVar[str | None] = "SITE.CREATE"
+    EVENT_NAME: ClassVar[str | None] = EventType.SITE_CREATE.value
 
     @functools.cached_property
     def site(self) -> Site:
@@ -138,125 +133,62 @@ class SiteCreated(WebhookEvent):
         return _structure_data(self, Site)
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, slots=False)
 class GenericEvent(WebhookEvent):
     """Any event whose name this SDK version does not know; ``data`` is left as JSON."""
 
 
 #: Event name -> event class. Names missing here parse as :class:`GenericEvent`.
 EVENT_TYPES: Final[Mapping[str, type[WebhookEvent]]] = MappingProxyType(
-    {
-        "WORKORDER.CREATE": WorkOrderCreated,
-        "SITE.CREATE": SiteCreated,
-    }
+    {cls.EVENT_NAME: cls for cls in (WorkOrderCreated, SiteCreated) if cls.EVENT_NAME}
 )
 
 
 def parse_event_datetime(value: object, *, field: str = "created_date") -> datetime:
-    """Parse an ISO 8601 datetime of a notification into an aware UTC datetime.
-
-    Accepts ``Z``/``z``, ``+HH:MM``/``+HHMM``/``+HH`` offsets, ``T`` or a space between date
-    and time, optional seconds and 1 to 9 fraction digits (cut to microseconds). A value without
-    an offset is taken as UTC.
+    """Parse a notification's date-time with :func:`cwpro._serde.parse_datetime` (the one
+    parser models use too) into an aware UTC datetime.
 
     Raises:
-        WebhookPayloadError: ``value`` is not a string or not a valid datetime.
+        WebhookPayloadError: ``value`` is not a date-time.
     """
-    if not isinstance(value, str):
-        raise WebhookPayloadError(f"{field} must be a string, not {_json_type(value)}")
-    match = _ISO_DATETIME.fullmatch(value.strip())
-    if match is None:
-        raise WebhookPayloadError(f"{field} is not an ISO 8601 datetime: {value[:40]!r}")
-    parts = match.groupdict()
-    fraction = (parts["fraction"] or "").ljust(6, "0")[:6]
     try:
-        tzinfo = _parse_offset(parts["tz"])
-        parsed = datetime(
-            int(parts["year"]),
-            int(parts["month"]),
-            int(parts["day"]),
-            int(parts["hour"]),
-            int(parts["minute"]),
-            int(parts["second"] or 0),
-            int(fraction),
-            tzinfo=tzinfo,
-        )
-        return parsed.astimezone(timezone.utc)
-    except (ValueError, OverflowError) as exc:
-        raise WebhookPayloadError(f"{field} is not a valid datetime: {value[:40]!r}") from exc
-
-
-def _parse_offset(text: str | None) -> timezone:
-    """The timezone of an ISO 8601 offset (``None``/``Z`` -> UTC); ValueError when invalid."""
-    if text is None or text in ("Z", "z"):
-        return timezone.utc
-    sign = -1 if text[0] == "-" else 1
-    digits = text[1:].replace(":", "")
-    hours, minutes = int(digits[:2]), int(digits[2:4] or 0)
-    if hours > 23 or minutes > 59:
-        raise ValueError(f"invalid UTC offset {text!r}")
-    return timezone(sign * timedelta(hours=hours, minutes=minutes))
-
-
-def _json_type(value: object) -> str:
-    """The JSON name of a decoded value's type, for error messages."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, Mapping):
-        return "an object"
-    return type(value).__name__
-
-
-def _required_string(obj: Mapping[str, Any], *keys: str) -> str:
-    """The first of ``keys`` present in ``obj``, which must be a non-empty string."""
-    for key in keys:
-        if key in obj:
-            value = obj[key]
-            if not isinstance(value, str):
-                raise WebhookPayloadError(f"{key} must be a string, not {_json_type(value)}")
-            if not value.strip():
-                raise WebhookPayloadError(f"{key} must not be empty")
-            return value
-    raise WebhookPayloadError(f"the notification has no {' or '.join(keys)} field")
+        return parse_datetime(value)
+    except ValueError as exc:
+        raise WebhookPayloadError(f"{field}: {exc}") from None
 
 
 def event_from_mapping(obj: object) -> WebhookEvent:
     """Build the typed event of a decoded notification.
 
     ``obj`` is either a delivered body (``id``) or a record from the webhook notifications API
-    (``_id``); when both keys are present ``id`` wins.
+    (``_id``); when both keys are present ``id`` wins. An unknown event name gives a
+    :class:`GenericEvent`, never an error.
 
     Raises:
-        WebhookPayloadError: ``obj`` is not an object, or a field is missing or of the wrong
-            type, or ``created_date`` is not a datetime.
+        WebhookPayloadError: ``obj`` is not an object, or a field is missing, empty or of the
+            wrong type, or ``created_date`` is not a date-time.
     """
     if not isinstance(obj, Mapping):
-        raise WebhookPayloadError(f"a notification must be a JSON object, not {_json_type(obj)}")
+        raise WebhookPayloadError(f"a notification must be a JSON object, not {json_type(obj)}")
+    return _event(dict(obj))  # the event keeps its source: a copy the caller cannot change
+
+
+def _event(obj: object) -> WebhookEvent:
+    """:func:`event_from_mapping` for a decoded body the event may keep as it is."""
+    if not isinstance(obj, Mapping):
+        raise WebhookPayloadError(f"a notification must be a JSON object, not {json_type(obj)}")
     if not all(isinstance(key, str) for key in obj):
         raise WebhookPayloadError("a notification's keys must be strings")
-    event_id = _required_string(obj, "id", "_id")
-    event_name = _required_string(obj, "event")
-    created_date = parse_event_datetime(obj.get("created_date"))
-    if "data" not in obj:
-        raise WebhookPayloadError("the notification has no data field")
-    data = obj["data"]
-    if not isinstance(data, Mapping):
-        raise WebhookPayloadError(f"data must be an object, not {_json_type(data)}")
-    event_class = EVENT_TYPES.get(event_name, GenericEvent)
-    return event_class(id=event_id, event=event_name, created_date=created_date, data=data, raw=obj)
-
-
-def _reject_constant(name: str) -> Any:
-    """``json`` hook: NaN and Infinity are not JSON."""
-    raise ValueError(f"{name} is not valid JSON")
+    name = obj.get("event")
+    event_class = EVENT_TYPES.get(name, GenericEvent) if isinstance(name, str) else GenericEvent
+    try:
+        event = structure(obj, event_class)
+    except ModelError as exc:
+        raise WebhookPayloadError(f"not a valid notification: {exc}") from None
+    for field in ("id", "event"):
+        if not getattr(event, field).strip():
+            raise WebhookPayloadError(f"not a valid notification: {field} must not be empty")
+    return event
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
@@ -307,22 +239,19 @@ def parse_event(body: bytes, headers: Mapping[str, str] | None = None) -> Webhoo
     charset = _declared_charset(headers)
     if charset is not None and charset not in _ACCEPTED_CHARSETS:
         raise WebhookPayloadError(f"unsupported charset {charset[:40]!r}; expected utf-8")
+    raw = bytes(body)
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
     try:
-        text = bytes(body).decode("utf-8-sig")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise WebhookPayloadError(
             f"the body is not valid UTF-8 (byte {exc.start}: {exc.reason})"
-        ) from exc
+        ) from None
     if not text.strip():
         raise WebhookPayloadError("the body is empty")
     try:
-        decoded = json.loads(text, parse_constant=_reject_constant)
-    except json.JSONDecodeError as exc:
-        raise WebhookPayloadError(
-            f"the body is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
-        ) from exc
-    except RecursionError as exc:
-        raise WebhookPayloadError("the body's JSON is nested too deeply") from exc
-    except ValueError as exc:  # NaN/Infinity, integers over the digit limit
-        raise WebhookPayloadError(f"the body is not valid JSON: {exc}") from exc
-    return event_from_mapping(decoded)
+        decoded = loads(raw)
+    except ValueError as exc:  # syntax, NaN/Infinity, nesting, integers over the digit limit
+        raise WebhookPayloadError(f"the body is {exc}") from None
+    return _event(decoded)

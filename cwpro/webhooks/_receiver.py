@@ -8,6 +8,7 @@ import datetime as _dt
 import enum
 import logging
 import math
+import os
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from types import TracebackType
@@ -17,9 +18,11 @@ import attrs
 from aiohttp import ClientPayloadError, web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from cwpro._errors import WebhookPayloadError
+from cwpro._errors import WebhookInboxError, WebhookPayloadError
 from cwpro.webhooks._dedupe import InMemorySeenStore, SeenStore
+from cwpro.webhooks._dispatch import InboxDispatcher, InboxSeenStore
 from cwpro.webhooks._events import WebhookEvent, parse_event
+from cwpro.webhooks._inbox import Inbox
 from cwpro.webhooks._ordering import OrderingBuffer
 from cwpro.webhooks._security import (
     CWP_SENDER_IPS,
@@ -27,6 +30,8 @@ from cwpro.webhooks._security import (
     client_ip,
     verify_basic_auth,
 )
+from cwpro.webhooks._server import ServerLimits, serve_app
+from cwpro.webhooks._sqlite_inbox import SQLiteInbox
 
 __all__ = ["FailedEvent", "ReceiverStats", "WebhookHandler", "WebhookReceiver"]
 
@@ -53,6 +58,8 @@ REJECTION_REASONS: Final = (
     "too_large",  # 413: body over max_body_bytes
     "malformed",  # 400: not a valid notification
     "overloaded",  # 503: queue full (CWP will redeliver)
+    "inbox_unavailable",  # 503: the inbox could not store the event (CWP will redeliver)
+    "timeout",  # 408: the body did not arrive within body_timeout
     "unavailable",  # 503: the receiver is shutting down
 )
 
@@ -118,18 +125,31 @@ class WebhookReceiver:
             never more than the limit plus one byte is read)
     400     not a valid notification (see :func:`~cwpro.webhooks.parse_event`)
     200     a new event, accepted; or a duplicate (already seen), not handled again
+    408     the body did not arrive within ``body_timeout`` seconds
     503     queue mode with a full queue, or shutting down: the event is not marked seen, so
-            CWP's redelivery is handled
+            CWP's redelivery is handled; inbox mode: the inbox could not store the event
+            (disk full, locked or corrupt file; the cause is logged once per outage)
     500     inline mode, the handler raised: the event is forgotten by the de-duplication
             store, so CWP's redelivery is handled
     ======  ================================================================================
 
     Modes:
-        ``"queue"`` (default): answer 200 as soon as the event is in a bounded queue;
-        ``workers`` background tasks run the handler. A handler exception is logged (logger
-        ``cwpro.webhooks``) and the event is kept in :attr:`failed` (the newest ``max_failed``)
-        for :meth:`retry_failed`; it stays marked as seen, so a duplicate delivery does not
-        run it a second time.
+        ``inbox="events.db"`` (a path, or an :class:`~cwpro.webhooks.Inbox` such as
+        :class:`~cwpro.webhooks.SQLiteInbox` or :class:`~cwpro.webhooks.PostgresInbox`): the
+        durable mode. An event is committed to the inbox (synced to disk) *before* the 200;
+        the inbox is the de-duplication store, across restarts too. ``workers`` tasks run the
+        handler from the inbox in ``created_date`` order (within ``ordering_window``, if set;
+        keep ``workers=1`` for strict order); an event is done only once its handler returned.
+        A handler that raises is retried after ``retry_backoff`` seconds, doubling up to
+        ``max_retry_backoff``, and after ``max_attempts`` calls parked as dead with its error
+        (see ``inbox.dead()`` and ``inbox.replay(id)``). Events left pending by a crash run
+        first at the next start. :attr:`dedupe` then is a view of the inbox, so
+        ``client.webhooks.backfill(..., seen=receiver.dedupe)`` writes into the same inbox.
+        ``"queue"`` (default without an inbox): answer 200 as soon as the event is in a
+        bounded queue; ``workers`` background tasks run the handler. A handler exception is
+        logged (logger ``cwpro.webhooks``) and the event is kept in :attr:`failed` (the
+        newest ``max_failed``) for :meth:`retry_failed`; it stays marked as seen, so a
+        duplicate delivery does not run it a second time.
         ``"inline"``: run the handler before answering (200 on success, 500 on an exception).
         CWP wants a fast answer, so keep inline handlers short.
 
@@ -147,7 +167,13 @@ class WebhookReceiver:
       peer - only safe when nothing but your proxy can reach this server, since otherwise
       anyone can claim to be CWP. A warning is logged when this is configured.
 
-    ``allowed_ips=None`` accepts every sender (e.g. when the proxy already filters).
+    ``allowed_ips=None`` accepts every sender (e.g. when the proxy already filters). Refused
+    senders are logged at WARNING.
+
+    Slow clients (:meth:`serve`): a request's headers must arrive within ``header_timeout``
+    seconds and its body within ``body_timeout``; at most ``max_connections`` connections are
+    open at once (further ones are closed at once; the default stays below the process's
+    file-descriptor limit, so ``accept()`` never runs out of descriptors).
 
     Integration:
         * ``receiver.app`` - a ready :class:`aiohttp.web.Application`;
@@ -173,7 +199,18 @@ class WebhookReceiver:
         max_failed: how many failed events :attr:`failed` keeps (oldest dropped first).
         shutdown_timeout: seconds to let workers finish the queue when stopping; events still
             queued then are dropped and forgotten by the de-duplication store (fetch them back
-            with :func:`~cwpro.webhooks.backfill`).
+            with :func:`~cwpro.webhooks.backfill`). In inbox mode they stay in the inbox.
+        inbox: a SQLite file path or an :class:`~cwpro.webhooks.Inbox` (the durable mode).
+        max_attempts: inbox mode: handler calls before an event is parked as dead.
+        retry_backoff: inbox mode: seconds before the first retry (doubled each time).
+        max_retry_backoff: inbox mode: the longest wait between retries.
+        poll_interval: inbox mode: how often to look for events stored by other processes,
+            replayed ones or an inbox that was unavailable.
+        header_timeout: seconds for a request's headers to arrive (:meth:`serve`).
+        body_timeout: seconds for a request's body to arrive.
+        max_connections: open connections allowed (:meth:`serve`); None for a default
+            below the file-descriptor limit.
+        keepalive_timeout: seconds an idle keep-alive connection stays open (:meth:`serve`).
     """
 
     def __init__(
@@ -193,6 +230,15 @@ class WebhookReceiver:
         workers: int = 1,
         max_failed: int = 1_000,
         shutdown_timeout: float = 30.0,
+        inbox: str | os.PathLike[str] | Inbox | None = None,
+        max_attempts: int = 5,
+        retry_backoff: float = 1.0,
+        max_retry_backoff: float = 300.0,
+        poll_interval: float = 1.0,
+        header_timeout: float = 10.0,
+        body_timeout: float = 30.0,
+        max_connections: int | None = None,
+        keepalive_timeout: float = 15.0,
     ) -> None:
         if not callable(handler):
             raise TypeError("handler must be an async callable taking a WebhookEvent")
@@ -207,6 +253,7 @@ class WebhookReceiver:
             ("queue_size", queue_size),
             ("workers", workers),
             ("max_failed", max_failed),
+            ("max_attempts", max_attempts),
         ):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, not {value!r}")
@@ -216,6 +263,43 @@ class WebhookReceiver:
             raise ValueError(f"ordering_window must be >= 0 seconds or None: {ordering_window!r}")
         if not path.startswith("/"):
             raise ValueError(f"path must start with '/': {path!r}")
+        for name, seconds in (
+            ("retry_backoff", retry_backoff),
+            ("max_retry_backoff", max_retry_backoff),
+            ("poll_interval", poll_interval),
+            ("header_timeout", header_timeout),
+            ("body_timeout", body_timeout),
+            ("keepalive_timeout", keepalive_timeout),
+        ):
+            if not (isinstance(seconds, (int, float)) and math.isfinite(seconds) and seconds > 0):
+                raise ValueError(f"{name} must be a positive number of seconds, not {seconds!r}")
+        self.limits = ServerLimits.for_process(
+            header_timeout=header_timeout,
+            body_timeout=body_timeout,
+            max_connections=max_connections,
+            keepalive_timeout=keepalive_timeout,
+        )
+        self._dispatcher: InboxDispatcher | None = None
+        if inbox is not None:
+            if mode != "queue":
+                raise ValueError("an inbox runs handlers in the background: use mode='queue'")
+            if dedupe is not _Default.NEW_STORE:
+                raise ValueError("with an inbox, the inbox is the de-duplication store")
+            if isinstance(inbox, (str, os.PathLike)):
+                inbox = SQLiteInbox(inbox)
+            elif not isinstance(inbox, Inbox):
+                raise TypeError(f"inbox must be a path or an Inbox, not {type(inbox).__name__}")
+            self._dispatcher = InboxDispatcher(
+                inbox,
+                self._call_handler,
+                workers=workers,
+                window=ordering_window or 0.0,
+                max_attempts=max_attempts,
+                retry_backoff=retry_backoff,
+                max_retry_backoff=max_retry_backoff,
+                poll_interval=poll_interval,
+            )
+            dedupe = InboxSeenStore(inbox)
         self._handler = handler
         self._basic_auth = basic_auth
         self._allowed: AddressMatcher | None = None
@@ -254,10 +338,16 @@ class WebhookReceiver:
         self._stopping = False
 
     def __repr__(self) -> str:
+        inbox = "" if self._dispatcher is None else f", inbox={self._dispatcher.inbox!r}"
         return (
-            f"WebhookReceiver(path={self.path!r}, mode={self.mode!r}, "
+            f"WebhookReceiver(path={self.path!r}, mode={self.mode!r}{inbox}, "
             f"running={self._running}, auth={'on' if self._basic_auth else 'off'})"
         )
+
+    @property
+    def inbox(self) -> Inbox | None:
+        """The durable inbox (None without one)."""
+        return None if self._dispatcher is None else self._dispatcher.inbox
 
     @property
     def dedupe(self) -> SeenStore | None:
@@ -298,16 +388,8 @@ class WebhookReceiver:
         ``port=0`` picks a free port. On exit the server stops accepting requests and the
         workers finish the queue (see ``shutdown_timeout``) before being stopped.
         """
-        runner = web.AppRunner(self.app)
-        await runner.setup()
-        try:
-            site = web.TCPSite(runner, host, port)
-            await site.start()
-            bound_port = runner.addresses[0][1]
-            url_host = f"[{host}]" if ":" in host else host
+        async with serve_app(self.app, host, port, self.limits) as (url_host, bound_port):
             yield f"http://{url_host}:{bound_port}{self.path}"
-        finally:
-            await runner.cleanup()
 
     async def __aenter__(self) -> WebhookReceiver:
         await self.start()
@@ -328,6 +410,10 @@ class WebhookReceiver:
         if self._running:
             return
         self._stopping = False
+        if self._dispatcher is not None:
+            await self._dispatcher.start()
+            self._running = True
+            return
         if self.mode == "queue":
             self._queue = asyncio.Queue(maxsize=self.queue_size)
             loop = asyncio.get_running_loop()
@@ -345,6 +431,12 @@ class WebhookReceiver:
         if not self._running:
             return
         self._stopping = True
+        if self._dispatcher is not None:
+            try:
+                await self._dispatcher.close(self.shutdown_timeout)
+            finally:
+                self._running = False
+            return
         try:
             if self._buffer is not None:
                 await self._buffer.aclose()
@@ -387,8 +479,15 @@ class WebhookReceiver:
 
         Args:
             flush: release the events held by the ordering buffer now instead of waiting for
-                their window to pass.
+                their window to pass (not in inbox mode: there the window is part of the
+                stored events' due time).
+
+        In inbox mode: until no event is running or pending (events waiting for a retry
+        included; dead events excepted).
         """
+        if self._dispatcher is not None:
+            await self._dispatcher.join()
+            return
         if self._buffer is not None:
             if flush:
                 await self._buffer.flush()
@@ -400,6 +499,8 @@ class WebhookReceiver:
         """Run the handler again for every event in :attr:`failed`, oldest first.
 
         Events that fail again go back to :attr:`failed` with ``attempts`` increased.
+        (In inbox mode failed events are in the inbox: see ``inbox.dead()`` and
+        ``inbox.replay()``.)
 
         Returns:
             How many events were handled successfully this time.
@@ -444,7 +545,11 @@ class WebhookReceiver:
         if request.content_length is not None and request.content_length > self.max_body_bytes:
             return self._reject(413, "too_large", "body too large", sender)
         try:
-            body = await self._read_body(request)
+            body = await asyncio.wait_for(self._read_body(request), self.limits.body_timeout)
+        except asyncio.TimeoutError:
+            response = self._reject(408, "timeout", "request body too slow", sender)
+            response.force_close()
+            return response
         except (OSError, ClientPayloadError, HttpProcessingError) as exc:
             # a client that hung up, or a broken chunked/compressed body
             return self._reject(400, "malformed", f"unreadable body: {type(exc).__name__}", sender)
@@ -475,7 +580,7 @@ class WebhookReceiver:
     ) -> web.Response:
         """Count and log a refused request, and build its response."""
         self.stats.rejected[reason] = self.stats.rejected.get(reason, 0) + 1
-        level = logging.WARNING if status in (400, 503) else logging.INFO
+        level = logging.INFO if status in (401, 405, 413) else logging.WARNING
         logger.log(
             level, "webhook request from %s refused (%d %s): %s", sender, status, reason, message
         )
@@ -490,6 +595,8 @@ class WebhookReceiver:
             if self._stopping:
                 return self._reject(503, "unavailable", "shutting down", sender)
             await self.start()
+        if self._dispatcher is not None:
+            return await self._accept_into_inbox(self._dispatcher, event, sender)
         if self._dedupe is not None and not await self._dedupe.add(event.id):
             self.stats.duplicates += 1
             logger.debug("duplicate webhook event %s ignored", event.id)
@@ -510,6 +617,23 @@ class WebhookReceiver:
         else:
             assert self._queue is not None
             self._queue.put_nowait(event)
+        return _json_response(200, "accepted")
+
+    async def _accept_into_inbox(
+        self, dispatcher: InboxDispatcher, event: WebhookEvent, sender: str
+    ) -> web.Response:
+        """Inbox mode: 200 only once the event is durably stored (or was already)."""
+        try:
+            new = await dispatcher.store(event)
+        except WebhookInboxError:
+            # the cause was logged once by the dispatcher; CWP redelivers after a 503
+            self.stats.rejected["inbox_unavailable"] += 1
+            logger.debug("webhook event %s from %s not stored: 503", event.id, sender)
+            return _json_response(503, "inbox unavailable, retry later", **{"Retry-After": "60"})
+        if not new:
+            self.stats.duplicates += 1
+            return _json_response(200, "duplicate")
+        self.stats.accepted += 1
         return _json_response(200, "accepted")
 
     def _has_room(self) -> bool:
