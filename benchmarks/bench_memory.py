@@ -5,7 +5,7 @@ The emulator (another process) serves 1,000,000 seeded work orders (~1 KB of JSO
 them with ``async for wo in client.workorders.list(limit=1000)`` (1,000 pages, prefetch=1),
 counting them. Growth = peak RSS (``ru_maxrss``) at the end - RSS just before the first request
 (after imports and client construction). RSS is also sampled every 100,000 items, to show it
-stays flat. Target: < 50 MB.
+stays flat. Target: < 20 MB.
 
 Run alone: ``python -m benchmarks.bench_memory [--quick]`` (``--quick`` streams 100,000).
 """
@@ -91,7 +91,7 @@ def run(quick: bool = False) -> list[Figure]:
             f"peak RSS growth of the client while streaming {items:,} work orders "
             f"(limit={PAGE_SIZE}, prefetch=1)",
             Stats.of([growth]),
-            Target.below(50, "MB"),
+            Target.below(20, "MB"),
             COMMAND,
             digits=1,
             notes=[

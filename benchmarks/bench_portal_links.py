@@ -6,7 +6,8 @@ Alternating, round by round:
   ``page = await client.portal_links.list(per_page=25, page=n)`` for n = 1, 2, ... until the
   last page (the first answer says how many there are);
 * ``concurrent``: ``async for link in client.portal_links.list(per_page=25)`` -- page 1, then
-  the other 39 pages ``concurrency=16`` at a time (the default), yielded in page order.
+  the other 39 pages ``concurrency=16`` at a time (the default), yielded in page order;
+* ``concurrent-dict``: the same with ``as_dict=True`` (the envelope's dicts, no models).
 
 Both must see the 1,000 links. For reference, the same concurrent walk with raw aiohttp
 (orjson, no models) is timed too: what the emulator and the machine allow at all; and the
@@ -69,6 +70,14 @@ async def concurrent(client: cwpro.AsyncClient) -> int:
     return links
 
 
+async def concurrent_dicts(client: cwpro.AsyncClient) -> int:
+    """The same walk in dict mode (``as_dict=True``: the envelope's dicts, no models)."""
+    links = 0
+    async for _ in client.portal_links.list(per_page=PER_PAGE, as_dict=True):
+        links += 1
+    return links
+
+
 async def raw_concurrent(
     session: aiohttp.ClientSession, url: str, headers: dict[str, str], concurrency: int = 16
 ) -> int:
@@ -122,6 +131,7 @@ async def _measure(rounds: int) -> tuple[dict[str, list[float]], dict[str, list[
                 {
                     "sequential": checked("sequential", lambda: sequential(client)),
                     "concurrent": checked("concurrent", lambda: concurrent(client)),
+                    "concurrent-dict": checked("concurrent-dict", lambda: concurrent_dicts(client)),
                     "raw-concurrent": checked(
                         "raw-concurrent", lambda: raw_concurrent(session, url, headers)
                     ),
@@ -136,6 +146,7 @@ def run(quick: bool = False) -> list[Figure]:
     result, server_cpu = run_async(_measure(3 if quick else 7))
     seq, conc = Stats.of(result["sequential"]), Stats.of(result["concurrent"])
     raw = Stats.of(result["raw-concurrent"])
+    dicts = Stats.of(result["concurrent-dict"])
     pages = LINKS // PER_PAGE
     server_ms = {k: statistics.median(v) / pages * 1e3 for k, v in server_cpu.items()}
     return [
@@ -153,6 +164,14 @@ def run(quick: bool = False) -> list[Figure]:
                 "emulator CPU per page: "
                 + ", ".join(f"{k} {v:.1f} ms" for k, v in server_ms.items()),
             ],
+        ),
+        Figure.info(
+            "portal_links_ratio_dict_mode",
+            "same, portal_links.list(as_dict=True): plain dicts, no models (wall)",
+            ratio_stats(result["sequential"], result["concurrent-dict"]),
+            "x",
+            COMMAND,
+            notes=[f"concurrent dict mode {dicts.median * 1e3:.0f} ms"],
         ),
         Figure.info(
             "portal_links_ratio_raw_reference",

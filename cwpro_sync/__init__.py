@@ -129,4 +129,6 @@ from cwpro import (
     split_range,
 )
 from cwpro_sync._client import Client
-from cwpro_sync.pagination import CursorPaginator, Export, PagePaginator
+from cwpro_sync.pagination.cursor import CursorPaginator
+from cwpro_sync.pagination.export import Export
+from cwpro_sync.pagination.numbered import PagePaginator

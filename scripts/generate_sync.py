@@ -234,10 +234,17 @@ class Generator:
             files[path] = self.module(doc, blocks, [source], [self.twin[c.__name__] for c in group])
         for package in sorted({p.rsplit("/", 1)[0] for p in files if "/" in p}):
             dotted = "cwpro." + package.replace("/", ".")
-            names = [
-                self.twin[c.__name__] for c in self.classes if c.__module__.startswith(dotted + ".")
+            members = [c for c in self.classes if c.__module__.startswith(dotted + ".")]
+            names = [self.twin[c.__name__] for c in members]
+            blocks = [
+                "\n".join(  # the package re-exports the twins its modules define
+                    f"from cwpro_sync.{c.__module__.removeprefix('cwpro.')} import "
+                    f"{self.twin[c.__name__]}"
+                    for c in members
+                    if dotted != REGISTRY[0]
+                    or c.__name__ not in {"Resource", *(v.__name__ for v in self.registry.values())}
+                )
             ]
-            blocks = []
             if dotted == REGISTRY[0]:
                 rows = "".join(f'    "{k}": {v.__name__},\n' for k, v in self.registry.items())
                 blocks.append(f"{REGISTRY[1]}: dict[str, type[Resource]] = {{\n{rows}}}")

@@ -101,9 +101,10 @@ def test_walks_and_exports_yield_exactly_the_selected_items(
     ordered: bool,
 ) -> None:
     async def run() -> None:
-        async with Emulator(
-            seed=seed, workorders=size, sites=5, work_types=5, portal_links=0
-        ) as emu, make_client(emu) as client:
+        async with (
+            Emulator(seed=seed, workorders=size, sites=5, work_types=5, portal_links=0) as emu,
+            make_client(emu) as client,
+        ):
             data = await everything(client)
             assert len(data) == size
             assert len({d["_id"] for d in data}) == size
@@ -112,9 +113,9 @@ def test_walks_and_exports_yield_exactly_the_selected_items(
                 wo.to_dict()
                 async for wo in client.workorders.list(limit=limit, prefetch=prefetch, **query)
             ]
-            assert [w["_id"] for w in walked] == [
-                e["_id"] for e in expected
-            ] or _same_up_to_ties(walked, expected, query)
+            assert [w["_id"] for w in walked] == [e["_id"] for e in expected] or _same_up_to_ties(
+                walked, expected, query
+            )
             if not data:
                 return
             dates = [cwpro._serde.parse_datetime(d["created_date"]) for d in data]
@@ -288,3 +289,48 @@ def test_streaming_200k_items_keeps_memory_flat() -> None:
         count, growth = asyncio.run(run(emu.base_url, emu.client_id, emu.client_secret))
     assert count == 200_000
     assert growth < 50 * 1024 * 1024, f"RSS grew {growth / 1e6:.1f} MB"
+
+
+async def test_dict_mode_yields_the_envelope_items_of_every_list(
+    client: cwpro.AsyncClient, emulator: Any
+) -> None:
+    models = [wo.to_dict() async for wo in client.workorders.list(limit=60)]
+    dicts = [wo async for wo in client.workorders.list(limit=60, as_dict=True)]
+    assert all(type(d) is dict for d in dicts)
+    assert dicts == models
+    pages = [page async for page in client.sites.list(limit=7, as_dict=True).pages()]
+    assert all(type(item) is dict for page in pages for item in page.items)
+    assert sum(len(p) for p in pages) == 30
+    exported = [
+        wo
+        async for wo in client.workorders.export(
+            [{"in_": {"status": [s]}} for s in STATUSES], as_dict=True, limit=40
+        )
+    ]
+    assert sorted(d["_id"] for d in exported) == sorted(d["_id"] for d in models)
+    links = [link async for link in client.portal_links.list(per_page=7, as_dict=True)]
+    typed = [link.to_dict() async for link in client.portal_links.list(per_page=7)]
+    assert links == typed and len(links) == 60
+    with pytest.raises(ValueError):
+        client.workorders.list(as_dict="yes")  # type: ignore[call-overload]
+
+
+async def test_max_items_stops_lists_after_that_many(
+    client: cwpro.AsyncClient, emulator: Any
+) -> None:
+    before = emulator.stats["GET /workorders"]
+    got = [wo.id async for wo in client.workorders.list(limit=20, max_items=45)]
+    assert len(got) == len(set(got)) == 45
+    assert emulator.stats["GET /workorders"] - before <= 4  # 3 pages (+ at most one prefetch)
+    links = [link async for link in client.portal_links.list(per_page=10, max_items=25)]
+    assert len(links) == 25
+    assert [link.id for link in links] == [
+        link.id async for link in client.portal_links.list(per_page=10)
+    ][:25]
+
+
+async def test_portal_pages_in_flight_stay_within_the_connection_limit(emulator: Any) -> None:
+    async with make_client(emulator, max_connections=3) as client:
+        paginator = client.portal_links.list(per_page=5, concurrency=16)
+        assert paginator._concurrency == 3
+        assert len([link async for link in paginator]) == 60

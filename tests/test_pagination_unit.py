@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cwpro import APIConnectionError, CursorPage, NumberedPage, split_range
+from cwpro import APIConnectionError, CursorPage, NumberedPage, PaginationError, split_range
 from cwpro.pagination import AsyncCursorPaginator, AsyncExport, AsyncPagePaginator
 
 
@@ -56,19 +56,154 @@ async def test_items_and_pages_come_out_once_in_order(prefetch: int) -> None:
     assert paginator.resume_cursor is None
 
 
-async def test_a_cursor_that_does_not_advance_is_an_error_not_a_loop() -> None:
-    from cwpro import PaginationError
+def _oid(n: int) -> str:
+    return f"{n:024x}"
+
+
+@pytest.mark.parametrize("prefetch", [0, 1, 2])
+async def test_a_cursor_that_does_not_advance_is_an_error_not_a_loop(prefetch: int) -> None:
+    async def fetch(cursor: str | None) -> CursorPage[dict[str, Any]]:
+        item = {"_id": _oid(1 if cursor is None else 2)}
+        return CursorPage([item], True, False, "same", None, 1, None, cursor)
+
+    got: list[dict[str, Any]] = []
+    with pytest.raises(PaginationError) as info:
+        async for item in AsyncCursorPaginator(fetch, prefetch=prefetch):
+            got.append(item)
+    assert [i["_id"] for i in got] == [_oid(1), _oid(2)]  # each page once, then the refusal
+    assert info.value.resume_cursor == "same"
+    assert "cycle" in str(info.value)
+
+
+@pytest.mark.parametrize("prefetch", [0, 1, 3])
+@pytest.mark.parametrize("length", [1, 2, 3, 7])
+async def test_cursor_cycles_of_any_length_raise_after_each_item_once(
+    prefetch: int, length: int
+) -> None:
+    """first -> c0 -> c1 -> ... -> c(length-1) -> c0: every page is new, the walk then stops."""
+    requests: list[str | None] = []
+
+    async def fetch(cursor: str | None) -> CursorPage[dict[str, Any]]:
+        requests.append(cursor)
+        position = -1 if cursor is None else int(cursor[1:])
+        following = f"c{(position + 1) % length}"
+        items = [{"_id": _oid(100 * (position + 2) + k)} for k in range(3)]
+        return CursorPage(items, True, False, following, None, 3, None, cursor)
+
+    got: list[str] = []
+    with pytest.raises(PaginationError) as info:
+        async for item in AsyncCursorPaginator(fetch, prefetch=prefetch):
+            got.append(item["_id"])
+    assert len(got) == len(set(got)) == 3 * (length + 1)
+    assert info.value.resume_cursor == "c0"
+    assert len(requests) == length + 1  # the cycle is refused without another request
+
+
+@pytest.mark.parametrize("prefetch", [0, 1])
+async def test_has_next_without_a_cursor_raises_instead_of_ending(prefetch: int) -> None:
+    async def fetch(cursor: str | None) -> CursorPage[int]:
+        if cursor is None:
+            return CursorPage([1, 2], True, False, "p2", None, 2, 1000, cursor)
+        return CursorPage([3, 4], True, False, None, None, 2, 1000, cursor)
+
+    got: list[int] = []
+    paginator = AsyncCursorPaginator(fetch, prefetch=prefetch)
+    with pytest.raises(PaginationError, match="nextCursor") as info:
+        async for item in paginator:
+            got.append(item)
+    assert got == [1, 2]  # the page that cannot be followed is not handed over
+    assert info.value.resume_cursor == "p2" == paginator.resume_cursor
+    assert not paginator.exhausted
+
+
+async def test_a_page_repeating_the_previous_page_raises() -> None:
+    async def fetch(cursor: str | None) -> CursorPage[dict[str, Any]]:
+        number = 0 if cursor is None else int(cursor)
+        items = [{"_id": _oid(k)} for k in range(5)]  # every page serves the same items
+        return CursorPage(items, True, False, str(number + 1), None, 5, None, cursor)
+
+    got: list[dict[str, Any]] = []
+    with pytest.raises(PaginationError, match="same 5 items") as info:
+        async for item in AsyncCursorPaginator(fetch, prefetch=1):
+            got.append(item)
+    assert len(got) == 5
+    assert info.value.resume_cursor == "1"
+
+
+async def test_ids_already_yielded_in_the_walk_are_dropped() -> None:
+    """Overlapping pages (a sort key that moved during the walk): each id comes out once."""
+
+    async def fetch(cursor: str | None) -> CursorPage[Any]:
+        start = 0 if cursor is None else int(cursor)
+        items: list[Any] = [{"_id": _oid(n)} for n in range(max(0, start - 2), start + 5)]
+        items.append({"name": "no id"})  # items without an id are never dropped
+        has_next = start + 5 < 40
+        return CursorPage(items, has_next, False, str(start + 5), None, 8, None, cursor)
+
+    got = [item async for item in AsyncCursorPaginator(fetch, prefetch=1)]
+    ids = [item["_id"] for item in got if "_id" in item]
+    assert ids == [_oid(n) for n in range(40)]
+    assert len(got) - len(ids) == 8
+
+
+def test_the_seen_id_memory_is_bounded() -> None:
+    from cwpro.pagination._guard import ID_GENERATION, WalkGuard
+
+    guard = WalkGuard(None)
+    for page in range(2 * ID_GENERATION // 100 + 50):
+        items = [{"_id": _oid(page * 100 + k)} for k in range(100)]
+        kept = guard.fresh(CursorPage(items, True, False, "x", None, 100, None, str(page)))
+        assert len(kept.items) == 100
+    assert len(guard._ids) + len(guard._older_ids) <= 2 * ID_GENERATION
+    again = [{"_id": _oid(page * 100 + k)} for k in range(100)]  # the last page once more
+    again.reverse()
+    assert guard.fresh(CursorPage(again, True, False, "x", None, 100, None, "y")).items == []
+
+
+@given(
+    st.lists(
+        st.lists(st.integers(0, 60).map(_oid), max_size=8),
+        max_size=12,
+    )
+)
+def test_dropping_duplicates_keeps_the_first_of_each_id(pages: list[list[str]]) -> None:
+    async def run() -> list[str]:
+        async def fetch(cursor: str | None) -> CursorPage[dict[str, Any]]:
+            n = 0 if cursor is None else int(cursor)
+            items = [{"_id": i} for i in pages[n]] if pages else []
+            more = n + 1 < len(pages)
+            return CursorPage(items, more, False, str(n + 1) if more else None, None, 0, None)
+
+        got: list[str] = []
+        try:
+            async for item in AsyncCursorPaginator(fetch, prefetch=1):
+                got.append(item["_id"])
+        except PaginationError:
+            pass  # a page identical to the previous one
+        return got
+
+    got = asyncio.run(run())
+    assert len(got) == len(set(got))
+    flat = [i for page in pages for i in page]
+    assert got == list(dict.fromkeys(flat))[: len(got)]
+
+
+@pytest.mark.parametrize("prefetch", [0, 1, 2])
+async def test_max_items_stops_the_walk(prefetch: int) -> None:
+    requests: list[str | None] = []
+    source = cursor_source(list(range(95)), 10)
 
     async def fetch(cursor: str | None) -> CursorPage[int]:
-        return CursorPage([1], True, False, "same", None, 1, None, cursor)
+        requests.append(cursor)
+        page: CursorPage[int] = await source(cursor)
+        return page
 
-    for prefetch in (0, 1):
-        got: list[int] = []
-        with pytest.raises(PaginationError) as info:
-            async for item in AsyncCursorPaginator(fetch, prefetch=prefetch):
-                got.append(item)
-        assert got == [1]  # the first page; the one that repeats its cursor is refused
-        assert info.value.resume_cursor == "same"
+    paginator = AsyncCursorPaginator(fetch, prefetch=prefetch, max_items=25)
+    assert [x async for x in paginator] == list(range(25))
+    assert paginator.resume_cursor == "20"  # the cut page's own cursor
+    assert len(requests) <= 3 + prefetch
+    with pytest.raises(ValueError):
+        AsyncCursorPaginator(fetch, max_items=0)
 
 
 async def test_await_gives_first_page_only() -> None:
@@ -246,3 +381,144 @@ def test_split_range_rejects_bad_input() -> None:
         split_range("n", 1, 5, 0)
     with pytest.raises(ValueError):
         split_range("n", 1, dt.date(2024, 1, 1), 2)
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("nope", "must be a mapping"),
+        ({"cursor": 5}, "cursor must be"),
+        ({"cursor": ""}, "cursor must be"),
+        ({"done": "yes"}, "done must be"),
+        ({"items": -5}, "items must be"),
+        ({"pages": True}, "pages must be"),
+        ({"index": 7}, "index is 7"),
+        ({"cursor": "c", "done": True}, "no cursor"),
+    ],
+)
+def test_a_malformed_resume_checkpoint_is_refused_before_any_request(
+    entry: Any, message: str
+) -> None:
+    from cwpro import InvalidArgumentError
+
+    good = make_export([[1], [2]]).checkpoint()
+    with pytest.raises(InvalidArgumentError, match=message):
+        make_export([[1], [2]], resume=[good[0], entry])
+    with pytest.raises(InvalidArgumentError, match="2 partitions"):
+        make_export([[1], [2]], resume=good[:1])
+    with pytest.raises(InvalidArgumentError, match="list of checkpoint entries"):
+        make_export([[1], [2]], resume="[]")
+
+
+async def test_a_partition_with_pages_and_no_cursor_resumes_as_finished() -> None:
+    """Older checkpoints said ``done: false`` for a partition whose last page was handed out."""
+    parts = [list(range(0, 5)), list(range(100, 130))]
+    saved = [
+        {"index": 0, "cursor": None, "done": False, "items": 5, "pages": 1},
+        {"index": 1, "cursor": None, "done": False, "items": 0, "pages": 0},
+    ]
+    export = make_export(parts, resume=saved)
+    assert [x async for x in export] == parts[1]
+    assert export.checkpoint()[0]["done"] is True
+
+
+async def test_the_checkpoint_taken_while_holding_a_last_page_is_done() -> None:
+    export = make_export([list(range(7)), list(range(100, 200))], concurrency=2, ordered=True)
+    async for state, page in export.pages():
+        if state.index == 0:
+            assert export.checkpoint()[0] == {
+                "index": 0, "cursor": None, "done": True, "items": 7, "pages": 1,
+            }  # fmt: skip
+            break
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+_pagination = st.fixed_dictionaries(
+    {},
+    optional={
+        "hasNext": _json,
+        "hasPrev": _json,
+        "nextCursor": _json | st.text(min_size=1, max_size=10),
+        "prevCursor": _json,
+        "pageResults": _json,
+        "totalResults": _json,
+    },
+)
+_payloads = st.fixed_dictionaries(
+    {},
+    optional={
+        "data": st.lists(st.dictionaries(st.text(max_size=4), _json, max_size=3), max_size=4)
+        | _json,
+        "pagination": _pagination | _json,
+        "paging": st.dictionaries(st.sampled_from(["page", "per_page", "total", "pages"]), _json)
+        | _json,
+        "options": _json,
+    },
+)
+
+
+@given(_payloads, st.none() | st.text(min_size=1, max_size=6))
+def test_reading_any_envelope_gives_a_page_or_a_clear_error(
+    payload: dict[str, Any], cursor: str | None
+) -> None:
+    from cwpro import ModelError
+    from cwpro.pagination.pages import dict_items, read_cursor_page, read_numbered_page
+
+    try:
+        page = read_cursor_page(payload, dict_items, cursor=cursor, where="GET /x")
+    except (ModelError, PaginationError):
+        pass
+    else:
+        assert isinstance(page.has_next, bool) and isinstance(page.page_results, int)
+        assert page.total_results is None or isinstance(page.total_results, int)
+        assert not page.has_next or (isinstance(page.next_cursor, str) and page.next_cursor)
+        assert all(type(item) is dict for item in page.items)
+    try:
+        numbered = read_numbered_page(payload, dict_items, page=3, where="GET /y")
+    except ModelError:
+        pass
+    else:
+        assert all(isinstance(v, int) for v in (numbered.page, numbered.pages, numbered.total))
+
+
+@pytest.mark.parametrize("ordered", [False, True])
+async def test_export_keeps_at_most_concurrency_requests_in_flight(ordered: bool) -> None:
+    in_flight = peak = 0
+    parts = [list(range(i * 100, i * 100 + 40)) for i in range(6)]
+
+    def make(query: Any, cursor: str | None) -> AsyncCursorPaginator[int]:
+        source = cursor_source(parts[query["part"]], 5)
+
+        async def fetch(cursor: str | None) -> CursorPage[int]:
+            nonlocal in_flight, peak
+            in_flight += 1
+            peak = max(peak, in_flight)
+            try:
+                await asyncio.sleep(0.002)
+                page: CursorPage[int] = await source(cursor)
+                return page
+            finally:
+                in_flight -= 1
+
+        return AsyncCursorPaginator(fetch, cursor=cursor, prefetch=2)
+
+    export = AsyncExport(make, [{"part": i} for i in range(6)], concurrency=3, ordered=ordered)
+    got = [x async for x in export]
+    assert sorted(got) == [x for p in parts for x in p]
+    assert peak <= 3
+
+
+async def test_break_out_of_an_export_leaves_nothing_running() -> None:
+    export = make_export([list(range(i * 100, i * 100 + 50)) for i in range(4)], concurrency=4)
+    pages = export.pages()
+    async for _ in pages:
+        break
+    await pages.aclose()  # type: ignore[attr-defined]
+    assert not [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    assert not export.done

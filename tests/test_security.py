@@ -257,6 +257,7 @@ async def test_no_secret_anywhere_in_an_async_session_with_errors_and_retries(
             emu.add_fault("status", status=503, route="POST /auth/token", times=5)
             await session.expect_error(once.workorders.get(wo_id))
             emu.faults.clear()
+            await asyncio.sleep(0.1)  # past the failed refresh's negative cache (50 ms here)
             # an export interrupted by a fault, then resumed from its checkpoint
             export = client.workorders.export([{}], limit=7)
             emu.add_fault("status", status=502, route="GET /workorders", times=5)

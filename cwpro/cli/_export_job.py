@@ -5,6 +5,9 @@ its bytes to the output, fsync the output, then atomically replace the checkpoin
 export's state *as of that page*. The next page is taken only once the commit is complete, so
 the checkpoint never runs ahead of the file; a crash leaves at most one committed-but-unrecorded
 page at the end of the file, which a resume cuts off and fetches again.
+
+The pages come from ``resource.export(..., as_dict=True)``: the SDK's own partitioned export
+(checkpoints included: :mod:`cwpro.pagination.checkpoint`) in its dict mode.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from . import _checkpoint
 from ._common import ResumeRefused, closing
 from ._formats import PageFormat
 from ._output import DurableOutput
-from ._partitions import Lister, partitions_from_json, partitions_to_json, plan_partitions
+from ._partitions import partitions_from_json, partitions_to_json, plan_partitions
 from ._progress import item_progress
 
 T = TypeVar("T")
@@ -44,23 +47,11 @@ async def finish_in_thread(function: Callable[[], T]) -> T:
         raise
 
 
-def _paginator_factory(
-    lister: Lister,
-) -> Callable[[Mapping[str, Any], str | None], cwpro.AsyncCursorPaginator[Any]]:
-    def make(query: Mapping[str, Any], cursor: str | None) -> cwpro.AsyncCursorPaginator[Any]:
-        options = dict(query)
-        if cursor is not None:
-            options["cursor"] = cursor
-        return lister(**options)
-
-    return make
-
-
 @attrs.define
 class ExportJob:
     """Everything one export run needs; :meth:`run` streams the pages to :attr:`output`."""
 
-    lister: Lister
+    resource: Any  # a cursor-list resource: ``.list()`` and ``.export()``
     query: dict[str, Any]
     page_format: PageFormat
     checkpoint_file: Path
@@ -69,13 +60,14 @@ class ExportJob:
     output: DurableOutput
     items_before: int
     resumed: bool
+    tail: bytes
     items: int = 0
 
     @classmethod
     async def start(
         cls,
         *,
-        lister: Lister,
+        resource: Any,
         query: dict[str, Any],
         page_format: PageFormat,
         out: Path,
@@ -93,21 +85,28 @@ class ExportJob:
                 _refuse_on_mismatch(saved.options, described)
             try:
                 partitions = partitions_from_json(saved.partitions)
+                _export_of(resource, partitions, query, 1, saved.state)  # validates the state
             except ValueError as exc:
-                raise ResumeRefused(f"cannot resume from {checkpoint_file}: {exc}") from None
-            state = _checkpoint.settled_state(saved.state)
+                raise ResumeRefused(
+                    f"cannot resume from {checkpoint_file}: {exc}; run the export again with "
+                    "--restart to start over"
+                ) from None
+            state = saved.state
             expected_total = saved.expected_total
+            _checkpoint.check_output(out, saved, checkpoint_file)
             output = DurableOutput.reopen(out, saved.bytes_written)
+            tail = _checkpoint.read_tail(out, saved.bytes_written)
             items_before = saved.items_written
         else:
-            plan = await plan_partitions(lister, query, parts=parts, since=since, until=until)
+            plan = await plan_partitions(
+                resource.list, query, parts=parts, since=since, until=until
+            )
             partitions, expected_total = plan.partitions, plan.expected_total
-            state = [
-                {"index": i, "cursor": None, "done": False, "items": 0, "pages": 0}
-                for i in range(len(partitions))
-            ]
+            state = _export_of(resource, partitions, query, 1, None).checkpoint()
             _checkpoint.remove(checkpoint_file)  # --restart: the old one is void from now on
-            output = DurableOutput.create(out, page_format.header())
+            header = page_format.header()
+            output = DurableOutput.create(out, header)
+            tail = header[-_checkpoint.TAIL_BLOCK :]
             items_before = 0
         record = _checkpoint.Checkpoint(
             fingerprint=fingerprint,
@@ -116,11 +115,12 @@ class ExportJob:
             state=state,
             bytes_written=output.size,
             items_written=items_before,
+            tail_digest=_checkpoint.digest(tail),
             expected_total=expected_total,
         )
         _checkpoint.save(checkpoint_file, record)
         return cls(
-            lister=lister,
+            resource=resource,
             query=query,
             page_format=page_format,
             checkpoint_file=checkpoint_file,
@@ -129,6 +129,7 @@ class ExportJob:
             output=output,
             items_before=items_before,
             resumed=saved is not None,
+            tail=tail,
             items=items_before,
         )
 
@@ -139,28 +140,27 @@ class ExportJob:
 
     def _commit(self, chunk: bytes, state: list[dict[str, Any]], items: int) -> None:
         self.output.append(chunk)
+        self.tail = (self.tail + chunk)[-_checkpoint.TAIL_BLOCK :]
         self.record.state = state
         self.record.bytes_written = self.output.size
         self.record.items_written = items
+        self.record.tail_digest = _checkpoint.digest(self.tail)
         _checkpoint.save(self.checkpoint_file, self.record)
+        self.items = items  # durable now (also when Ctrl-C arrived during this commit)
 
     async def run(self, *, concurrency: int, progress: bool, label: str) -> None:
         """Stream every remaining page into the output, committing each one."""
-        export = cwpro.AsyncExport(
-            _paginator_factory(self.lister),
-            [{**self.query, **part} for part in self.partitions],
-            concurrency=concurrency,
-            resume=self.record.state,
+        export = _export_of(
+            self.resource, self.partitions, self.query, concurrency, self.record.state
         )
         with item_progress(label, enabled=progress) as bar:
             bar.update(self.items, self.expected_total)
             async with closing(export.pages()) as pages:
                 async for _, page in pages:
                     chunk = self.page_format.encode(page.items)
-                    state = _checkpoint.settled_state(export.checkpoint())
+                    state = export.checkpoint()
                     items = self.items + len(page.items)
                     await finish_in_thread(functools.partial(self._commit, chunk, state, items))
-                    self.items = items
                     bar.update(self.items, self.expected_total)
 
     def finish(self) -> None:
@@ -171,6 +171,19 @@ class ExportJob:
     def close(self) -> None:
         """Close the output, keeping the checkpoint (the export can be resumed)."""
         self.output.close()
+
+
+def _export_of(
+    resource: Any,
+    partitions: list[dict[str, Any]],
+    query: dict[str, Any],
+    concurrency: int,
+    state: list[dict[str, Any]] | None,
+) -> cwpro.AsyncExport[dict[str, Any]]:
+    export: cwpro.AsyncExport[dict[str, Any]] = resource.export(
+        partitions, concurrency=concurrency, resume=state, as_dict=True, **query
+    )
+    return export
 
 
 def _refuse_on_mismatch(saved: Mapping[str, Any], current: Mapping[str, Any]) -> None:

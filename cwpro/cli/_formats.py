@@ -1,12 +1,18 @@
 """Output formats of ``cwpro export``: each page becomes one chunk of bytes appended to the file.
 
-* ``jsonl``: one JSON object per line, exactly ``model.to_dict()`` (wire names, unknown fields
-  kept), UTF-8.
+Items are the API's objects as plain dicts (the export runs in the SDK's dict mode: wire names,
+unknown fields kept, no models built).
+
+* ``jsonl``: one JSON object per line, exactly the API's object, UTF-8.
 * ``csv``: RFC 4180 (``csv`` module: quoting, ``\\r\\n`` rows, newlines inside quoted cells).
   The header is stable: the model's known fields in declaration order (wire names), then one
   ``extra`` column holding the fields the SDK does not model, as a JSON object. Cells: strings
   as they are; ``null``/absent as an empty cell; numbers and booleans as JSON (``true``);
   lists and objects as compact JSON.
+
+Only valid JSON is written: a value JSON cannot represent (``NaN``, ``Infinity``, which Python's
+decoder lets through) raises :class:`cwpro.ModelError` and nothing of that page is written.
+(With orjson, which the SDK then also decodes with, such values cannot arrive at all.)
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final, Protocol
 
 import attrs
@@ -31,7 +37,7 @@ class PageFormat(Protocol):
     def header(self) -> bytes:
         """What the file starts with (empty for JSON lines)."""
 
-    def encode(self, items: Iterable[cwpro.Model]) -> bytes:
+    def encode(self, items: Iterable[Mapping[str, Any]]) -> bytes:
         """The bytes of one page of items."""
 
 
@@ -44,11 +50,22 @@ def known_fields(model: type[cwpro.Model]) -> list[str]:
     ]
 
 
-_ENCODER: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_ENCODER: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def _strict(value: Any) -> str:
+    try:
+        return _ENCODER.encode(value)
+    except ValueError as exc:  # NaN or Infinity
+        identifier = value.get("_id") if isinstance(value, Mapping) else None
+        raise cwpro.ModelError(
+            f"refusing to write {'item ' + repr(identifier) if identifier else 'an item'}: "
+            f"it holds a number JSON cannot represent ({exc})"
+        ) from None
 
 
 def _stdlib_json_line(value: Any) -> bytes:
-    return (_ENCODER.encode(value) + "\n").encode("utf-8")
+    return (_strict(value) + "\n").encode("utf-8")
 
 
 def _make_json_line() -> Callable[[Any], bytes]:
@@ -72,19 +89,19 @@ json_line: Final = _make_json_line()
 
 
 def _compact_json(value: Any) -> str:
-    return _ENCODER.encode(value)
+    return _strict(value)
 
 
 class JsonLines:
-    """``jsonl``: one ``to_dict()`` object per line."""
+    """``jsonl``: one API object per line."""
 
     def header(self) -> bytes:
         """Nothing: JSON lines have no header."""
         return b""
 
-    def encode(self, items: Iterable[cwpro.Model]) -> bytes:
+    def encode(self, items: Iterable[Mapping[str, Any]]) -> bytes:
         """One line per item."""
-        return b"".join([json_line(item.to_dict()) for item in items])
+        return b"".join([json_line(item) for item in items])
 
 
 def csv_cell(value: Any) -> str:
@@ -115,14 +132,14 @@ class Csv:
         """The header row."""
         return self._rows([self.columns])
 
-    def row(self, item: cwpro.Model) -> list[str]:
+    def row(self, item: Mapping[str, Any]) -> list[str]:
         """The cells of one item."""
-        data = item.to_dict()
+        data = dict(item)
         cells = [csv_cell(data.pop(name, None)) for name in self.fields]
         cells.append(_compact_json(data) if data else "")
         return cells
 
-    def encode(self, items: Iterable[cwpro.Model]) -> bytes:
+    def encode(self, items: Iterable[Mapping[str, Any]]) -> bytes:
         """One row per item."""
         return self._rows(self.row(item) for item in items)
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -30,7 +32,6 @@ from ._common import (
 )
 from ._export_job import ExportJob
 from ._formats import FORMATS, make_format
-from ._partitions import Lister
 
 #: Command-line resource name -> (client attribute, model).
 RESOURCES: Final[dict[str, tuple[str, type[cwpro.Model]]]] = {
@@ -50,6 +51,7 @@ examples:
   cwpro export sites --out sites.jsonl --filter timezone=America/Los_Angeles --partitions 1
   cwpro export workorders --out workorders.jsonl --resume    # after Ctrl-C, a crash, kill -9
 
+An existing FILE is never overwritten without --force (or --restart, or continued with --resume).
 The output is written page by page; after each page (fsynced) FILE.checkpoint.json records
 where every partition stands and how many bytes of FILE are complete. --resume cuts FILE back to
 that size and continues, so the result holds every item exactly once. The checkpoint is removed
@@ -80,7 +82,9 @@ class ExportOptions:
     limit: int
     resume: bool
     restart: bool
+    force: bool
     progress: bool
+    base_url: str | None = None
 
     def output_options(self, base_url: str) -> dict[str, Any]:
         """The options that decide the output's content (what a resume must not change)."""
@@ -95,6 +99,25 @@ class ExportOptions:
             "limit": self.limit,
             "base_url": base_url,
         }
+
+    def resume_command(self) -> str:
+        """The exact command line that continues this export (credentials left out)."""
+        words = ["cwpro", "export", self.resource, "--out", str(self.out)]
+        words += ["--format", self.format, "--partitions", str(self.partitions)]
+        words += ["--limit", str(self.limit), "--concurrency", str(self.concurrency)]
+        for field, value in self.filter_by.items():
+            typed = not isinstance(value, str)
+            words += ["--filter", f"{field}:={json.dumps(value)}" if typed else f"{field}={value}"]
+        for field, values in self.in_.items():
+            words += ["--in", f"{field}={','.join(values)}"]
+        for flag, value in (("--since", self.since), ("--until", self.until)):
+            if value is not None:
+                words += [flag, value]
+        if self.base_url is not None:
+            words += ["--base-url", self.base_url]
+        if not self.progress:
+            words.append("--no-progress")
+        return shlex.join([*words, "--resume"])
 
     def query(self) -> dict[str, Any]:
         """The list options shared by every partition."""
@@ -154,6 +177,8 @@ def options_from_args(args: argparse.Namespace) -> ExportOptions:
         raise UsageError(f"--since {args.since} is after --until {args.until}")
     if args.resume and args.restart:
         raise UsageError("--resume and --restart exclude each other")
+    if args.resume and args.force:
+        raise UsageError("--resume and --force exclude each other")
     return ExportOptions(
         resource=args.resource,
         out=Path(args.out),
@@ -167,7 +192,9 @@ def options_from_args(args: argparse.Namespace) -> ExportOptions:
         limit=args.limit,
         resume=args.resume,
         restart=args.restart,
+        force=args.force,
         progress=not args.no_progress,
+        base_url=args.base_url,
     )
 
 
@@ -234,6 +261,9 @@ def add_parser(subparsers: Any, parents: Sequence[argparse.ArgumentParser]) -> N
         action="store_true",
         help="discard the checkpoint of an interrupted export of FILE and start over",
     )
+    parser.add_argument(
+        "--force", action="store_true", help="overwrite FILE if it exists (a new export)"
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
         "--max-retries", type=int, default=5, metavar="N", help="retries per request (default 5)"
@@ -280,17 +310,21 @@ async def export(options: ExportOptions, args: argparse.Namespace) -> int:
             f"an interrupted export of {options.out} exists ({checkpoint_file}): pass --resume "
             "to continue it, or --restart to start over"
         )
+    elif options.out.exists() and not (options.force or options.restart):
+        raise UsageError(
+            f"{options.out} already exists: pass --force to overwrite it, or choose another --out"
+        )
     attribute, model = RESOURCES[options.resource]
     started = time.monotonic()
     async with make_client(args, max_retries=args.max_retries) as client:
-        lister: Lister = getattr(client, attribute).list
+        resource = getattr(client, attribute)
         query = options.query()
         try:
-            lister(**query)  # validates the options before any request
+            resource.list(**query)  # validates the options before any request
         except ValueError as exc:
             raise UsageError(str(exc)) from None
         job = await ExportJob.start(
-            lister=lister,
+            resource=resource,
             query=query,
             page_format=make_format(options.format, model),
             out=options.out,
@@ -311,9 +345,16 @@ async def export(options: ExportOptions, args: argparse.Namespace) -> int:
             error(f"{type(exc).__name__}: {exc}")
             sys.stderr.write(
                 f"cwpro: {job.items:,} items are safely in {options.out}; continue with the "
-                "same command and --resume\n"
+                f"same credentials and: {options.resume_command()}\n"
             )
             return EXIT_API_ERROR
+        except asyncio.CancelledError:
+            job.close()
+            sys.stderr.write(
+                f"cwpro: stopped: {job.items:,} items are saved in {options.out}; continue with "
+                f"the same credentials and:\n  {options.resume_command()}\n"
+            )
+            raise
         except BaseException:
             job.close()
             raise

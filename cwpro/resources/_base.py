@@ -4,7 +4,7 @@ A resource is a class whose operations are :class:`Endpoint` declarations (metho
 model, whether the call is safe to repeat, pagination style) plus one-line typed methods that
 hand the declaration to the shared machinery here: :meth:`Resource._call` (one request -> one
 model), :meth:`Resource._list` (cursor paginator), :meth:`Resource._export` (partitioned
-export) and :meth:`Resource._fetch_numbered_page` (page-number lists). Every single-request
+export) and :meth:`Resource._page_list` (page-number lists). Every single-request
 method accepts the per-call options (:class:`cwpro.CallOptions`). Adding an endpoint is a
 declaration and a method; the blocking client (``cwpro_sync``) is generated from these classes,
 and the route tests walk ``cwpro.resources.all_endpoints()`` to check the emulator serves every
@@ -22,13 +22,26 @@ import attrs
 from typing_extensions import ParamSpec, Unpack
 
 from .._config import NOT_GIVEN, NotGiven, Timeout
-from .._errors import ModelError
+from .._errors import InvalidArgumentError, ModelError
 from .._http.options import CallOptions, RequestOptions, merge_call_options
 from .._http.response import APIResponse
 from .._http.transport import encode_path
 from .._query import PAGINATION_KEYS, ListQuery, build_query
 from .._serde import converter
-from ..pagination import AsyncCursorPaginator, AsyncExport, CursorPage, NumberedPage
+from ..pagination import (
+    AsyncCursorPaginator,
+    AsyncExport,
+    AsyncPagePaginator,
+    CursorPage,
+    NumberedPage,
+)
+from ..pagination.pages import (
+    StructureItems,
+    dict_items,
+    read_cursor_page,
+    read_numbered_page,
+)
+from ..pagination.partitions import merge_partition
 
 if TYPE_CHECKING:
     from .._client import AsyncClient
@@ -224,45 +237,35 @@ class Resource:
         )
         return self._parse(endpoint, response)
 
+    # -- lists (cursor walks, exports, page-number lists: cwpro.pagination does the walking) --
+    def _items(self, endpoint: Endpoint[Any], as_dict: bool) -> StructureItems[Any]:
+        """How a page's raw ``data`` becomes its items: the plain dicts, or models."""
+        model = endpoint.model
+        if as_dict or model is None:
+            return dict_items if as_dict else list
+        hook = converter.get_structure_hook(model)
+
+        def structure(data: list[Any]) -> list[Any]:
+            return [hook(item, model) for item in data]
+
+        return structure
+
     async def _fetch_cursor_page(
         self,
         endpoint: Endpoint[Any],
         path: Mapping[str, str] | None,
         params: list[tuple[str, str]],
         cursor: str | None,
+        structure: StructureItems[Any],
     ) -> CursorPage[Any]:
         query = params if cursor is None else [*params, ("cursor", cursor)]
         response = await self._send(endpoint, path=path, params=query)
-        payload = response.payload
-        data = payload.get("data")
-        if not isinstance(data, list):
-            raise ModelError(f"expected a list in 'data' ({response.method} {response.url})")
-        model = endpoint.model
-        if model is None:
-            items = list(data)
-        else:
-            hook = converter.get_structure_hook(model)
-            items = [hook(item, model) for item in data]
-        pagination = payload.get("pagination")
-        if not isinstance(pagination, Mapping):
-            pagination = {}
-        next_cursor = pagination.get("nextCursor")
-        has_next = (
-            bool(pagination.get("hasNext")) and isinstance(next_cursor, str) and bool(next_cursor)
-        )
-        total = pagination.get("totalResults")
-        options = payload.get("options")
-        return CursorPage(
-            items=items,
-            has_next=has_next,
-            has_prev=bool(pagination.get("hasPrev")),
-            next_cursor=next_cursor if isinstance(next_cursor, str) else None,
-            prev_cursor=_str_or_none(pagination.get("prevCursor")),
-            page_results=_int_or(pagination.get("pageResults"), len(items)),
-            total_results=total if isinstance(total, int) and not isinstance(total, bool) else None,
-            cursor=cursor,
-            options=options if isinstance(options, Mapping) else {},
-        )
+        where = f"{response.method} {response.url}"
+        try:
+            return read_cursor_page(response.payload, structure, cursor=cursor, where=where)
+        except ModelError as exc:
+            exc.args = (f"{exc} ({where})",)
+            raise
 
     def _list(
         self,
@@ -271,20 +274,27 @@ class Resource:
         *,
         path: Mapping[str, str] | None = None,
         extra_params: Sequence[tuple[str, str]] = (),
+        as_dict: bool = False,
+        max_items: int | None = None,
     ) -> AsyncCursorPaginator[Any]:
         """A cursor paginator over ``endpoint`` (query validated now, before any request)."""
         options = {k: v for k, v in query.items() if k not in PAGINATION_KEYS}
         params = build_query(options, extra_params)
         cursor = query.get("cursor")
         if cursor is not None and (not isinstance(cursor, str) or not cursor):
-            raise ValueError(f"cursor must be a non-empty string, got {cursor!r}")
+            raise InvalidArgumentError(f"cursor must be a non-empty string, got {cursor!r}")
+        if not isinstance(as_dict, bool):
+            raise InvalidArgumentError(f"as_dict must be True or False, got {as_dict!r}")
         if path:
             encode_path(endpoint.path, path)  # validate ids now, not on first iteration
+        structure = self._items(endpoint, as_dict)
 
         async def fetch(cursor: str | None) -> CursorPage[Any]:
-            return await self._fetch_cursor_page(endpoint, path, params, cursor)
+            return await self._fetch_cursor_page(endpoint, path, params, cursor, structure)
 
-        return AsyncCursorPaginator(fetch, cursor=cursor, prefetch=query.get("prefetch", 1))
+        return AsyncCursorPaginator(
+            fetch, cursor=cursor, prefetch=query.get("prefetch", 1), max_items=max_items
+        )
 
     def _export(
         self,
@@ -296,53 +306,53 @@ class Resource:
         ordered: bool,
         resume: Sequence[Mapping[str, Any]] | None,
         extra_params: Sequence[tuple[str, str]] = (),
+        as_dict: bool = False,
     ) -> AsyncExport[Any]:
         """A partitioned export: each partition's options are merged into ``query``."""
         if "cursor" in query:
-            raise ValueError("export() resumes with resume=<checkpoint>, not cursor=")
-        parts = list(partitions) if partitions is not None else [{}]
-        merged: list[dict[str, Any]] = []
-        for part in parts:
-            if not isinstance(part, Mapping):
-                raise ValueError(f"each partition must be a mapping of list options, got {part!r}")
-            combined = dict(query)
-            for key, value in part.items():
-                if key in ("in_", "between", "filter_by") and key in combined:
-                    combined[key] = {**combined[key], **value}
-                else:
-                    combined[key] = value
+            raise InvalidArgumentError("export() resumes with resume=<checkpoint>, not cursor=")
+        parts: Sequence[Any] = [{}] if partitions is None else list(partitions)
+        merged = [merge_partition(query, part) for part in parts]
+        for combined in merged:
             build_query({k: v for k, v in combined.items() if k not in PAGINATION_KEYS})
-            merged.append(combined)
 
         def make(part_query: Mapping[str, Any], cursor: str | None) -> AsyncCursorPaginator[Any]:
             q = dict(part_query)
             if cursor is not None:
                 q["cursor"] = cursor
-            return self._list(endpoint, q, extra_params=extra_params)
+            return self._list(endpoint, q, extra_params=extra_params, as_dict=as_dict)
 
         return AsyncExport(make, merged, concurrency=concurrency, ordered=ordered, resume=resume)
 
-    async def _fetch_numbered_page(
-        self, endpoint: Endpoint[Any], params: Sequence[tuple[str, str]], page: int
-    ) -> NumberedPage[Any]:
-        response = await self._send(endpoint, params=[*params, ("page", str(page))])
-        payload = response.payload
-        data = payload.get("data")
-        if not isinstance(data, list):
-            raise ModelError(f"expected a list in 'data' ({response.method} {response.url})")
-        model = endpoint.model
-        items = data if model is None else [converter.structure(i, model) for i in data]
-        paging = payload.get("paging")
-        paging = paging if isinstance(paging, Mapping) else {}
-        per_page = _int_or(paging.get("per_page"), len(items))
-        total = _int_or(paging.get("total"), len(items))
-        pages = _int_or(paging.get("pages"), page)
-        return NumberedPage(
-            items=items,
-            page=_int_or(paging.get("page"), page),
-            per_page=per_page,
-            total=total,
-            pages=pages,
+    def _page_list(
+        self,
+        endpoint: Endpoint[Any],
+        params: Sequence[tuple[str, str]],
+        *,
+        first_page: int,
+        concurrency: int,
+        as_dict: bool,
+        max_items: int | None,
+    ) -> AsyncPagePaginator[Any]:
+        """A page-number paginator; at most the client's connection limit in flight."""
+        if not isinstance(as_dict, bool):
+            raise InvalidArgumentError(f"as_dict must be True or False, got {as_dict!r}")
+        structure = self._items(endpoint, as_dict)
+
+        async def fetch(page: int) -> NumberedPage[Any]:
+            response = await self._send(endpoint, params=[*params, ("page", str(page))])
+            where = f"{response.method} {response.url}"
+            try:
+                return read_numbered_page(response.payload, structure, page=page, where=where)
+            except ModelError as exc:
+                exc.args = (f"{exc} ({where})",)
+                raise
+
+        in_flight = concurrency
+        if isinstance(concurrency, int) and not isinstance(concurrency, bool):
+            in_flight = min(concurrency, self._client.config.max_connections)
+        return AsyncPagePaginator(
+            fetch, first_page=first_page, concurrency=in_flight, max_items=max_items
         )
 
 
@@ -354,16 +364,90 @@ class CursorListResource(Resource, Generic[M]):
 
     LIST: ClassVar[Endpoint[Any]]
 
-    def list(self, **query: Unpack[ListQuery]) -> AsyncCursorPaginator[M]:
+    if TYPE_CHECKING:
+
+        @overload
+        def list(
+            self,
+            *,
+            as_dict: Literal[False] = False,
+            max_items: int | None = None,
+            **query: Unpack[ListQuery],
+        ) -> AsyncCursorPaginator[M]: ...
+
+        @overload
+        def list(
+            self,
+            *,
+            as_dict: Literal[True],
+            max_items: int | None = None,
+            **query: Unpack[ListQuery],
+        ) -> AsyncCursorPaginator[dict[str, Any]]: ...
+
+        @overload
+        def list(
+            self,
+            *,
+            as_dict: bool = False,
+            max_items: int | None = None,
+            **query: Unpack[ListQuery],
+        ) -> AsyncCursorPaginator[Any]: ...
+
+    def list(
+        self,
+        *,
+        as_dict: bool = False,
+        max_items: int | None = None,
+        **query: Unpack[ListQuery],
+    ) -> AsyncCursorPaginator[Any]:
         """Stream every item of the list (``async for``), or its pages (``.pages()``).
 
         Options (all optional, validated before any request; see :class:`cwpro.ListQuery`):
-        ``limit``, ``sort_by``, ``filter_by``, ``filter_operator``, ``in_``, ``between``,
-        ``cursor`` (resume from a saved cursor), ``prefetch`` (pages fetched ahead, default 1).
-        ``await resource.list(...)`` returns just the first page.
+        ``limit`` (items per *page*, not in all), ``sort_by``, ``filter_by``,
+        ``filter_operator``, ``in_``, ``between``, ``cursor`` (resume from a saved cursor),
+        ``prefetch`` (pages fetched ahead, default 1). ``max_items`` stops after that many
+        items. ``as_dict=True`` yields the envelope's plain dicts (wire names, no models): the
+        cheap form for bulk loaders. ``await resource.list(...)`` returns just the first page.
         """
-        paginator: AsyncCursorPaginator[M] = self._list(self.LIST, query)
-        return paginator
+        return self._list(self.LIST, query, as_dict=as_dict, max_items=max_items)
+
+    if TYPE_CHECKING:
+
+        @overload
+        def export(
+            self,
+            partitions: Sequence[Mapping[str, Any]] | None = None,
+            *,
+            concurrency: int = 8,
+            ordered: bool = False,
+            resume: Sequence[Mapping[str, Any]] | None = None,
+            as_dict: Literal[False] = False,
+            **query: Unpack[ListQuery],
+        ) -> AsyncExport[M]: ...
+
+        @overload
+        def export(
+            self,
+            partitions: Sequence[Mapping[str, Any]] | None = None,
+            *,
+            concurrency: int = 8,
+            ordered: bool = False,
+            resume: Sequence[Mapping[str, Any]] | None = None,
+            as_dict: Literal[True],
+            **query: Unpack[ListQuery],
+        ) -> AsyncExport[dict[str, Any]]: ...
+
+        @overload
+        def export(
+            self,
+            partitions: Sequence[Mapping[str, Any]] | None = None,
+            *,
+            concurrency: int = 8,
+            ordered: bool = False,
+            resume: Sequence[Mapping[str, Any]] | None = None,
+            as_dict: bool = False,
+            **query: Unpack[ListQuery],
+        ) -> AsyncExport[Any]: ...
 
     def export(
         self,
@@ -372,25 +456,24 @@ class CursorListResource(Resource, Generic[M]):
         concurrency: int = 8,
         ordered: bool = False,
         resume: Sequence[Mapping[str, Any]] | None = None,
+        as_dict: bool = False,
         **query: Unpack[ListQuery],
-    ) -> AsyncExport[M]:
+    ) -> AsyncExport[Any]:
         """Export the list fast: several partitions walked concurrently, merged into one stream.
 
         ``partitions``: list options per partition, merged into ``query`` (e.g. from
         :func:`cwpro.split_range`, or ``[{"in_": {"status": ["open"]}}, ...]``); they should not
         overlap. ``concurrency``: partitions walked at once. ``ordered``: yield partition by
         partition, in order (memory stays bounded either way). ``resume``: a saved
-        ``export.checkpoint()`` to continue an interrupted export exactly.
+        ``export.checkpoint()`` to continue an interrupted export exactly. ``as_dict=True``:
+        plain dict items instead of models.
         """
-        export: AsyncExport[M] = self._export(
-            self.LIST, partitions, query, concurrency=concurrency, ordered=ordered, resume=resume
+        return self._export(
+            self.LIST,
+            partitions,
+            query,
+            concurrency=concurrency,
+            ordered=ordered,
+            resume=resume,
+            as_dict=as_dict,
         )
-        return export
-
-
-def _str_or_none(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _int_or(value: Any, default: int) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else default

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar, overload
 
 from typing_extensions import Unpack
 
@@ -23,7 +23,7 @@ from ..models import (
     Permissions,
     PortalLink,
 )
-from ..pagination import AsyncPagePaginator, NumberedPage
+from ..pagination import AsyncPagePaginator
 from ._base import Endpoint, RawView, Resource, raw_method
 
 __all__ = ["PortalLinks", "PortalLinksWithRawResponse"]
@@ -130,6 +130,59 @@ class PortalLinks(Resource):
         """The same calls, each returning the :class:`cwpro.APIResponse`."""
         return PortalLinksWithRawResponse(self)
 
+    if TYPE_CHECKING:
+
+        @overload
+        def list(
+            self,
+            *,
+            page: int | None = None,
+            per_page: int | None = None,
+            sort: str | None = None,
+            company_namespace: Sequence[str] | None = None,
+            workorder: str | None = None,
+            is_active: bool | None = None,
+            link_type: LinkType | str | None = None,
+            ids: Sequence[str] | None = None,
+            concurrency: int = 16,
+            max_items: int | None = None,
+            as_dict: Literal[False] = False,
+        ) -> AsyncPagePaginator[PortalLink]: ...
+
+        @overload
+        def list(
+            self,
+            *,
+            page: int | None = None,
+            per_page: int | None = None,
+            sort: str | None = None,
+            company_namespace: Sequence[str] | None = None,
+            workorder: str | None = None,
+            is_active: bool | None = None,
+            link_type: LinkType | str | None = None,
+            ids: Sequence[str] | None = None,
+            concurrency: int = 16,
+            max_items: int | None = None,
+            as_dict: Literal[True],
+        ) -> AsyncPagePaginator[dict[str, Any]]: ...
+
+        @overload
+        def list(
+            self,
+            *,
+            page: int | None = None,
+            per_page: int | None = None,
+            sort: str | None = None,
+            company_namespace: Sequence[str] | None = None,
+            workorder: str | None = None,
+            is_active: bool | None = None,
+            link_type: LinkType | str | None = None,
+            ids: Sequence[str] | None = None,
+            concurrency: int = 16,
+            max_items: int | None = None,
+            as_dict: bool = False,
+        ) -> AsyncPagePaginator[Any]: ...
+
     def list(
         self,
         *,
@@ -142,14 +195,19 @@ class PortalLinks(Resource):
         link_type: LinkType | str | None = None,
         ids: Sequence[str] | None = None,
         concurrency: int = 16,
-    ) -> AsyncPagePaginator[PortalLink]:
+        max_items: int | None = None,
+        as_dict: bool = False,
+    ) -> AsyncPagePaginator[Any]:
         """Stream portal links from ``page`` (default 1) to the last page.
 
         Page 1 is fetched first; the remaining pages are then fetched ``concurrency`` at a time
-        and yielded in page order. ``await client.portal_links.list(page=3)`` returns just that
-        page (a :class:`cwpro.pagination.NumberedPage` with its ``paging`` figures).
-        Filters: ``company_namespace`` and ``ids`` (lists), ``workorder``, ``is_active``,
-        ``link_type``; ``sort`` is a field name (``-field`` descending).
+        (default 16, at most the client's ``max_connections``) and yielded in page order.
+        ``max_items`` stops after that many links; ``as_dict=True`` yields the envelope's plain
+        dicts instead of :class:`cwpro.PortalLink` models.
+        ``await client.portal_links.list(page=3)`` returns just that page (a
+        :class:`cwpro.NumberedPage` with its ``paging`` figures). Filters: ``company_namespace``
+        and ``ids`` (lists), ``workorder``, ``is_active``, ``link_type``; ``sort`` is a field
+        name (``-field`` descending).
         """
         if page is not None and (isinstance(page, bool) or not isinstance(page, int) or page < 1):
             raise InvalidArgumentError(f"page must be an integer >= 1, got {page!r}")
@@ -181,14 +239,14 @@ class PortalLinks(Resource):
             params.append(("link_type", _link_type(link_type)))
         for value in _string_list("ids", ids or []):
             params.append(("_id", value))
-
-        async def fetch(number: int) -> NumberedPage[PortalLink]:
-            result: NumberedPage[PortalLink] = await self._fetch_numbered_page(
-                self.LIST, params, number
-            )
-            return result
-
-        return AsyncPagePaginator(fetch, first_page=page or 1, concurrency=concurrency)
+        return self._page_list(
+            self.LIST,
+            params,
+            first_page=page or 1,
+            concurrency=concurrency,
+            as_dict=as_dict,
+            max_items=max_items,
+        )
 
     async def create(
         self,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from typing_extensions import Unpack
 
@@ -60,17 +60,58 @@ class Webhooks(Resource):
         """The same calls, each returning the :class:`cwpro.APIResponse`."""
         return WebhooksWithRawResponse(self)
 
+    if TYPE_CHECKING:
+
+        @overload
+        def list(
+            self,
+            *,
+            event: EventType | str | None = None,
+            since: _dt.datetime | None = None,
+            until: _dt.datetime | None = None,
+            as_dict: Literal[False] = False,
+            max_items: int | None = None,
+            **query: Unpack[ListQuery],
+        ) -> AsyncCursorPaginator[WebhookNotification]: ...
+
+        @overload
+        def list(
+            self,
+            *,
+            event: EventType | str | None = None,
+            since: _dt.datetime | None = None,
+            until: _dt.datetime | None = None,
+            as_dict: Literal[True],
+            max_items: int | None = None,
+            **query: Unpack[ListQuery],
+        ) -> AsyncCursorPaginator[dict[str, Any]]: ...
+
+        @overload
+        def list(
+            self,
+            *,
+            event: EventType | str | None = None,
+            since: _dt.datetime | None = None,
+            until: _dt.datetime | None = None,
+            as_dict: bool = False,
+            max_items: int | None = None,
+            **query: Unpack[ListQuery],
+        ) -> AsyncCursorPaginator[Any]: ...
+
     def list(
         self,
         *,
         event: EventType | str | None = None,
         since: _dt.datetime | None = None,
         until: _dt.datetime | None = None,
+        as_dict: bool = False,
+        max_items: int | None = None,
         **query: Unpack[ListQuery],
-    ) -> AsyncCursorPaginator[WebhookNotification]:
+    ) -> AsyncCursorPaginator[Any]:
         """Stream recorded notifications, optionally of one ``event`` and within [since, until].
 
-        ``since``/``until`` are aware datetimes (inclusive); other options as for every list.
+        ``since``/``until`` are aware datetimes (inclusive); other options as for every list
+        (``as_dict=True``: plain dicts; ``max_items``: stop after that many).
         """
         extra = _event_param(event)
         dated = _date_range(since, until)
@@ -78,10 +119,50 @@ class Webhooks(Resource):
             if "between" in query and _wire.WEBHOOK_DATE_FIELD in query["between"]:
                 raise InvalidArgumentError("give since/until or between[created_date], not both")
             query["between"] = {**query.get("between", {}), **dated}
-        paginator: AsyncCursorPaginator[WebhookNotification] = self._list(
-            self.LIST, query, extra_params=extra
+        return self._list(
+            self.LIST, query, extra_params=extra, as_dict=as_dict, max_items=max_items
         )
-        return paginator
+
+    if TYPE_CHECKING:
+
+        @overload
+        def export(
+            self,
+            partitions: Sequence[Mapping[str, Any]] | None = None,
+            *,
+            event: EventType | str | None = None,
+            concurrency: int = 8,
+            ordered: bool = False,
+            resume: Sequence[Mapping[str, Any]] | None = None,
+            as_dict: Literal[False] = False,
+            **query: Unpack[ListQuery],
+        ) -> AsyncExport[WebhookNotification]: ...
+
+        @overload
+        def export(
+            self,
+            partitions: Sequence[Mapping[str, Any]] | None = None,
+            *,
+            event: EventType | str | None = None,
+            concurrency: int = 8,
+            ordered: bool = False,
+            resume: Sequence[Mapping[str, Any]] | None = None,
+            as_dict: Literal[True],
+            **query: Unpack[ListQuery],
+        ) -> AsyncExport[dict[str, Any]]: ...
+
+        @overload
+        def export(
+            self,
+            partitions: Sequence[Mapping[str, Any]] | None = None,
+            *,
+            event: EventType | str | None = None,
+            concurrency: int = 8,
+            ordered: bool = False,
+            resume: Sequence[Mapping[str, Any]] | None = None,
+            as_dict: bool = False,
+            **query: Unpack[ListQuery],
+        ) -> AsyncExport[Any]: ...
 
     def export(
         self,
@@ -91,14 +172,16 @@ class Webhooks(Resource):
         concurrency: int = 8,
         ordered: bool = False,
         resume: Sequence[Mapping[str, Any]] | None = None,
+        as_dict: bool = False,
         **query: Unpack[ListQuery],
-    ) -> AsyncExport[WebhookNotification]:
+    ) -> AsyncExport[Any]:
         """Export recorded notifications over concurrent partitions (see ``WorkOrders.export``).
 
-        Partition on ``created_date`` with :func:`cwpro.split_range`; ``event`` filters by name.
+        Partition on ``created_date`` with :func:`cwpro.split_range`; ``event`` filters by name;
+        ``as_dict=True`` yields plain dicts.
         """
         extra = _event_param(event)
-        export: AsyncExport[WebhookNotification] = self._export(
+        return self._export(
             self.LIST,
             partitions,
             query,
@@ -106,8 +189,8 @@ class Webhooks(Resource):
             ordered=ordered,
             resume=resume,
             extra_params=extra,
+            as_dict=as_dict,
         )
-        return export
 
     async def get(self, id: str, **options: Unpack[CallOptions]) -> WebhookNotification:
         """Fetch one notification.

@@ -24,6 +24,8 @@ __all__ = [
     "WorkTypes",
 ]
 
+from cwpro_sync.resources._base import CursorListResource
+
 RESOURCES: dict[str, type[Resource]] = {
     "workorders": WorkOrders,
     "work_types": WorkTypes,

@@ -8,7 +8,7 @@ A resource is a class whose operations are :class:`Endpoint` declarations (metho
 model, whether the call is safe to repeat, pagination style) plus one-line typed methods that
 hand the declaration to the shared machinery here: :meth:`Resource._call` (one request -> one
 model), :meth:`Resource._list` (cursor paginator), :meth:`Resource._export` (partitioned
-export) and :meth:`Resource._fetch_numbered_page` (page-number lists). Every single-request
+export) and :meth:`Resource._page_list` (page-number lists). Every single-request
 method accepts the per-call options (:class:`cwpro.CallOptions`). Adding an endpoint is a
 declaration and a method; the blocking client (``cwpro_sync``) is generated from these classes,
 and the route tests walk ``cwpro.resources.all_endpoints()`` to check the emulator serves every
@@ -27,7 +27,8 @@ from cwpro.resources._base import CursorListResource as AsyncCursorListResource
 from cwpro.resources._base import M
 from cwpro.resources._base import Resource as AsyncResource
 from cwpro_sync._bridge import Bridge
-from cwpro_sync.pagination import CursorPaginator, Export
+from cwpro_sync.pagination.cursor import CursorPaginator
+from cwpro_sync.pagination.export import Export
 
 __all__ = ["CursorListResource", "Resource"]
 
@@ -53,15 +54,22 @@ class CursorListResource(Resource, Generic[M]):
 
     _async: AsyncCursorListResource[M]
 
-    def list(self, **query: Unpack[ListQuery]) -> CursorPaginator[M]:
+    def list(
+        self, *, as_dict: bool = False, max_items: int | None = None, **query: Unpack[ListQuery]
+    ) -> CursorPaginator[Any]:
         """Stream every item of the list (``for ... in``), or its pages (``.pages()``).
 
         Options (all optional, validated before any request; see :class:`cwpro.ListQuery`):
-        ``limit``, ``sort_by``, ``filter_by``, ``filter_operator``, ``in_``, ``between``,
-        ``cursor`` (resume from a saved cursor), ``prefetch`` (pages fetched ahead, default 1).
-        ``resource.list(...).first_page()`` returns just the first page.
+        ``limit`` (items per *page*, not in all), ``sort_by``, ``filter_by``,
+        ``filter_operator``, ``in_``, ``between``, ``cursor`` (resume from a saved cursor),
+        ``prefetch`` (pages fetched ahead, default 1). ``max_items`` stops after that many
+        items. ``as_dict=True`` yields the envelope's plain dicts (wire names, no models): the
+        cheap form for bulk loaders. ``resource.list(...).first_page()`` returns just the first
+        page.
         """
-        return CursorPaginator(self._bridge, self._async.list(**query))
+        return CursorPaginator(
+            self._bridge, self._async.list(as_dict=as_dict, max_items=max_items, **query)
+        )
 
     def export(
         self,
@@ -70,19 +78,26 @@ class CursorListResource(Resource, Generic[M]):
         concurrency: int = 8,
         ordered: bool = False,
         resume: Sequence[Mapping[str, Any]] | None = None,
+        as_dict: bool = False,
         **query: Unpack[ListQuery],
-    ) -> Export[M]:
+    ) -> Export[Any]:
         """Export the list fast: several partitions walked concurrently, merged into one stream.
 
         ``partitions``: list options per partition, merged into ``query`` (e.g. from
         :func:`cwpro.split_range`, or ``[{"in_": {"status": ["open"]}}, ...]``); they should not
         overlap. ``concurrency``: partitions walked at once. ``ordered``: yield partition by
         partition, in order (memory stays bounded either way). ``resume``: a saved
-        ``export.checkpoint()`` to continue an interrupted export exactly.
+        ``export.checkpoint()`` to continue an interrupted export exactly. ``as_dict=True``:
+        plain dict items instead of models.
         """
         return Export(
             self._bridge,
             self._async.export(
-                partitions, concurrency=concurrency, ordered=ordered, resume=resume, **query
+                partitions,
+                concurrency=concurrency,
+                ordered=ordered,
+                resume=resume,
+                as_dict=as_dict,
+                **query,
             ),
         )

@@ -26,7 +26,7 @@ from cwpro.models import (
 )
 from cwpro.resources.portal_links import PortalLinks as AsyncPortalLinks
 from cwpro_sync._bridge import RawResponseProxy
-from cwpro_sync.pagination import PagePaginator
+from cwpro_sync.pagination.numbered import PagePaginator
 from cwpro_sync.resources._base import Resource
 
 __all__ = ["PortalLinks"]
@@ -54,15 +54,19 @@ class PortalLinks(Resource):
         link_type: LinkType | str | None = None,
         ids: Sequence[str] | None = None,
         concurrency: int = 16,
-    ) -> PagePaginator[PortalLink]:
+        max_items: int | None = None,
+        as_dict: bool = False,
+    ) -> PagePaginator[Any]:
         """Stream portal links from ``page`` (default 1) to the last page.
 
         Page 1 is fetched first; the remaining pages are then fetched ``concurrency`` at a time
-        and yielded in page order. ``client.portal_links.list(page=3).first_page()`` returns
-        just that
-        page (a :class:`cwpro.pagination.NumberedPage` with its ``paging`` figures).
-        Filters: ``company_namespace`` and ``ids`` (lists), ``workorder``, ``is_active``,
-        ``link_type``; ``sort`` is a field name (``-field`` descending).
+        (default 16, at most the client's ``max_connections``) and yielded in page order.
+        ``max_items`` stops after that many links; ``as_dict=True`` yields the envelope's plain
+        dicts instead of :class:`cwpro.PortalLink` models.
+        ``client.portal_links.list(page=3).first_page()`` returns just that page (a
+        :class:`cwpro.NumberedPage` with its ``paging`` figures). Filters: ``company_namespace``
+        and ``ids`` (lists), ``workorder``, ``is_active``, ``link_type``; ``sort`` is a field
+        name (``-field`` descending).
         """
         return PagePaginator(
             self._bridge,
@@ -76,6 +80,8 @@ class PortalLinks(Resource):
                 link_type=link_type,
                 ids=ids,
                 concurrency=concurrency,
+                max_items=max_items,
+                as_dict=as_dict,
             ),
         )
 

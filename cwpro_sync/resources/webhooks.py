@@ -18,7 +18,8 @@ from cwpro._query import ListQuery
 from cwpro.models import EventType, WebhookNotification
 from cwpro.resources.webhooks import Webhooks as AsyncWebhooks
 from cwpro_sync._bridge import RawResponseProxy
-from cwpro_sync.pagination import CursorPaginator, Export
+from cwpro_sync.pagination.cursor import CursorPaginator
+from cwpro_sync.pagination.export import Export
 from cwpro_sync.resources._base import Resource
 
 if TYPE_CHECKING:
@@ -43,14 +44,20 @@ class Webhooks(Resource):
         event: EventType | str | None = None,
         since: _dt.datetime | None = None,
         until: _dt.datetime | None = None,
+        as_dict: bool = False,
+        max_items: int | None = None,
         **query: Unpack[ListQuery],
-    ) -> CursorPaginator[WebhookNotification]:
+    ) -> CursorPaginator[Any]:
         """Stream recorded notifications, optionally of one ``event`` and within [since, until].
 
-        ``since``/``until`` are aware datetimes (inclusive); other options as for every list.
+        ``since``/``until`` are aware datetimes (inclusive); other options as for every list
+        (``as_dict=True``: plain dicts; ``max_items``: stop after that many).
         """
         return CursorPaginator(
-            self._bridge, self._async.list(event=event, since=since, until=until, **query)
+            self._bridge,
+            self._async.list(
+                event=event, since=since, until=until, as_dict=as_dict, max_items=max_items, **query
+            ),
         )
 
     def export(
@@ -61,11 +68,13 @@ class Webhooks(Resource):
         concurrency: int = 8,
         ordered: bool = False,
         resume: Sequence[Mapping[str, Any]] | None = None,
+        as_dict: bool = False,
         **query: Unpack[ListQuery],
-    ) -> Export[WebhookNotification]:
+    ) -> Export[Any]:
         """Export recorded notifications over concurrent partitions (see ``WorkOrders.export``).
 
-        Partition on ``created_date`` with :func:`cwpro.split_range`; ``event`` filters by name.
+        Partition on ``created_date`` with :func:`cwpro.split_range`; ``event`` filters by name;
+        ``as_dict=True`` yields plain dicts.
         """
         return Export(
             self._bridge,
@@ -75,6 +84,7 @@ class Webhooks(Resource):
                 concurrency=concurrency,
                 ordered=ordered,
                 resume=resume,
+                as_dict=as_dict,
                 **query,
             ),
         )

@@ -24,6 +24,7 @@ def _checkpoint_record(**changes: object) -> _checkpoint.Checkpoint:
         ],
         bytes_written=1234,
         items_written=10,
+        tail_digest=_checkpoint.digest(b"x" * 1234),
         expected_total=99,
     )
     for name, value in changes.items():
@@ -53,22 +54,6 @@ def test_fingerprint_changes_with_any_option() -> None:
     assert _checkpoint.fingerprint(base) != _checkpoint.fingerprint({**base, "filter": {"a": 1}})
 
 
-def test_settled_state_marks_partitions_whose_last_page_was_delivered() -> None:
-    state: list[dict[str, Any]] = [
-        {"index": 0, "cursor": None, "done": False, "items": 5, "pages": 1},  # last page out
-        {"index": 1, "cursor": None, "done": False, "items": 0, "pages": 0},  # not started
-        {"index": 2, "cursor": "next_x", "done": False, "items": 5, "pages": 1},
-        {"index": 3, "cursor": None, "done": True, "items": 7, "pages": 2},
-    ]
-    assert [entry["done"] for entry in _checkpoint.settled_state(state)] == [
-        True,
-        False,
-        False,
-        True,
-    ]
-    assert state[0]["done"] is False  # the input is not modified
-
-
 def test_missing_or_malformed_checkpoints_refuse_the_resume(tmp_path: Path) -> None:
     path = tmp_path / "x.checkpoint.json"
     with pytest.raises(ResumeRefused, match="nothing to resume"):
@@ -82,8 +67,55 @@ def test_missing_or_malformed_checkpoints_refuse_the_resume(tmp_path: Path) -> N
     broken = _checkpoint_record().to_json()
     broken["state"] = broken["state"][:1]  # one partition's state is missing
     path.write_text(json.dumps(broken))
-    with pytest.raises(ResumeRefused, match="inconsistent"):
+    with pytest.raises(ResumeRefused, match="checksum"):
         _checkpoint.load(path)
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda data: b"\x00\xff\xfe garbage \x81", "it is not JSON"),
+        (lambda data: b"[1, 2, 3]", "not a cwpro export checkpoint"),
+        (lambda data: data.replace(b'"items_written":10', b'"items_written":-5'), ">= 0"),
+        (lambda data: data.replace(b'"items_written":10', b'"items_written":"10"'), "integer"),
+        (lambda data: data.replace(b'"bytes_written":1234', b'"bytes_written":true'), "integer"),
+        (lambda data: data.replace(b'"fingerprint":"', b'"fingerprint":1,"x":"'), "string"),
+        (lambda data: data.replace(b'"items_written":10', b'"items_written":11'), "checksum"),
+        (lambda data: data.replace(b'"tail_digest":', b'"nothing":'), "missing"),
+        (lambda data: data[: len(data) // 2], "not JSON"),
+    ],
+)
+def test_damaged_checkpoints_are_refused_with_what_to_do(
+    tmp_path: Path, damage: Any, message: str
+) -> None:
+    path = tmp_path / "x.checkpoint.json"
+    _checkpoint.save(path, _checkpoint_record())
+    path.write_bytes(damage(path.read_bytes()))
+    with pytest.raises(ResumeRefused) as info:
+        _checkpoint.load(path)
+    text = str(info.value)
+    assert message in text and str(path) in text and "--restart" in text
+
+
+def test_an_output_changed_in_place_is_refused(tmp_path: Path) -> None:
+    out, checkpoint_file = tmp_path / "out.jsonl", tmp_path / "out.jsonl.checkpoint.json"
+    content = b"".join(b'{"_id":"%024d"}\n' % n for n in range(5000))  # > one tail block
+    out.write_bytes(content + b"half a li")
+    record = _checkpoint_record(
+        bytes_written=len(content),
+        tail_digest=_checkpoint.digest(content[-_checkpoint.TAIL_BLOCK :]),
+    )
+    _checkpoint.check_output(out, record, checkpoint_file)  # sound: no error
+    out.write_bytes(content.replace(b"4999", b"9999") + b"half a li")  # same size
+    with pytest.raises(ResumeRefused, match="changed") as info:
+        _checkpoint.check_output(out, record, checkpoint_file)
+    assert str(out) in str(info.value) and "--restart" in str(info.value)
+    out.write_bytes(content[:100])
+    with pytest.raises(ResumeRefused, match="holds 100 bytes"):
+        _checkpoint.check_output(out, record, checkpoint_file)
+    out.unlink()
+    with pytest.raises(ResumeRefused, match="is gone"):
+        _checkpoint.check_output(out, record, checkpoint_file)
 
 
 def test_durable_output_reopen_cuts_off_what_followed_the_checkpoint(tmp_path: Path) -> None:

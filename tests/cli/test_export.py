@@ -200,3 +200,84 @@ def test_an_unwritable_output_exits_1_without_a_traceback(
     status, _, stderr = _export(capsys, "workorders", "--out", str(tmp_path / "no" / "x.jsonl"))
     assert status == 1
     assert "No such file or directory" in stderr and "Traceback" not in stderr
+
+
+def test_an_existing_output_is_not_overwritten_without_force(
+    cli_env: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "w.jsonl"
+    out.write_bytes(b"precious\n")
+    status, _, stderr = _export(capsys, "workorders", "--out", str(out))
+    assert status == 2
+    assert str(out) in stderr and "--force" in stderr
+    assert out.read_bytes() == b"precious\n"
+    status, _, stderr = _export(capsys, "workorders", "--out", str(out), "--force")
+    assert status == 0, stderr
+    assert len(set(jsonl_ids(out))) == 1200
+
+
+def _interrupted_export(
+    cli_env: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> tuple[Path, Path]:
+    """An export stopped by a 403 midway: its output and checkpoint are left behind."""
+    out = tmp_path / "w.jsonl"
+    checkpoint = Path(f"{out}.checkpoint.json")
+    cli_env.call(
+        cli_env.emulator.add_fault, "status", status=503, route="GET /workorders", probability=0.2
+    )
+    for _ in range(40):
+        restart = ["--restart"] if checkpoint.exists() else []
+        status, _, stderr = _export(
+            capsys, "workorders", "--out", str(out), "--limit", "50", "--partitions", "2",
+            "--max-retries", "0", *restart,
+        )  # fmt: skip
+        if (
+            status == 1
+            and checkpoint.exists()
+            and json.loads(checkpoint.read_text())["items_written"] > 0
+        ):
+            break
+    else:
+        raise AssertionError("no export was interrupted midway")
+    assert "--resume" in stderr
+    cli_env.call(cli_env.emulator.faults.clear)
+    return out, checkpoint
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("garbage", "not JSON"),
+        ("negative", ">= 0"),
+        ("wrong type", "must be a"),
+        ("same size", "changed"),
+    ],
+)
+def test_damaged_export_state_exits_3_naming_the_file(
+    cli_env: EmulatorThread,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    damage: str,
+    message: str,
+) -> None:
+    out, checkpoint = _interrupted_export(cli_env, tmp_path, capsys)
+    if damage == "garbage":
+        checkpoint.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00 not a checkpoint")
+    elif damage == "negative":
+        data = json.loads(checkpoint.read_text())
+        data["items_written"] = -5
+        checkpoint.write_text(json.dumps(data))
+    elif damage == "wrong type":
+        data = json.loads(checkpoint.read_text())
+        data["state"] = "everything"
+        checkpoint.write_text(json.dumps(data))
+    else:
+        original = out.read_bytes()
+        out.write_bytes(original.replace(b'"_id":"', b'"_id":"X', 1)[: len(original)])
+    status, _, stderr = _export(
+        capsys, "workorders", "--out", str(out), "--limit", "50", "--partitions", "2", "--resume"
+    )
+    assert status == 3, stderr
+    assert message in stderr
+    assert str(out) in stderr or str(checkpoint) in stderr
+    assert "--restart" in stderr and "Traceback" not in stderr

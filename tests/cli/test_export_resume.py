@@ -8,6 +8,7 @@ with the ids the API lists.
 from __future__ import annotations
 
 import json
+import shlex
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -75,11 +76,16 @@ def test_ctrl_c_exits_130_and_the_export_resumes_exactly(
     assert "interrupted" in stderr and stdout == ""
     saved = json.loads(checkpoint.read_text())
     assert 300 <= saved["items_written"] < 3000
+    assert f"{saved['items_written']:,} items are saved in {out}" in stderr
+    command = shlex.split(
+        stderr.split("continue with the same credentials and:\n")[1].split("\n")[0]
+    )
+    assert command[:2] == ["cwpro", "export"] and command[-1] == "--resume"
     assert out.stat().st_size == saved["bytes_written"]  # a clean stop leaves no partial page
     assert len(jsonl_ids(out)) == saved["items_written"]
 
     slow_emu.latency_ms = 0
-    resumed = run_cli("export", "workorders", "--out", str(out), *SLOW_EXPORT, "--resume", env=env)
+    resumed = run_cli(*command[1:], env=env)  # exactly the command the interruption printed
     assert resumed.returncode == 0, resumed.stderr
     summary = summary_line(resumed.stdout)
     assert summary["resumed"] is True and summary["items"] == 3000

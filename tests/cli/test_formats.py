@@ -72,7 +72,7 @@ def test_csv_header_is_known_fields_in_declaration_order_then_extra() -> None:
 def test_csv_round_trip_of_commas_newlines_quotes_and_unicode() -> None:
     models = _models()
     fmt = Csv(cwpro.WorkOrder)
-    rows = _read_back(fmt.header() + fmt.encode(models))
+    rows = _read_back(fmt.header() + fmt.encode(m.to_dict() for m in models))
     assert len(rows) == len(models)
     for row, model in zip(rows, models, strict=True):
         original = model.to_dict()
@@ -94,7 +94,7 @@ def test_csv_round_trip_of_commas_newlines_quotes_and_unicode() -> None:
 
 
 def test_csv_rows_are_rfc4180_records() -> None:
-    data = Csv(cwpro.WorkOrder).encode(_models()[:1])
+    data = Csv(cwpro.WorkOrder).encode(TRICKY_ITEMS[:1])
     assert data.endswith(b"\r\n")
     assert b'"Fix ""main"" valve, then\nreport; 50% done\r\nline 3"' in data
 
@@ -111,11 +111,11 @@ def test_csv_extra_column_never_collides_with_a_known_field() -> None:
     assert fmt.columns == ["_id", "extra", "_extra"]
 
 
-def test_jsonl_lines_are_exactly_to_dict() -> None:
-    models = _models()
-    lines = JsonLines().encode(models).decode("utf-8").split("\n")
+def test_jsonl_lines_are_exactly_the_api_objects() -> None:
+    lines = JsonLines().encode(TRICKY_ITEMS).decode("utf-8").split("\n")
     assert lines[-1] == ""
-    assert [json.loads(line) for line in lines[:-1]] == [m.to_dict() for m in models]
+    assert [json.loads(line) for line in lines[:-1]] == TRICKY_ITEMS
+    assert [m.to_dict() for m in _models()] == TRICKY_ITEMS
     assert JsonLines().header() == b""
 
 
@@ -132,3 +132,15 @@ def test_json_lines_agree_with_and_without_orjson() -> None:
 def test_unknown_format_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown format"):
         make_format("xml", cwpro.WorkOrder)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_numbers_json_cannot_represent_are_refused(bad: float) -> None:
+    item = {"_id": "633cf3e1bb4e2453a0497b65", "name": "x", "latitude": bad}
+    with pytest.raises(cwpro.ModelError, match="633cf3e1bb4e2453a0497b65"):
+        _formats._stdlib_json_line(item)
+    with pytest.raises(cwpro.ModelError):
+        Csv(cwpro.Site).encode([item])
+    if _formats.json_line is _formats._stdlib_json_line:
+        with pytest.raises(cwpro.ModelError):
+            JsonLines().encode([item])

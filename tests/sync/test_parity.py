@@ -243,7 +243,10 @@ def test_generator_refuses_what_it_cannot_mirror(monkeypatch: pytest.MonkeyPatch
     ):
         with pytest.raises(generator.GenerationError, match=message):
             gen.member(
-                node, cwpro.AsyncCursorPaginator, "CursorPaginator", gen.sources["cwpro.pagination"]
+                node,
+                cwpro.AsyncCursorPaginator,
+                "CursorPaginator",
+                gen.sources["cwpro.pagination.cursor"],
             )
     with pytest.raises(generator.GenerationError, match="comes from"):
         gen.origin("Unheard", [])
