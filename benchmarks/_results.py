@@ -141,8 +141,7 @@ FIXES = (
     ),
     (
         "page paginator keeps `concurrency` requests in flight",
-        "it used to refill only when the lowest page was handed over: portal links "
-        "4.47x -> ~6x",
+        "it used to refill only when the lowest page was handed over: portal links 4.47x -> ~6x",
     ),
     (
         "measured, not changed",

@@ -130,10 +130,10 @@ def loads(body: bytes) -> Any:
 
     Strict JSON only: ``NaN``, ``Infinity``, ``-Infinity`` and numbers beyond a double (``1e400``)
     are refused, so whatever decodes can be written back as JSON. With orjson, integers beyond
-    64 bits decode as floats (orjson's rule; ``json`` keeps them exact). Every failure (bad syntax, bad
-    UTF-8, nesting too deep, an integer over Python's digit limit) is a ``ValueError`` whose
-    message quotes nothing from the body and which chains no decoder exception (those keep the
-    whole body, which may hold a credential).
+    64 bits decode as floats (orjson's rule; ``json`` keeps them exact). Every failure (bad
+    syntax, bad UTF-8, nesting too deep, an integer over Python's digit limit) is a
+    ``ValueError`` whose message quotes nothing from the body and which chains no decoder
+    exception (those keep the whole body, which may hold a credential).
     """
     try:
         return _decode(body)

@@ -79,38 +79,80 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--sites", type=int, default=20, help="seeded sites")
     parser.add_argument("--work-types", type=int, default=10, help="seeded work types")
     parser.add_argument("--portal-links", type=int, default=50, help="seeded portal links")
-    parser.add_argument("--notifications", type=int, default=None,
-                        help="seeded webhook notification history (default 50)")
-    parser.add_argument("--latency-ms", type=float, default=0.0,
-                        help="latency added to every API request")
-    parser.add_argument("--token-lifetime", type=float, default=3600.0,
-                        help="bearer token lifetime in seconds")
+    parser.add_argument(
+        "--notifications",
+        type=int,
+        default=None,
+        help="seeded webhook notification history (default 50)",
+    )
+    parser.add_argument(
+        "--latency-ms", type=float, default=0.0, help="latency added to every API request"
+    )
+    parser.add_argument(
+        "--token-lifetime", type=float, default=3600.0, help="bearer token lifetime in seconds"
+    )
     parser.add_argument("--client-id", default=None, help="client id (default: random)")
     parser.add_argument("--client-secret", default=None, help="client secret (default: random)")
-    parser.add_argument("--max-page-size", type=int, default=1000,
-                        help="largest accepted list limit")
-    parser.add_argument("--webhook-time-scale", type=float, default=1.0,
-                        help="factor applied to webhook retry delays (10..50 minutes)")
-    parser.add_argument("--keepalive-timeout", type=float, default=KEEPALIVE_TIMEOUT,
-                        help="seconds the server keeps an idle keep-alive connection open "
-                             f"(default {KEEPALIVE_TIMEOUT:g}, like the published server)")
-    parser.add_argument("--fault", dest="faults", action="append", default=[],
-                        type=_fault_spec, metavar="SPEC",
-                        help="fault rule, e.g. 'status:503:times=3:route=GET /workorders'")
-    parser.add_argument("--rate-limit", default=None, type=_rate_limit_spec, metavar="SPEC",
-                        help="limit each client to e.g. '100/s' or '100/s,burst=20' "
-                             "(429 with Retry-After beyond it)")
-    parser.add_argument("--retry-after", type=_seconds, default=None, metavar="N",
-                        help="send 'Retry-After: N' with every rate-limit 429 (default: the "
-                             "whole seconds until a token is free)")
-    parser.add_argument("--webhook-target", dest="webhook_targets", action="append",
-                        default=[], type=_webhook_target, metavar="URL",
-                        help="deliver every webhook event to URL (repeatable; "
-                             "http://user:pass@host/path sends Basic credentials)")
-    parser.add_argument("--watch-stdin", action="store_true",
-                        help="exit when stdin reaches end of file")
-    parser.add_argument("--log-level", default="WARNING",
-                        choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="stderr log level")
+    parser.add_argument(
+        "--max-page-size", type=int, default=1000, help="largest accepted list limit"
+    )
+    parser.add_argument(
+        "--webhook-time-scale",
+        type=float,
+        default=1.0,
+        help="factor applied to webhook retry delays (10..50 minutes)",
+    )
+    parser.add_argument(
+        "--keepalive-timeout",
+        type=float,
+        default=KEEPALIVE_TIMEOUT,
+        help="seconds the server keeps an idle keep-alive connection open "
+        f"(default {KEEPALIVE_TIMEOUT:g}, like the published server)",
+    )
+    parser.add_argument(
+        "--fault",
+        dest="faults",
+        action="append",
+        default=[],
+        type=_fault_spec,
+        metavar="SPEC",
+        help="fault rule, e.g. 'status:503:times=3:route=GET /workorders'",
+    )
+    parser.add_argument(
+        "--rate-limit",
+        default=None,
+        type=_rate_limit_spec,
+        metavar="SPEC",
+        help="limit each client to e.g. '100/s' or '100/s,burst=20' "
+        "(429 with Retry-After beyond it)",
+    )
+    parser.add_argument(
+        "--retry-after",
+        type=_seconds,
+        default=None,
+        metavar="N",
+        help="send 'Retry-After: N' with every rate-limit 429 (default: the "
+        "whole seconds until a token is free)",
+    )
+    parser.add_argument(
+        "--webhook-target",
+        dest="webhook_targets",
+        action="append",
+        default=[],
+        type=_webhook_target,
+        metavar="URL",
+        help="deliver every webhook event to URL (repeatable; "
+        "http://user:pass@host/path sends Basic credentials)",
+    )
+    parser.add_argument(
+        "--watch-stdin", action="store_true", help="exit when stdin reaches end of file"
+    )
+    parser.add_argument(
+        "--log-level",
+        default="WARNING",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="stderr log level",
+    )
     return parser
 
 
@@ -118,7 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m cwpro.emulator``."""
     parser = argparse.ArgumentParser(
         prog="python -m cwpro.emulator",
-        description="Serve an emulator of the CLOUDWORK|PRO API on loopback.")
+        description="Serve an emulator of the CLOUDWORK|PRO API on loopback.",
+    )
     return add_arguments(parser)
 
 
@@ -132,14 +175,24 @@ def argument_error(args: argparse.Namespace) -> str | None:
 def emulator_options(args: argparse.Namespace) -> dict[str, Any]:
     """:class:`Emulator` keyword arguments from parsed arguments."""
     return {
-        "host": args.host, "port": args.port, "seed": args.seed,
-        "workorders": args.workorders, "sites": args.sites, "work_types": args.work_types,
-        "portal_links": args.portal_links, "notifications": args.notifications,
-        "latency_ms": args.latency_ms, "token_lifetime": args.token_lifetime,
-        "client_id": args.client_id, "client_secret": args.client_secret,
-        "max_page_size": args.max_page_size, "webhook_time_scale": args.webhook_time_scale,
-        "keepalive_timeout": args.keepalive_timeout, "fault_specs": list(args.faults),
-        "rate_limit": args.rate_limit, "rate_limit_retry_after": args.retry_after,
+        "host": args.host,
+        "port": args.port,
+        "seed": args.seed,
+        "workorders": args.workorders,
+        "sites": args.sites,
+        "work_types": args.work_types,
+        "portal_links": args.portal_links,
+        "notifications": args.notifications,
+        "latency_ms": args.latency_ms,
+        "token_lifetime": args.token_lifetime,
+        "client_id": args.client_id,
+        "client_secret": args.client_secret,
+        "max_page_size": args.max_page_size,
+        "webhook_time_scale": args.webhook_time_scale,
+        "keepalive_timeout": args.keepalive_timeout,
+        "fault_specs": list(args.faults),
+        "rate_limit": args.rate_limit,
+        "rate_limit_retry_after": args.retry_after,
     }
 
 
@@ -164,8 +217,12 @@ async def serve(args: argparse.Namespace) -> int:
             loop.add_signal_handler(signum, stop.set)
     async with Emulator(**emulator_options(args)) as emulator:
         add_webhook_targets(emulator, args.webhook_targets)
-        announcement = {"base_url": emulator.base_url, "client_id": emulator.client_id,
-                        "client_secret": emulator.client_secret, "pid": os.getpid()}
+        announcement = {
+            "base_url": emulator.base_url,
+            "client_id": emulator.client_id,
+            "client_secret": emulator.client_secret,
+            "pid": os.getpid(),
+        }
         sys.stdout.write(json.dumps(announcement) + "\n")
         sys.stdout.flush()
         if args.watch_stdin:
@@ -176,8 +233,11 @@ async def serve(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Configure logging and serve (for callers that parsed the arguments themselves)."""
-    logging.basicConfig(level=args.log_level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     try:
         return asyncio.run(serve(args))
     except KeyboardInterrupt:

@@ -84,21 +84,38 @@ class Emulator:
     an idle keep-alive connection before closing it.
     """
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, seed: int = 0,
-                 workorders: int = 200, sites: int = 20, work_types: int = 10,
-                 portal_links: int = 50, notifications: int | None = None,
-                 token_lifetime: float = 3600.0, latency_ms: float = 0.0,
-                 client_id: str | None = None, client_secret: str | None = None,
-                 max_page_size: int = 1000, webhook_time_scale: float = 1.0,
-                 webhook_duplicate_probability: float = 0.0,
-                 webhook_reorder_window: float = 0.0, start_time: dt.datetime | None = None,
-                 keepalive_timeout: float = KEEPALIVE_TIMEOUT,
-                 fault_specs: Iterable[str | Mapping[str, Any]] = (),
-                 rate_limit: str | RateLimit | None = None,
-                 rate_limit_retry_after: float | None = None) -> None:
-        for name, value in (("workorders", workorders), ("sites", sites),
-                            ("work_types", work_types), ("portal_links", portal_links),
-                            ("keepalive_timeout", keepalive_timeout)):
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        seed: int = 0,
+        workorders: int = 200,
+        sites: int = 20,
+        work_types: int = 10,
+        portal_links: int = 50,
+        notifications: int | None = None,
+        token_lifetime: float = 3600.0,
+        latency_ms: float = 0.0,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        max_page_size: int = 1000,
+        webhook_time_scale: float = 1.0,
+        webhook_duplicate_probability: float = 0.0,
+        webhook_reorder_window: float = 0.0,
+        start_time: dt.datetime | None = None,
+        keepalive_timeout: float = KEEPALIVE_TIMEOUT,
+        fault_specs: Iterable[str | Mapping[str, Any]] = (),
+        rate_limit: str | RateLimit | None = None,
+        rate_limit_retry_after: float | None = None,
+    ) -> None:
+        for name, value in (
+            ("workorders", workorders),
+            ("sites", sites),
+            ("work_types", work_types),
+            ("portal_links", portal_links),
+            ("keepalive_timeout", keepalive_timeout),
+        ):
             if value < 0:
                 raise ValueError(f"{name} must be >= 0")
         self.host = host
@@ -106,31 +123,51 @@ class Emulator:
         self.seed = seed
         self.keepalive_timeout = keepalive_timeout
         self.client_id = client_id if client_id is not None else "cwpe_" + secrets.token_hex(8)
-        self.client_secret = (client_secret if client_secret is not None
-                              else secrets.token_urlsafe(24))
+        self.client_secret = (
+            client_secret if client_secret is not None else secrets.token_urlsafe(24)
+        )
         self.clock = EmulatorClock(start_time)
-        self.state = EmulatorState(seed=seed, anchor=anchor_for(self.clock.start),
-                                   workorders=workorders, sites=sites, work_types=work_types,
-                                   notifications=notifications)
+        self.state = EmulatorState(
+            seed=seed,
+            anchor=anchor_for(self.clock.start),
+            workorders=workorders,
+            sites=sites,
+            work_types=work_types,
+            notifications=notifications,
+        )
         self.stats = EmulatorStats()
         self.faults = FaultRegistry(seed=mix64(seed + 0xFA017) & 0xFFFFFFFF)
         self.webhooks = WebhookDispatcher(
-            seed=mix64(seed + 0x3E800) & 0xFFFFFFFF, time_scale=webhook_time_scale,
+            seed=mix64(seed + 0x3E800) & 0xFFFFFFFF,
+            time_scale=webhook_time_scale,
             duplicate_probability=webhook_duplicate_probability,
-            reorder_window=webhook_reorder_window)
-        self._tokens = TokenStore(client_id=self.client_id, client_secret=self.client_secret,
-                                  clock=self.clock, lifetime=token_lifetime)
+            reorder_window=webhook_reorder_window,
+        )
+        self._tokens = TokenStore(
+            client_id=self.client_id,
+            client_secret=self.client_secret,
+            clock=self.clock,
+            lifetime=token_lifetime,
+        )
         self._settings = RuntimeSettings(latency_ms=latency_ms, max_page_size=max_page_size)
         self._base_url: str | None = None
         self._context = EmulatorContext(
-            state=self.state, clock=self.clock, tokens=self._tokens, faults=self.faults,
-            stats=self.stats, webhooks=self.webhooks, settings=self._settings,
-            base_url=self._current_base_url)
+            state=self.state,
+            clock=self.clock,
+            tokens=self._tokens,
+            faults=self.faults,
+            stats=self.stats,
+            webhooks=self.webhooks,
+            settings=self._settings,
+            base_url=self._current_base_url,
+        )
         workorder_store = self.state.workorders
         self.portal_links = PortalLinkStore(
-            rng=random.Random(mix64(seed + 0x9041) & 0xFFFFFFFF), clock=self.clock.now,
+            rng=random.Random(mix64(seed + 0x9041) & 0xFFFFFFFF),
+            clock=self.clock.now,
             base_url=self._current_base_url,
-            workorder_exists=lambda object_id: object_id in workorder_store)
+            workorder_exists=lambda object_id: object_id in workorder_store,
+        )
         if portal_links and workorder_store.size():
             self.portal_links.seed(portal_links, _WorkOrderIds(workorder_store))
         for spec in fault_specs:
@@ -176,8 +213,9 @@ class Emulator:
         """Invalidate every token issued so far (the next API call gets a 401)."""
         self._tokens.expire_all()
 
-    def set_rate_limit(self, limit: str | RateLimit | None, *,
-                       retry_after: float | None = None) -> RateLimit | None:
+    def set_rate_limit(
+        self, limit: str | RateLimit | None, *, retry_after: float | None = None
+    ) -> RateLimit | None:
         """Limit every client to ``limit`` (``"100/s,burst=20"``, a :class:`RateLimit`, or None
         for no limit); ``retry_after`` fixes the ``Retry-After`` of each 429. Returns the limit."""
         if isinstance(limit, str):
@@ -187,8 +225,9 @@ class Emulator:
         elif limit is None and retry_after is not None:
             raise ValueError("retry_after needs a rate limit")
         elif limit is not None and not isinstance(limit, RateLimit):
-            raise TypeError(f"rate_limit must be a spec string, a RateLimit or None, "
-                            f"got {type(limit).__name__}")
+            raise TypeError(
+                f"rate_limit must be a spec string, a RateLimit or None, got {type(limit).__name__}"
+            )
         self.rate_limiter.set_limit(limit)
         return limit
 
@@ -239,8 +278,13 @@ class Emulator:
         self.webhooks.open()
         self._upload_dir = Path(tempfile.mkdtemp(prefix="cwpro-emulator-"))
         self._context.upload_dir = self._upload_dir
-        runner = web.AppRunner(self.build_app(), access_log=None, handle_signals=False,
-                               shutdown_timeout=1.0, keepalive_timeout=self.keepalive_timeout)
+        runner = web.AppRunner(
+            self.build_app(),
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=1.0,
+            keepalive_timeout=self.keepalive_timeout,
+        )
         await runner.setup()
         try:
             site = web.TCPSite(runner, self.host, self.port)
@@ -274,8 +318,12 @@ class Emulator:
     async def __aenter__(self) -> Emulator:
         return await self.start()
 
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         await self.close()
 
     def __repr__(self) -> str:

@@ -51,16 +51,20 @@ class Receiver:
 
 
 async def _login(emu: Emulator, session: aiohttp.ClientSession) -> dict[str, str]:
-    async with session.post(emu.url_for("/auth/token"), json={
-            "client_id": emu.client_id, "client_secret": emu.client_secret}) as response:
+    async with session.post(
+        emu.url_for("/auth/token"),
+        json={"client_id": emu.client_id, "client_secret": emu.client_secret},
+    ) as response:
         token = (await response.json())["data"]["access_token"]
     return {"Authorization": f"Bearer {token}"}
 
 
-async def _create(emu: Emulator, session: aiohttp.ClientSession, headers: dict[str, str],
-                  name: str) -> dict[str, Any]:
-    async with session.post(emu.url_for("/workorders"), json={"name": name},
-                            headers=headers) as response:
+async def _create(
+    emu: Emulator, session: aiohttp.ClientSession, headers: dict[str, str], name: str
+) -> dict[str, Any]:
+    async with session.post(
+        emu.url_for("/workorders"), json={"name": name}, headers=headers
+    ) as response:
         data: dict[str, Any] = (await response.json())["data"]
         return data
 
@@ -72,26 +76,34 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 
 async def test_events_are_posted_with_the_wire_body(receiver: Receiver) -> None:
-    async with Emulator(workorders=5, portal_links=0, webhook_time_scale=SCALE) as emu, \
-            aiohttp.ClientSession() as session:
+    async with (
+        Emulator(workorders=5, portal_links=0, webhook_time_scale=SCALE) as emu,
+        aiohttp.ClientSession() as session,
+    ):
         emu.webhooks.add_target(receiver.url, basic_auth=("hook-user", "s3cret"))
         headers = await _login(emu, session)
         item = await _create(emu, session, headers, "Hooked")
-        async with session.post(emu.url_for("/sites"), json={"name": "Site"},
-                                headers=headers) as response:
+        async with session.post(
+            emu.url_for("/sites"), json={"name": "Site"}, headers=headers
+        ) as response:
             site = (await response.json())["data"]
         await emu.webhooks.drain(timeout=5)
         records = {r["data"]["_id"]: r for r in emu.state.notifications}
     bodies = receiver.bodies()
     assert [body["event"] for body in sorted(bodies, key=lambda b: b["created_date"])] == [
-        "WORKORDER.CREATE", "SITE.CREATE"]
+        "WORKORDER.CREATE",
+        "SITE.CREATE",
+    ]
     by_object = {body["data"]["_id"]: body for body in bodies}
     assert by_object[item["_id"]]["data"] == item
     assert by_object[site["_id"]]["data"] == site
     record = records[item["_id"]]
-    assert by_object[item["_id"]] == {"id": record["_id"], "event": "WORKORDER.CREATE",
-                                      "created_date": record["created_date"],
-                                      "data": item}
+    assert by_object[item["_id"]] == {
+        "id": record["_id"],
+        "event": "WORKORDER.CREATE",
+        "created_date": record["created_date"],
+        "data": item,
+    }
     _, headers_seen, _ = receiver.received[0]
     assert headers_seen["Content-Type"] == "application/json"
     expected = "Basic " + base64.b64encode(b"hook-user:s3cret").decode()
@@ -100,8 +112,10 @@ async def test_events_are_posted_with_the_wire_body(receiver: Receiver) -> None:
 
 async def test_failed_deliveries_are_retried_at_scaled_times(receiver: Receiver) -> None:
     receiver.statuses = [500, 503, 404]
-    async with Emulator(workorders=5, portal_links=0, webhook_time_scale=SCALE) as emu, \
-            aiohttp.ClientSession() as session:
+    async with (
+        Emulator(workorders=5, portal_links=0, webhook_time_scale=SCALE) as emu,
+        aiohttp.ClientSession() as session,
+    ):
         emu.webhooks.add_target(receiver.url)
         await _create(emu, session, await _login(emu, session), "Retry me")
         await emu.webhooks.drain(timeout=5)
@@ -117,8 +131,10 @@ async def test_failed_deliveries_are_retried_at_scaled_times(receiver: Receiver)
 
 
 async def test_delivery_gives_up_after_five_retries() -> None:
-    async with Emulator(workorders=5, portal_links=0, webhook_time_scale=1e-5) as emu, \
-            aiohttp.ClientSession() as session:
+    async with (
+        Emulator(workorders=5, portal_links=0, webhook_time_scale=1e-5) as emu,
+        aiohttp.ClientSession() as session,
+    ):
         emu.webhooks.add_target("http://127.0.0.1:9/unreachable")
         await _create(emu, session, await _login(emu, session), "Nobody listens")
         await emu.webhooks.drain(timeout=5)
@@ -130,8 +146,15 @@ async def test_delivery_gives_up_after_five_retries() -> None:
 
 
 async def test_duplicates_and_reordering(receiver: Receiver) -> None:
-    async with Emulator(workorders=5, portal_links=0, webhook_duplicate_probability=1.0,
-                        webhook_reorder_window=0.3) as emu, aiohttp.ClientSession() as session:
+    async with (
+        Emulator(
+            workorders=5,
+            portal_links=0,
+            webhook_duplicate_probability=1.0,
+            webhook_reorder_window=0.3,
+        ) as emu,
+        aiohttp.ClientSession() as session,
+    ):
         emu.webhooks.add_target(receiver.url)
         headers = await _login(emu, session)
         created = [(await _create(emu, session, headers, f"n{i}"))["_id"] for i in range(8)]
@@ -144,8 +167,7 @@ async def test_duplicates_and_reordering(receiver: Receiver) -> None:
 
 async def test_drain_times_out_and_close_cancels_pending_deliveries(receiver: Receiver) -> None:
     receiver.statuses = [500] * 10
-    async with Emulator(workorders=5, portal_links=0) as emu, \
-            aiohttp.ClientSession() as session:
+    async with Emulator(workorders=5, portal_links=0) as emu, aiohttp.ClientSession() as session:
         emu.webhooks.add_target(receiver.url)
         await _create(emu, session, await _login(emu, session), "Stuck")
         with pytest.raises(TimeoutError):
@@ -158,15 +180,20 @@ async def test_drain_times_out_and_close_cancels_pending_deliveries(receiver: Re
 
 
 async def test_admin_routes_control_webhooks(receiver: Receiver) -> None:
-    async with Emulator(workorders=5, portal_links=0, webhook_time_scale=SCALE) as emu, \
-            aiohttp.ClientSession() as session:
-        async with session.post(emu.url_for("/_emulator/webhook-targets"), json={
-                "url": receiver.url, "username": "u", "password": "p"}) as response:
+    async with (
+        Emulator(workorders=5, portal_links=0, webhook_time_scale=SCALE) as emu,
+        aiohttp.ClientSession() as session,
+    ):
+        async with session.post(
+            emu.url_for("/_emulator/webhook-targets"),
+            json={"url": receiver.url, "username": "u", "password": "p"},
+        ) as response:
             assert response.status == 201
         receiver.statuses = [500]
         await _create(emu, session, await _login(emu, session), "Admin")
-        async with session.post(emu.url_for("/_emulator/drain-webhooks"),
-                                json={"timeout": 5}) as response:
+        async with session.post(
+            emu.url_for("/_emulator/drain-webhooks"), json={"timeout": 5}
+        ) as response:
             assert await response.json() == {"drained": True, "pending": 0}
         async with session.get(emu.url_for("/_emulator/webhook-attempts")) as response:
             attempts = (await response.json())["attempts"]
@@ -175,8 +202,7 @@ async def test_admin_routes_control_webhooks(receiver: Receiver) -> None:
 
 
 async def test_only_subscribed_targets_get_events(receiver: Receiver) -> None:
-    async with Emulator(workorders=5, portal_links=0) as emu, \
-            aiohttp.ClientSession() as session:
+    async with Emulator(workorders=5, portal_links=0) as emu, aiohttp.ClientSession() as session:
         headers = await _login(emu, session)
         await _create(emu, session, headers, "Unseen")
         target = emu.webhooks.add_target(receiver.url, basic_auth=("user", "hidden-pw"))
