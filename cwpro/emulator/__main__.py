@@ -20,7 +20,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from cwpro.emulator.faults import parse_fault_spec
@@ -29,28 +29,22 @@ from cwpro.emulator.server import KEEPALIVE_TIMEOUT, Emulator
 from cwpro.emulator.webhook_delivery import split_target_url
 
 
-def _fault_spec(text: str) -> str:
-    try:
-        parse_fault_spec(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
-    return text
+def _checked_by(parse: Callable[[str], object]) -> Callable[[str], str]:
+    """An argparse ``type`` keeping the text as given once ``parse`` accepts it."""
+
+    def check(text: str) -> str:
+        try:
+            parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from exc
+        return text
+
+    return check
 
 
-def _webhook_target(text: str) -> str:
-    try:
-        split_target_url(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
-    return text
-
-
-def _rate_limit_spec(text: str) -> str:
-    try:
-        parse_rate_limit(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
-    return text
+_fault_spec = _checked_by(parse_fault_spec)
+_webhook_target = _checked_by(split_target_url)
+_rate_limit_spec = _checked_by(parse_rate_limit)
 
 
 def _seconds(text: str) -> float:
