@@ -7,6 +7,7 @@ those inside functions (lazy imports) are not arrows of the layer map.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -159,3 +160,15 @@ def test_no_import_cycle_at_import_time() -> None:
 
     for name in graph:
         walk(name)
+
+
+def test_every_file_the_architecture_page_names_exists() -> None:
+    page = (ROOT / "docs" / "ARCHITECTURE.md").read_text()
+    table = page[page.index("## Where each behaviour lives") : page.index("## Layers")]
+    named = re.findall(r"`(cwpro/[\w/.<>]+)`", table)
+    assert len(named) >= 20
+    for name in named:
+        if "<" in name:  # cwpro/resources/<resource>.py: one file per resource
+            assert list((ROOT / name.split("<")[0]).glob("*.py")), name
+        else:
+            assert (ROOT / name).exists(), f"docs/ARCHITECTURE.md names {name}, which is gone"
