@@ -15,6 +15,8 @@ incrementally on ``created_date`` (:func:`dlt.sources.incremental` with a lag wi
 reads from the newest ``created_date`` loaded before, minus ``lag`` seconds, so late writes in
 that window are read again and merged, never duplicated. The window is fetched through the
 SDK's concurrent partitioned export; portal links (a page-number API) are read whole and merged.
+Each resource runs its client on a private loop in a worker thread (``_threaded``), so a run
+that stops early leaves no connection or task behind.
 ``full_refresh=True`` reads everything again and merges it (the incremental position is left
 as it was). Rows are yielded a page at a time.
 """
@@ -22,7 +24,7 @@ as it was). Rows are yielded a page at a time.
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any, Final, Optional
 
 import attrs
@@ -41,6 +43,7 @@ from ._fetch import (
     parse_instant,
     portal_link_pages,
 )
+from ._threaded import stream_in_thread
 
 __all__ = ["CURSOR_RESOURCES", "DEFAULT_LAG", "RESOURCES", "cwp_source"]
 
@@ -103,20 +106,24 @@ def _incremental(
 def _cursor_resource(
     name: str, attribute: str, model: type[cwpro.Model], settings: _Settings, cursor: Any
 ) -> DltResource:
-    async def pages(
+    def pages(
         created_date: dlt.sources.incremental[str] = cursor,
-    ) -> AsyncIterator[list[dict[str, Any]]]:
+    ) -> Iterator[list[dict[str, Any]]]:
         start = parse_instant(created_date.start_value)
         end = OPEN_HIGH if created_date.end_value is None else parse_instant(created_date.end_value)
-        async with settings.client() as client:
-            async for batch in cursor_pages(
-                getattr(client, attribute),
-                start=start,
-                end=end,
-                page_size=settings.page_size,
-                partitions=settings.partitions,
-            ):
-                yield batch
+
+        async def stream() -> AsyncIterator[list[dict[str, Any]]]:
+            async with settings.client() as client:
+                async for batch in cursor_pages(
+                    getattr(client, attribute),
+                    start=start,
+                    end=end,
+                    page_size=settings.page_size,
+                    partitions=settings.partitions,
+                ):
+                    yield batch
+
+        yield from stream_in_thread(stream, ahead=settings.partitions, name=f"cwpro-dlt-{name}")
 
     pages.__name__ = name
     pages.__qualname__ = name
@@ -131,10 +138,13 @@ def _cursor_resource(
 
 
 def _portal_links_resource(settings: _Settings) -> DltResource:
-    async def portal_links() -> AsyncIterator[list[dict[str, Any]]]:
-        async with settings.client() as client:
-            async for batch in portal_link_pages(client):
-                yield batch
+    def portal_links() -> Iterator[list[dict[str, Any]]]:
+        async def stream() -> AsyncIterator[list[dict[str, Any]]]:
+            async with settings.client() as client:
+                async for batch in portal_link_pages(client):
+                    yield batch
+
+        yield from stream_in_thread(stream, name="cwpro-dlt-portal_links")
 
     resource: DltResource = dlt.resource(
         portal_links,

@@ -1,0 +1,93 @@
+"""Run an async page stream on a private loop in a worker thread, as a blocking generator.
+
+dlt can drive async generator resources itself, but when a run stops early (an error in any
+resource, a failed load) it never closes them: the generator is left suspended on dlt's loop,
+the client inside it keeps its connections, and pending tasks are destroyed with that loop. So
+each resource of :func:`cwpro.dlt.cwp_source` is a plain generator over
+:func:`stream_in_thread`, which owns everything async it starts:
+
+* the stream runs on a fresh event loop in a worker thread and hands items over through a
+  queue, at most ``ahead`` items ahead of the consumer (fetching goes on while dlt writes);
+* an error of the stream is raised in the consumer's thread, with its traceback;
+* closing the generator (exhausted, ``close()``, garbage collection, an exception in dlt)
+  cancels the stream, which closes its client and connections, and joins the thread before
+  returning: nothing is left running.
+
+It needs no event loop in the caller's thread and works inside one (Jupyter) too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any, Final, TypeVar
+
+__all__ = ["stream_in_thread"]
+
+T = TypeVar("T")
+
+#: Seconds to wait for the worker to finish after a cancellation before giving up on it.
+JOIN_TIMEOUT: Final = 30.0
+_ITEM, _ERROR, _END = "item", "error", "end"
+
+
+def stream_in_thread(
+    make: Callable[[], AsyncIterator[T]], *, ahead: int = 4, name: str = "cwpro-dlt"
+) -> Iterator[T]:
+    """Yield the items of ``make()`` (an async iterator started on the worker's loop)."""
+    if ahead < 1:
+        raise ValueError(f"ahead must be >= 1, got {ahead}")
+    handoff: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+    loop = asyncio.new_event_loop()
+    room = asyncio.Semaphore(ahead)
+
+    async def produce() -> None:
+        try:
+            stream = make()
+            try:
+                async for item in stream:
+                    await room.acquire()
+                    handoff.put((_ITEM, item))
+            finally:
+                aclose = getattr(stream, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+        except asyncio.CancelledError:
+            handoff.put((_END, None))
+            raise
+        except BaseException as exc:  # raised again in the consumer's thread
+            handoff.put((_ERROR, exc))
+        else:
+            handoff.put((_END, None))
+
+    task = loop.create_task(produce())
+
+    def work() -> None:
+        try:
+            with contextlib.suppress(asyncio.CancelledError):
+                loop.run_until_complete(task)
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+        finally:
+            loop.close()
+
+    worker = threading.Thread(target=work, name=name, daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, value = handoff.get()
+            if kind == _END:
+                return
+            if kind == _ERROR:
+                raise value
+            with contextlib.suppress(RuntimeError):  # the stream ended after this item: no room
+                loop.call_soon_threadsafe(room.release)
+            yield value
+    finally:
+        if worker.is_alive():
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: it is done
+                loop.call_soon_threadsafe(task.cancel)
+            worker.join(JOIN_TIMEOUT)
