@@ -135,6 +135,27 @@ def print_json(value: Any, *, indent: int | None = None, stream: IO[str] | None 
     out.flush()
 
 
+def retry_counts(client: cwpro.AsyncClient) -> dict[str, int]:
+    """The client's retries so far, split: ``retries`` = ``throttled_retries`` (after a 429,
+    paced by the throttle) + ``failed_retries`` (after a 5xx or a broken exchange)."""
+    stats = client.stats
+    return {
+        "retries": stats.retries,
+        "throttled_retries": stats.throttled_retries,
+        "failed_retries": stats.failed_retries,
+    }
+
+
+def retries_text(counts: Mapping[str, int]) -> str:
+    """``3 retries (2 after a 429, 1 after a failure)``, or ``0 retries``."""
+    if not counts["retries"]:
+        return "0 retries"
+    return (
+        f"{counts['retries']} retries ({counts['throttled_retries']} after a 429, "
+        f"{counts['failed_retries']} after a failure)"
+    )
+
+
 def error(message: str) -> None:
     """Print ``cwpro: error: message`` on stderr."""
     sys.stderr.write(f"cwpro: error: {message}\n")

@@ -19,7 +19,15 @@ from rich.console import Console
 
 import cwpro
 
-from ._common import EXIT_OK, UsageError, closing, print_json, run_command
+from ._common import (
+    EXIT_OK,
+    UsageError,
+    closing,
+    print_json,
+    retries_text,
+    retry_counts,
+    run_command,
+)
 from ._partitions import plan_partitions
 from ._progress import item_progress
 
@@ -95,14 +103,14 @@ async def demo(args: argparse.Namespace, faults: Sequence[str]) -> int:
                 "event": "demo.done",
                 "base_url": emulator.base_url,
                 **exported,
-                "retries": client.retries,
+                **retry_counts(client),
                 "webhook": webhook,
                 "portal_links_shown": links,
                 "total_seconds": round(time.monotonic() - started, 3),
             }
     console.print(
         f"[bold]summary[/]: {summary['items']:,} items in {summary['seconds']:.2f} s "
-        f"({summary['items_per_second']:,.0f} items/s), {summary['retries']} retries, "
+        f"({summary['items_per_second']:,.0f} items/s), {retries_text(summary)}, "
         f"webhook after {webhook['latency_ms']:.0f} ms, total {summary['total_seconds']:.2f} s"
     )
     print_json(summary)
@@ -128,7 +136,7 @@ async def _export(
     rate = items / seconds if seconds > 0 else 0.0
     console.print(
         f"1. export: {items:,} work orders over {len(plan.partitions)} created_date partitions "
-        f"in {seconds:.2f} s ({rate:,.0f} items/s), {client.retries} retries absorbed, "
+        f"in {seconds:.2f} s ({rate:,.0f} items/s), {retries_text(retry_counts(client))}, "
         f"{len(ids):,} distinct ids (no gap, no duplicate)"
     )
     return {

@@ -28,6 +28,8 @@ from ._common import (
     make_client,
     parse_datetime_arg,
     print_json,
+    retries_text,
+    retry_counts,
     run_command,
 )
 from ._export_job import ExportJob
@@ -290,6 +292,8 @@ class ExportSummary:
     bytes: int
     seconds: float
     retries: int
+    throttled_retries: int
+    failed_retries: int
     partitions: int
     resumed: bool
 
@@ -367,7 +371,7 @@ async def export(options: ExportOptions, args: argparse.Namespace) -> int:
             items_this_run=job.items - job.items_before,
             bytes=job.output.size,
             seconds=round(time.monotonic() - started, 3),
-            retries=client.retries,
+            **retry_counts(client),
             partitions=len(job.partitions),
             resumed=job.resumed,
         )
@@ -376,7 +380,7 @@ async def export(options: ExportOptions, args: argparse.Namespace) -> int:
     sys.stderr.write(
         f"exported {summary.items:,} {options.resource} to {summary.output} "
         f"({summary.bytes:,} bytes) in {summary.seconds:.2f} s: "
-        f"{figures['items_per_second']:,.0f} items/s, {summary.retries} retries"
+        f"{figures['items_per_second']:,.0f} items/s, {retries_text(attrs.asdict(summary))}"
         f"{' (resumed)' if summary.resumed else ''}\n"
     )
     print_json(figures)

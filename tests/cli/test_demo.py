@@ -17,6 +17,8 @@ def test_demo_runs_every_step_and_prints_its_figures() -> None:
     assert summary["items"] == summary["unique"] == 5000
     assert summary["partitions"] == 8
     assert summary["retries"] >= 3  # the injected 503s were retried
+    assert summary["failed_retries"] >= 3
+    assert summary["retries"] == summary["throttled_retries"] + summary["failed_retries"]
     assert summary["items_per_second"] > 0 and summary["seconds"] > 0
     assert summary["webhook"]["event"] == "WORKORDER.CREATE"
     assert summary["webhook"]["latency_ms"] < 10_000

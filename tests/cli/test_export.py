@@ -187,10 +187,13 @@ def test_retries_are_counted(
     cli_env: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     cli_env.call(cli_env.emulator.add_fault, "status", status=503, times=2, route="GET /workorders")
+    cli_env.call(cli_env.emulator.add_fault, "status", status=429, times=3, route="GET /workorders")
     out = tmp_path / "x.jsonl"
     status, stdout, stderr = _export(capsys, "workorders", "--out", str(out))
     assert status == 0, stderr
-    assert summary_line(stdout)["retries"] == 2
+    summary = summary_line(stdout)
+    assert (summary["retries"], summary["throttled_retries"], summary["failed_retries"]) == (5, 3, 2)
+    assert "5 retries (3 after a 429, 2 after a failure)" in stderr
     assert len(set(jsonl_ids(out))) == api_total(cli_env.base_url) == 1200
 
 
