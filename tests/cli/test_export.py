@@ -192,11 +192,8 @@ def test_retries_are_counted(
     status, stdout, stderr = _export(capsys, "workorders", "--out", str(out))
     assert status == 0, stderr
     summary = summary_line(stdout)
-    assert (summary["retries"], summary["throttled_retries"], summary["failed_retries"]) == (
-        5,
-        3,
-        2,
-    )
+    split = [summary[key] for key in ("retries", "throttled_retries", "failed_retries")]
+    assert split == [5, 3, 2]
     assert "5 retries (3 after a 429, 2 after a failure)" in stderr
     assert len(set(jsonl_ids(out))) == api_total(cli_env.base_url) == 1200
 
