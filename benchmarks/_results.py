@@ -152,6 +152,19 @@ FIXES = (
 )
 
 
+KEPT_MARKER = "<!-- kept: everything below is written by hand and kept by python -m benchmarks -->"
+
+
+def _kept_tail(path: Path) -> list[str]:
+    """The hand-written part of an existing results file (profiles, one-off runs): kept."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return []
+    _, marker, tail = text.partition(KEPT_MARKER)
+    return ["", KEPT_MARKER, "", *tail.strip("\n").splitlines()] if marker else []
+
+
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
@@ -223,4 +236,5 @@ def write_results(
         "",
     ]
     lines += [f"- **{title}**: {effect}" for title, effect in FIXES]
+    lines += _kept_tail(path)
     path.write_text("\n".join(lines) + "\n")
