@@ -97,8 +97,9 @@ def encode_path(template: str, values: Mapping[str, str]) -> str:
             raise InvalidArgumentError(f"{name} must be a string, got {type(value).__name__}")
         if value in ("", ".", ".."):
             raise InvalidArgumentError(f"{name} must be a non-empty id, got {value!r}")
-        encoded[name] = value if _UNRESERVED.fullmatch(value) else quote(value, safe="")
-    return template.format(**encoded)
+        plain = (value.isascii() and value.isalnum()) or _UNRESERVED.fullmatch(value)
+        encoded[name] = value if plain else quote(value, safe="")
+    return template.format_map(encoded)
 
 
 class Transport:
