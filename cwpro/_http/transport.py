@@ -362,7 +362,10 @@ class Transport:
                         limit = (
                             ERROR_BODY_LIMIT if status >= 400 else self.config.max_response_bytes
                         )
-                        body = await _read_bounded(resp, limit, truncate=status >= 400)
+                        if _readable_whole(resp, limit):  # one coroutine less, the usual case
+                            body = await resp.read()
+                        else:
+                            body = await _read_bounded(resp, limit, truncate=status >= 400)
                     resp_headers = resp.headers
             except ResponseTooLargeError as exc:
                 exc.method, exc.url = method, shown
@@ -587,11 +590,17 @@ def _url(text: str) -> yarl.URL:
     return yarl.URL(text, encoded=True)
 
 
+def _readable_whole(resp: aiohttp.ClientResponse, limit: int) -> bool:
+    """Whether the body is known to fit ``limit`` as sent (declared length, not compressed)."""
+    length = resp.content_length
+    return length is not None and length <= limit and "Content-Encoding" not in resp.headers
+
+
 async def _read_bounded(resp: aiohttp.ClientResponse, limit: int, *, truncate: bool) -> bytes:
     """The body, decompressed, at most ``limit`` bytes: cut (``truncate``) or refused."""
-    length = resp.content_length
-    if length is not None and length <= limit and "Content-Encoding" not in resp.headers:
+    if _readable_whole(resp, limit):
         return await resp.read()
+    length = resp.content_length
     if length is not None and length > limit and not truncate:
         resp.close()
         raise _too_large(resp.status, limit)
