@@ -4,10 +4,17 @@ Asyncio-first (:class:`AsyncClient`), with a generated blocking twin (``cwpro_sy
 typed models that keep unknown fields, streaming pagination with prefetch and partitioned
 export, typed errors, webhook receiving (``cwpro.webhooks``) and an embedded API emulator
 (``cwpro.emulator``).
+
+``import cwpro`` loads only the errors, the version and the logging switch: every other public
+name (the client, the models, the paginators, the settings) is imported on first access (PEP
+562 ``__getattr__``), so ``cwpro --help``, a webhook receiver or a script that only catches
+errors does not pay for aiohttp, asyncio, attrs and cattrs. ``from cwpro import AsyncClient``
+imports what the client needs, once.
 """
 
-from ._client import AsyncClient, ClientStats
-from ._config import NOT_GIVEN, ClientSettings, NotGiven, Timeout
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._errors import (
     APIConnectionError,
     APIDecodeError,
@@ -33,42 +40,86 @@ from ._errors import (
     WebhookInboxError,
     WebhookPayloadError,
 )
-from ._http.options import CallOptions
-from ._http.response import APIResponse
 from ._logging import configure_from_env as _configure_logging_from_env
-from ._query import ListQuery
 from ._version import __version__
-from .models import (
-    AccessLogEntry,
-    AccessRestrictions,
-    Address,
-    CustomBranding,
-    Document,
-    EventType,
-    LinkMetadata,
-    LinkType,
-    Model,
-    NotificationSettings,
-    Paging,
-    Permissions,
-    PortalLink,
-    Priority,
-    Site,
-    UsageStats,
-    WebhookNotification,
-    WorkOrder,
-    WorkOrderStatus,
-    WorkType,
-)
-from .pagination import (
-    AsyncCursorPaginator,
-    AsyncExport,
-    AsyncPagePaginator,
-    CursorPage,
-    NumberedPage,
-    PartitionState,
-    split_range,
-)
+
+if TYPE_CHECKING:
+    from ._client import AsyncClient, ClientStats
+    from ._config import NOT_GIVEN, ClientSettings, NotGiven, Timeout
+    from ._http.options import CallOptions
+    from ._http.response import APIResponse
+    from ._query import ListQuery
+    from .models import (
+        AccessLogEntry,
+        AccessRestrictions,
+        Address,
+        CustomBranding,
+        Document,
+        EventType,
+        LinkMetadata,
+        LinkType,
+        Model,
+        NotificationSettings,
+        Paging,
+        Permissions,
+        PortalLink,
+        Priority,
+        Site,
+        UsageStats,
+        WebhookNotification,
+        WorkOrder,
+        WorkOrderStatus,
+        WorkType,
+    )
+    from .pagination import (
+        AsyncCursorPaginator,
+        AsyncExport,
+        AsyncPagePaginator,
+        CursorPage,
+        NumberedPage,
+        PartitionState,
+        split_range,
+    )
+
+#: Public name -> the module (relative to this package) it is imported from on first access.
+_LAZY: dict[str, str] = {
+    "AsyncClient": "._client",
+    "ClientStats": "._client",
+    "NOT_GIVEN": "._config",
+    "ClientSettings": "._config",
+    "NotGiven": "._config",
+    "Timeout": "._config",
+    "CallOptions": "._http.options",
+    "APIResponse": "._http.response",
+    "ListQuery": "._query",
+    "AccessLogEntry": ".models",
+    "AccessRestrictions": ".models",
+    "Address": ".models",
+    "CustomBranding": ".models",
+    "Document": ".models",
+    "EventType": ".models",
+    "LinkMetadata": ".models",
+    "LinkType": ".models",
+    "Model": ".models",
+    "NotificationSettings": ".models",
+    "Paging": ".models",
+    "Permissions": ".models",
+    "PortalLink": ".models",
+    "Priority": ".models",
+    "Site": ".models",
+    "UsageStats": ".models",
+    "WebhookNotification": ".models",
+    "WorkOrder": ".models",
+    "WorkOrderStatus": ".models",
+    "WorkType": ".models",
+    "AsyncCursorPaginator": ".pagination",
+    "AsyncExport": ".pagination",
+    "AsyncPagePaginator": ".pagination",
+    "CursorPage": ".pagination",
+    "NumberedPage": ".pagination",
+    "PartitionState": ".pagination",
+    "split_range": ".pagination",
+}
 
 __all__ = [
     "NOT_GIVEN",
@@ -132,5 +183,20 @@ __all__ = [
     "__version__",
     "split_range",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name on first access (then it is a plain module attribute)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cwpro' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 _configure_logging_from_env()  # CWPRO_LOG=debug|info: a stderr handler on the 'cwpro' logger

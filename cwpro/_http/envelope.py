@@ -26,16 +26,42 @@ from .. import _serde, _wire
 from .._errors import APIDecodeError, APIStatusError, RateLimitError, excerpt, status_error_class
 from .retry import parse_retry_after
 
-__all__ = ["Exchange", "check_envelope", "decode_json", "loads", "status_error"]
+__all__ = [
+    "Exchange",
+    "check_envelope",
+    "checked_payload",
+    "decode_json",
+    "loads",
+    "status_error",
+]
 
 
-def loads(body: bytes) -> Any:
-    """Strict JSON (``NaN``, ``Infinity`` and numbers beyond a double refused): the one decoder
-    of the SDK, :func:`cwpro._serde.loads` (orjson when installed)."""
-    return _serde.loads(body)
-
+#: Strict JSON (``NaN``, ``Infinity`` and numbers beyond a double refused): the one decoder of
+#: the SDK, :func:`cwpro._serde.loads` (orjson when installed), bound once (no wrapper call).
+loads: Callable[[bytes], Any] = _serde.loads
 
 _DECODE_ERRORS: tuple[type[Exception], ...] = (ValueError, RecursionError)
+
+
+def checked_payload(body: bytes, *, expect_data: bool) -> Mapping[str, Any] | None:
+    """The envelope of a 2xx body that passes every check of :func:`check_envelope`, else None.
+
+    The success path of the transport: no :class:`Exchange` is built for an answer that is
+    fine. None means "something is wrong": the caller then runs :func:`decode_json` and
+    :func:`check_envelope` on an :class:`Exchange`, which raise the precise error.
+    """
+    try:
+        payload = loads(body)
+    except _DECODE_ERRORS:
+        return None
+    if type(payload) is not dict:
+        return None
+    code = payload.get("code")
+    if type(code) is int and code >= 400:
+        return None
+    if payload.get("success") is False or (expect_data and "data" not in payload):
+        return None
+    return payload
 
 
 @attrs.frozen(slots=True)

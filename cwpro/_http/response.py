@@ -36,13 +36,13 @@ class APIResponse(Generic[T]):
     __slots__ = (
         "_parsed",
         "_parser",
+        "_request_id",
         "attempts",
         "content",
         "elapsed",
         "headers",
         "method",
         "payload",
-        "request_id",
         "status",
         "url",
     )
@@ -68,9 +68,17 @@ class APIResponse(Generic[T]):
         self.url = url
         self.elapsed = elapsed
         self.attempts = attempts
-        self.request_id = _request_id(headers)
+        self._request_id: Any = _UNSET
         self._parser = parser
         self._parsed: Any = _UNSET
+
+    @property
+    def request_id(self) -> str | None:
+        """The server's request id header, when it sent one (looked up on first access)."""
+        if self._request_id is _UNSET:
+            self._request_id = _request_id(self.headers)
+        result: str | None = self._request_id
+        return result
 
     @property
     def data(self) -> Any:

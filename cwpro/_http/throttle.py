@@ -1,7 +1,8 @@
 """The client-side throttle: one per client, consulted before every request that client sends.
 
-Until the server first answers 429 the throttle is inert: :meth:`Throttle.acquire` counts the
-request and returns (a counter and one attribute check), unless a static ``max_rate`` was set.
+Until the server first answers 429 the throttle is inert: :meth:`Throttle.try_acquire` counts
+the request and returns True (a counter and one attribute check, no ``await``), unless a static
+``max_rate`` was set.
 After a 429 it paces every send of the client through a token bucket whose rate adapts:
 
 * **first 429** (or the first after the limit stopped binding): the rate starts at one request
@@ -177,6 +178,17 @@ class Throttle:
         self._learned = 0.0
 
     # -- the hot path ---------------------------------------------------------------------------
+    def try_acquire(self) -> bool:
+        """Take a send slot if one is free now, without waiting: True (counted), else False.
+
+        The transport calls it before every attempt and awaits :meth:`acquire` only when it
+        answers False, so an unthrottled client pays no ``await`` for its throttle.
+        """
+        if self._engaged and (self._waiters or not self._try_grant()):
+            return False
+        self._sent += 1
+        return True
+
     async def acquire(self) -> None:
         """Wait until this client may send a request (call before every attempt)."""
         if self._engaged:

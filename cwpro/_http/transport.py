@@ -3,10 +3,10 @@
 ``Transport.send(options)`` sends one logical request (:class:`RequestOptions`) and returns a
 checked :class:`APIResponse`, or raises a :class:`~cwpro.CwproError`. The loop is plain:
 
-1. ``throttle.acquire()`` (when the client has one), a bearer token (shared single-flight
-   refresh), then one HTTP exchange: send, read the body within ``max_response_bytes``
-   (decompressed; error bodies only as far as an excerpt needs), follow same-origin redirects
-   of GET/HEAD only;
+1. ``throttle.try_acquire()`` (awaiting ``throttle.acquire()`` only when no send slot is free),
+   a bearer token (shared single-flight refresh), then one HTTP exchange: send, read the body
+   within ``max_response_bytes`` (decompressed; error bodies only as far as an excerpt needs),
+   follow same-origin redirects of GET/HEAD only;
 2. a complete answer is mapped to the envelope or its error (:mod:`cwpro._http.envelope`);
    a 401 with a refreshable token is replayed once;
 3. on an error, :meth:`RetryPolicy.delay` decides: give up (the error is raised) or wait and
@@ -15,6 +15,11 @@ checked :class:`APIResponse`, or raises a :class:`~cwpro.CwproError`. The loop i
 aiohttp's own silent re-send of GET/PUT/DELETE after a dropped connection is switched off on
 the SDK's session: every request on the wire is one the loop chose to send and counted (a
 DELETE is not re-sent behind the SDK's back, and ``max_retries=0`` sends exactly one request).
+
+The success path builds as little as it can: the ``Authorization`` header is rebuilt only when
+the token changes, the default ``ClientTimeout`` is built once, a 2xx body is decoded and checked
+in one step (:func:`~cwpro._http.envelope.checked_payload`: no :class:`Exchange` unless
+something is wrong) and the request id header is looked up only when asked for.
 
 One DEBUG line per attempt on the ``cwpro`` logger (method, path, status, time, attempt,
 request id); headers are never logged, and every text that reaches an error or a log passes
@@ -53,7 +58,7 @@ from .._lazy import lazy_module
 from .._version import __version__
 from .auth import AuthProvider, ClientCredentialsAuth, StaticTokenAuth
 from .budget import RetryBudget
-from .envelope import Exchange, check_envelope, decode_json, status_error
+from .envelope import Exchange, check_envelope, checked_payload, decode_json, status_error
 from .options import RequestOptions
 from .redact import Redactor, redact_all
 from .response import APIResponse
@@ -92,8 +97,9 @@ def encode_path(template: str, values: Mapping[str, str]) -> str:
             raise InvalidArgumentError(f"{name} must be a string, got {type(value).__name__}")
         if value in ("", ".", ".."):
             raise InvalidArgumentError(f"{name} must be a non-empty id, got {value!r}")
-        encoded[name] = value if _UNRESERVED.fullmatch(value) else quote(value, safe="")
-    return template.format(**encoded)
+        plain = (value.isascii() and value.isalnum()) or _UNRESERVED.fullmatch(value)
+        encoded[name] = value if plain else quote(value, safe="")
+    return template.format_map(encoded)
 
 
 class Transport:
@@ -142,6 +148,11 @@ class Transport:
         if config.api_key:
             self._base_headers[_wire.API_KEY_HEADER] = config.api_key
         self._timeouts: dict[Timeout, aiohttp.ClientTimeout] = {}
+        #: The client's default ``ClientTimeout`` (built on first use: aiohttp is imported late).
+        self._default_timeout: aiohttp.ClientTimeout | None = None
+        #: The ``Authorization`` header of the current token (rebuilt when the token changes).
+        self._auth_token: str | None = None
+        self._auth_headers: dict[str, str] = {}
         #: Requests put on the wire (token requests, retries and redirects included).
         self.requests_sent = 0
         #: Retries made so far by this transport (all calls), for summaries and tests.
@@ -229,7 +240,7 @@ class Transport:
             token: str | None = None
             sent = False
             try:
-                if throttle is not None:
+                if throttle is not None and not throttle.try_acquire():
                     await throttle.acquire()
                 if options.authenticated:
                     token = self.auth.cached() or await self.auth.get_token(timeout)
@@ -290,8 +301,26 @@ class Transport:
 
     def _attempt_timeout(self, timeout: float | Timeout | NotGiven | None) -> aiohttp.ClientTimeout:
         if isinstance(timeout, NotGiven):
-            return self._client_timeout(self.config.timeout)
+            default = self._default_timeout
+            if default is None:
+                default = self._default_timeout = self._client_timeout(self.config.timeout)
+            return default
         return self._client_timeout(Timeout.coerce(timeout))
+
+    def _headers(self, options: RequestOptions, token: str | None) -> dict[str, str] | None:
+        """The request's own headers: the bearer token's (cached), the call's extra headers."""
+        if token is not None and token is not self._auth_token:
+            self._auth_token = token
+            self._auth_headers = {"Authorization": f"Bearer {token}"}
+        own = self._auth_headers if token is not None else None
+        if not options.headers and self.config.session is None:
+            return own
+        headers = {**options.headers} if options.headers else {}
+        if own:
+            headers.update(own)
+        if self.config.session is not None:
+            headers = {**self._base_headers, **headers}
+        return headers
 
     # -- one exchange ------------------------------------------------------------------------
     async def _exchange(
@@ -304,16 +333,12 @@ class Transport:
     ) -> tuple[APIResponse[Any], int]:
         """Send once (following allowed redirects) and map the complete answer."""
         session = self._get_session()
-        headers = dict(options.headers) if options.headers else {}
-        if token is not None:
-            headers["Authorization"] = f"Bearer {token}"
-        if self.config.session is not None:
-            headers = {**self._base_headers, **headers}
-        url = _url(self._base_url + options.path)
+        headers = self._headers(options, token)
+        shown = self._base_url + options.path
+        url = _url(shown)
         method = options.method
         hops = 0
         while True:
-            shown = str(url)
             failure: CwproError | None = None
             data = options.body_factory() if options.body_factory is not None else None
             self.requests_sent += 1
@@ -337,7 +362,10 @@ class Transport:
                         limit = (
                             ERROR_BODY_LIMIT if status >= 400 else self.config.max_response_bytes
                         )
-                        body = await _read_bounded(resp, limit, truncate=status >= 400)
+                        if _readable_whole(resp, limit):  # one coroutine less, the usual case
+                            body = await resp.read()
+                        else:
+                            body = await _read_bounded(resp, limit, truncate=status >= 400)
                     resp_headers = resp.headers
             except ResponseTooLargeError as exc:
                 exc.method, exc.url = method, shown
@@ -351,29 +379,32 @@ class Transport:
             if status in _REDIRECTS:
                 hops += 1
                 url = self._redirect_target(options, url, location, status, hops, shown)
+                shown = str(url)
                 attempts += 1
                 continue
+            if logger.isEnabledFor(logging.DEBUG):
+                _log_attempt(method, url, status, sent_at, attempts, resp_headers)
+            if 200 <= status < 300:  # the success path: decoded and checked in one step
+                payload = (
+                    {}
+                    if not body and not options.expect_data
+                    else checked_payload(body, expect_data=options.expect_data)
+                )
+                if payload is not None:
+                    elapsed = time.monotonic() - started
+                    return _response(
+                        status, resp_headers, payload, body, method, shown, elapsed, attempts
+                    ), attempts
             # A token endpoint's 2xx holds a token: never quote it. Its errors are quoted
             # (redacted as every answer is), so a refusal says what the server said.
             redact = redact_all if not options.authenticated and status < 300 else self.redact
             exchange = Exchange(status, resp_headers, body, method, shown, redact)
-            if logger.isEnabledFor(logging.DEBUG):
-                logger.debug(
-                    "%s %s -> %d in %.1f ms (attempt %d%s)",
-                    method,
-                    url.path,
-                    status,
-                    (time.monotonic() - sent_at) * 1000,
-                    attempts,
-                    f", request id {resp_headers.get('x-request-id')}"
-                    if "x-request-id" in resp_headers
-                    else "",
-                )
             return self._answer(exchange, options, attempts, started), attempts
 
     def _answer(
         self, exchange: Exchange, options: RequestOptions, attempts: int, started: float
     ) -> APIResponse[Any]:
+        """The response of an answer the success path did not take, or its error."""
         status, body = exchange.status, exchange.body
         if status >= 400 or status < 200:
             payload: Any = None
@@ -389,15 +420,16 @@ class Transport:
             checked = check_envelope(
                 exchange, decode_json(exchange), expect_data=options.expect_data
             )
-        return APIResponse(
-            status=status,
-            headers=exchange.headers,  # type: ignore[arg-type]  # aiohttp's CIMultiDictProxy
-            payload=checked,
-            content=body,
-            method=exchange.method,
-            url=exchange.url,
-            elapsed=time.monotonic() - started,
-            attempts=attempts,
+        elapsed = time.monotonic() - started
+        return _response(
+            status,
+            exchange.headers,
+            checked,
+            body,
+            exchange.method,
+            exchange.url,
+            elapsed,
+            attempts,
         )
 
     def _redirect_target(
@@ -514,16 +546,61 @@ def _token_error(exc: APIStatusError) -> APIStatusError:
     return error
 
 
+def _response(
+    status: int,
+    headers: Any,
+    payload: Mapping[str, Any],
+    body: bytes,
+    method: str,
+    url: str,
+    elapsed: float,
+    attempts: int,
+) -> APIResponse[Any]:
+    """A checked answer (``headers``: aiohttp's read-only ``CIMultiDictProxy``)."""
+    return APIResponse(
+        status=status,
+        headers=headers,
+        payload=payload,
+        content=body,
+        method=method,
+        url=url,
+        elapsed=elapsed,
+        attempts=attempts,
+    )
+
+
+def _log_attempt(
+    method: str, url: yarl.URL, status: int, sent_at: float, attempts: int, headers: Any
+) -> None:
+    """The DEBUG line of one attempt (only called when DEBUG is on: nothing formatted else)."""
+    request_id = headers.get("x-request-id")
+    logger.debug(
+        "%s %s -> %d in %.1f ms (attempt %d%s)",
+        method,
+        url.path,
+        status,
+        (time.monotonic() - sent_at) * 1000,
+        attempts,
+        f", request id {request_id}" if request_id else "",
+    )
+
+
 @functools.lru_cache(maxsize=512)
 def _url(text: str) -> yarl.URL:
     return yarl.URL(text, encoded=True)
 
 
+def _readable_whole(resp: aiohttp.ClientResponse, limit: int) -> bool:
+    """Whether the body is known to fit ``limit`` as sent (declared length, not compressed)."""
+    length = resp.content_length
+    return length is not None and length <= limit and "Content-Encoding" not in resp.headers
+
+
 async def _read_bounded(resp: aiohttp.ClientResponse, limit: int, *, truncate: bool) -> bytes:
     """The body, decompressed, at most ``limit`` bytes: cut (``truncate``) or refused."""
-    length = resp.content_length
-    if length is not None and length <= limit and "Content-Encoding" not in resp.headers:
+    if _readable_whole(resp, limit):
         return await resp.read()
+    length = resp.content_length
     if length is not None and length > limit and not truncate:
         resp.close()
         raise _too_large(resp.status, limit)

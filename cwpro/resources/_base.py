@@ -154,41 +154,58 @@ class Resource:
         return f"<{type(self).__name__} of {self._client!r}>"
 
     # -- shared machinery --------------------------------------------------------------------
+    def _request(
+        self,
+        endpoint: Endpoint[Any],
+        path: Mapping[str, str] | None,
+        params: Sequence[tuple[str, str]] | None,
+        json: Any,
+        body_factory: Callable[[], Any] | None,
+        default_timeout: Timeout | None,
+        options: Mapping[str, Any] | None,
+    ) -> RequestOptions:
+        """The complete request of one call: the endpoint, the call's and the view's options."""
+        client = self._client
+        call: CallOptions = (
+            merge_call_options(client._call_options, options) if options else client._call_options
+        )
+        timeout: Any = NOT_GIVEN
+        max_retries: Any = NOT_GIVEN
+        headers = None
+        if call:  # a view's defaults or this call's options (none on the common path)
+            timeout = call.get("timeout", NOT_GIVEN)
+            max_retries = call.get("max_retries", NOT_GIVEN)
+            headers = call.get("extra_headers")
+            extra_query = call.get("extra_query")
+            if extra_query:
+                params = [*(params or ()), *extra_query]
+        if default_timeout is not None and isinstance(timeout, NotGiven):
+            timeout = default_timeout  # the operation's own default; an explicit timeout wins
+        return RequestOptions(
+            endpoint.method,
+            encode_path(endpoint.path, path) if path else endpoint.path,
+            params,
+            json,
+            body_factory,
+            headers,
+            timeout,
+            max_retries,
+            endpoint.safe_to_repeat,
+            True,
+            endpoint.expect_data,
+        )
+
     async def _send(
         self,
         endpoint: Endpoint[Any],
         *,
         path: Mapping[str, str] | None = None,
         params: Sequence[tuple[str, str]] | None = None,
-        json: Any = None,
-        body_factory: Callable[[], Any] | None = None,
-        default_timeout: Timeout | None = None,
         options: Mapping[str, Any] | None = None,
     ) -> APIResponse[Any]:
-        client = self._client
-        call: CallOptions = (
-            merge_call_options(client._call_options, options) if options else client._call_options
-        )
-        timeout: Any = call.get("timeout", NOT_GIVEN)
-        if default_timeout is not None and isinstance(timeout, NotGiven):
-            timeout = default_timeout  # the operation's own default; an explicit timeout wins
-        extra_query = call.get("extra_query")
-        if extra_query:
-            params = [*(params or ()), *extra_query]
-        response = await client._transport.send(
-            RequestOptions(
-                endpoint.method,
-                encode_path(endpoint.path, path) if path else endpoint.path,
-                params=params,
-                json=json,
-                body_factory=body_factory,
-                headers=call.get("extra_headers"),
-                timeout=timeout,
-                max_retries=call.get("max_retries", NOT_GIVEN),
-                safe_to_repeat=endpoint.safe_to_repeat,
-                expect_data=endpoint.expect_data,
-            )
-        )
+        """Send one declared request (list pages) and return the checked response."""
+        request = self._request(endpoint, path, params, None, None, None, options)
+        response = await self._client._transport.send(request)
         captured = _captured.get()
         if captured is not None:
             captured.append(response)
@@ -225,16 +242,18 @@ class Resource:
         default_timeout: Timeout | None = None,
         options: Mapping[str, Any] | None = None,
     ) -> M:
-        """Send one declared request and return its ``data`` as the declared model."""
-        response = await self._send(
-            endpoint,
-            path=path,
-            params=params,
-            json=json,
-            body_factory=body_factory,
-            default_timeout=default_timeout,
-            options=options,
+        """Send one declared request and return its ``data`` as the declared model.
+
+        The transport is awaited here directly (not through :meth:`_send`): one coroutine less
+        on every single-object call.
+        """
+        request = self._request(
+            endpoint, path, params, json, body_factory, default_timeout, options
         )
+        response = await self._client._transport.send(request)
+        captured = _captured.get()
+        if captured is not None:  # inside with_raw_response
+            captured.append(response)
         return self._parse(endpoint, response)
 
     # -- lists (cursor walks, exports, page-number lists: cwpro.pagination does the walking) --
