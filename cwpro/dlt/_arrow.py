@@ -13,7 +13,8 @@ work of loading dicts -- the largest cost of a large load -- never runs. The col
 * fields the models do not know, kept: typed from the values of the first batch that has them
   (strings, booleans, integers, floats -- integers and floats together are floats -- else
   JSON), then present in every later table. A later value that does not fit that type goes, as
-  JSON, to a ``<name>__v_json`` column, the way dlt makes variant columns.
+  JSON, to a ``<name>__v_json`` column (null in the field's own), the way dlt makes variant
+  columns.
 
 Every table of one :class:`TableBuilder` has the columns of the one before, plus any new ones.
 """
@@ -126,18 +127,21 @@ class TableBuilder:
         """``rows`` as a table, and the dlt column hints of JSON columns new in it."""
         new_json: dict[str, Any] = {}
         self._add_unknown(rows, new_json)
-        arrays = []
-        variants: dict[str, list[Any]] = {}
-        for name, data_type in self._types.items():
+        columns: dict[str, list[Any]] = {}
+        for name, data_type in list(self._types.items()):
+            if name in columns:  # a variant column, filled with its field's misfits
+                continue
             values = [row.get(name) for row in rows]
             if name not in self._known and not _fits(data_type, values):
-                variants[name + VARIANT_SUFFIX] = values
-                values = [None] * len(values)
-            arrays.append(self._array(name, data_type, values))
-        for name, values in variants.items():  # new variant columns: filled from the next table
-            arrays.append(self._array(name, "json", values))
-            self._types[name] = "json"
-            new_json[name] = {"data_type": "json", "nullable": True}
+                misfit = [v is not None and not _fits(data_type, [v]) for v in values]
+                variant = name + VARIANT_SUFFIX
+                columns[variant] = [v if m else None for v, m in zip(values, misfit, strict=True)]
+                values = [None if m else v for v, m in zip(values, misfit, strict=True)]
+                if variant not in self._types:
+                    self._types[variant] = "json"
+                    new_json[variant] = {"data_type": "json", "nullable": True}
+            columns[name] = values
+        arrays = [self._array(name, kind, columns[name]) for name, kind in self._types.items()]
         return self._pa.Table.from_arrays(arrays, names=list(self._types)), new_json
 
     def _add_unknown(self, rows: Sequence[dict[str, Any]], new_json: dict[str, Any]) -> None:

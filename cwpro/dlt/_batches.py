@@ -2,8 +2,10 @@
 
 With pyarrow (``arrow=True``), the pages are regrouped into Arrow tables of about
 :data:`BATCH_ROWS` rows (``_arrow``): few, large items keep dlt's per-item work small. Without
-it, each page goes as its list of dicts, its ``created_date`` parsed to a datetime (the
-incremental cursor holds datetimes in both forms, so a pipeline can switch between them).
+it, each page goes as its list of dicts, its ``created_date`` parsed to a datetime: the
+incremental cursor holds datetimes in both forms. The two forms make different tables (JSON
+columns vs child tables; dlt's ``_dlt_load_id`` is a column of the dict form only): a dataset
+keeps the form it was first loaded with.
 """
 
 from __future__ import annotations
