@@ -1,11 +1,16 @@
 """dlt column hints made from the SDK's models: timestamps as timestamps, ids as text.
 
 A model's fields give the hints, under their wire names (``_id``, ``createdAt``...; dlt then
-normalizes the names, e.g. ``created_at``). Nested models are flattened the way dlt flattens
-nested objects (``address__city``), so their fields are typed too. Lists (``work_type_ids``,
-``usage_stats.access_log``) become dlt's child tables and are left to its inference; free-form
-objects (a notification's ``data``) are stored as one JSON column. Fields the SDK does not
-model are inferred by dlt from the data.
+normalizes the names, e.g. ``created_at``). Free-form objects (a notification's ``data``) are
+one JSON column. Two shapes, one per way rows reach dlt:
+
+* ``nested=True`` (dicts through dlt's row normalizer): nested models are flattened the way
+  dlt flattens nested objects (``address__city``), so their fields are typed too; lists
+  (``work_type_ids``, ``usage_stats.access_log``) become dlt's child tables and are left to its
+  inference;
+* ``nested=False`` (Arrow tables, ``_arrow``): nested models and lists are JSON columns.
+
+Fields the SDK does not model are inferred from the data.
 """
 
 from __future__ import annotations
@@ -48,7 +53,7 @@ def _is_model(annotation: Any) -> bool:
     return isinstance(annotation, type) and attrs.has(annotation)
 
 
-def _data_type(annotation: Any) -> str | None:
+def _data_type(annotation: Any, nested: bool) -> str | None:
     """The dlt data type of a field's type, or None when dlt should make a child table."""
     if isinstance(annotation, type):
         if issubclass(annotation, enum.Enum):  # the SDK's enums are string enums
@@ -59,11 +64,16 @@ def _data_type(annotation: Any) -> str | None:
     origin = typing.get_origin(annotation)
     if origin in (dict, typing.get_origin(typing.Mapping[str, Any])):
         return "json"
-    return None
+    return None if nested else "json"
 
 
-def column_hints(model: type[Any], *, prefix: str = "") -> dict[str, dict[str, Any]]:
-    """dlt column hints (``{name: {"data_type": ..., "nullable": ...}}``) for ``model``."""
+def column_hints(
+    model: type[Any], *, nested: bool = True, prefix: str = ""
+) -> dict[str, dict[str, Any]]:
+    """dlt column hints (``{name: {"data_type": ..., "nullable": ...}}``) for ``model``.
+
+    In model field order; ``nested`` picks the shape (see the module docstring).
+    """
     hints: dict[str, dict[str, Any]] = {}
     resolved = typing.get_type_hints(model)
     for field in attrs.fields(model):
@@ -71,10 +81,10 @@ def column_hints(model: type[Any], *, prefix: str = "") -> dict[str, dict[str, A
             continue
         name = prefix + str(field.metadata.get("wire", field.name))
         annotation, nullable = _unwrap_optional(resolved[field.name])
-        if _is_model(annotation):
+        if nested and _is_model(annotation):
             hints.update(column_hints(annotation, prefix=name + NESTING))
             continue
-        data_type = _data_type(annotation)
+        data_type = "json" if _is_model(annotation) else _data_type(annotation, nested)
         if data_type is None:
             continue
         nullable = nullable or bool(prefix) or field.default is not attrs.NOTHING

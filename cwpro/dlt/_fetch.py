@@ -1,4 +1,5 @@
-"""Pages of the API as lists of plain rows for dlt.
+"""Pages of the API as lists of plain rows for dlt: the envelope's objects as they came
+(``as_dict=True``: wire names, no models built).
 
 Cursor collections are read over a ``created_date`` window ``[start, end]`` with the SDK's
 partitioned export: one request sorted by ``created_date`` that holds up to a page of the
@@ -16,6 +17,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, Final, Protocol
 
 import cwpro
+from cwpro._serde import parse_datetime
 
 __all__ = [
     "DATE_FIELD",
@@ -23,10 +25,8 @@ __all__ = [
     "OPEN_LOW",
     "CursorCollection",
     "cursor_pages",
-    "format_instant",
     "parse_instant",
     "portal_link_pages",
-    "rows",
 ]
 
 DATE_FIELD: Final = "created_date"
@@ -47,11 +47,6 @@ class CursorCollection(Protocol):
         """A partitioned export of the collection."""
 
 
-def rows(items: Sequence[Any]) -> list[dict[str, Any]]:
-    """A page's items as JSON-ready dicts under their wire names (what dlt loads)."""
-    return [item.to_dict() for item in items]
-
-
 def parse_instant(value: Any) -> _dt.datetime:
     """An aware UTC datetime from a datetime or an ISO 8601 string (``Z`` accepted)."""
     if isinstance(value, str):
@@ -70,17 +65,13 @@ def parse_instant(value: Any) -> _dt.datetime:
     return moment.astimezone(_dt.timezone.utc)
 
 
-def format_instant(value: _dt.datetime) -> str:
-    """``value`` the way the API writes ``created_date`` (UTC, milliseconds, ``Z``)."""
-    moment = parse_instant(value)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def _page_date(page: cwpro.CursorPage[Any]) -> _dt.datetime | None:
+def _page_date(page: cwpro.CursorPage[dict[str, Any]]) -> _dt.datetime | None:
     if not page.items:
         return None
-    value = getattr(page.items[0], DATE_FIELD, None)
-    return value if isinstance(value, _dt.datetime) else None
+    try:
+        return parse_datetime(page.items[0].get(DATE_FIELD))
+    except (TypeError, ValueError):
+        return None
 
 
 def _partitions(
@@ -104,27 +95,35 @@ async def cursor_pages(
 ) -> AsyncIterator[list[dict[str, Any]]]:
     """Every item created in ``[start, end]``, one page of rows at a time (see the module)."""
     window = {"between": {DATE_FIELD: (start, end)}}
-    first = await collection.list(limit=page_size, sort_by=f"{DATE_FIELD}:asc", **window)
+    first = await collection.list(
+        limit=page_size, sort_by=f"{DATE_FIELD}:asc", as_dict=True, **window
+    )
     if not first.has_next:
         if first.items:
-            yield rows(first.items)
+            yield first.items
         return
-    newest_page = await collection.list(limit=1, sort_by=f"{DATE_FIELD}:desc", **window)
+    newest_page = await collection.list(
+        limit=1, sort_by=f"{DATE_FIELD}:desc", as_dict=True, **window
+    )
     oldest, newest = _page_date(first), _page_date(newest_page)
     if oldest is None or newest is None:  # cannot happen with a between filter on the field
         raise cwpro.PaginationError(f"items in a {DATE_FIELD} window came without {DATE_FIELD}")
     total = first.total_results or page_size * partitions
     parts = max(1, min(partitions, math.ceil(total / page_size)))
     export = collection.export(
-        _partitions(start, end, oldest, newest, parts), concurrency=parts, limit=page_size
+        _partitions(start, end, oldest, newest, parts),
+        concurrency=parts,
+        limit=page_size,
+        as_dict=True,
     )
     async for _, page in export.pages():
         if page.items:
-            yield rows(page.items)
+            yield page.items
 
 
 async def portal_link_pages(client: cwpro.AsyncClient) -> AsyncIterator[list[dict[str, Any]]]:
     """Every portal link, one page of rows at a time."""
-    async for page in client.portal_links.list(per_page=PORTAL_LINKS_PER_PAGE).pages():
+    links = client.portal_links.list(per_page=PORTAL_LINKS_PER_PAGE, as_dict=True)
+    async for page in links.pages():
         if page.items:
-            yield rows(page.items)
+            yield page.items

@@ -62,6 +62,44 @@ def test_zero_configuration_duckdb_load_then_incremental(
     assert _duckdb_count(database, "workorders") == (WORK_ORDERS + RECENT + 30,) * 2
 
 
+def test_nested_tables_option(
+    cwpro_env: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, stdout, stderr = _load(capsys, "workorders", "--nested-tables")
+    assert status == 0, stderr
+    summary = _summary(stdout)
+    assert summary["nested_tables"] is True
+    assert summary["rows"] == {"workorders": WORK_ORDERS + RECENT}
+    with duckdb.connect(str(tmp_path / "cwpro.duckdb"), read_only=True) as connection:
+        row = connection.execute("SELECT count(*) FROM cwp.workorders__work_type_ids").fetchone()
+        types = dict(
+            connection.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_schema = 'cwp' AND table_name = 'workorders'"
+            ).fetchall()
+        )
+    assert row is not None and row[0] >= WORK_ORDERS  # lists as child tables
+    assert types["address__city"] == "VARCHAR" and "work_type_ids" not in types
+
+
+def test_default_form_has_json_columns(
+    cwpro_env: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, stdout, stderr = _load(capsys, "workorders")
+    assert status == 0, stderr
+    assert _summary(stdout)["nested_tables"] is False
+    with duckdb.connect(str(tmp_path / "cwpro.duckdb"), read_only=True) as connection:
+        types = dict(
+            connection.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_schema = 'cwp' AND table_name = 'workorders'"
+            ).fetchall()
+        )
+    assert types["work_type_ids"] == "JSON" and types["created_date"] == "TIMESTAMP WITH TIME ZONE"
+    # dlt's notice about JSON hints over Arrow string columns is intended, so it is not shown
+    assert "when merging arrow schema" not in stderr
+
+
 def test_selected_resources_only(
     cwpro_env: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -80,8 +80,38 @@ def test_first_load_is_the_emulators_data(pipeline: Factory, emu: EmulatorThread
     )
     assert types["created_date"].lower() == "timestamp with time zone"
     assert types["_id"].lower() in ("varchar", "character varying", "text")
+    assert types["work_type_ids"].lower() in ("json", "jsonb")  # Arrow form: lists are JSON
+    assert not [t for t in tables(target) if t.startswith("workorders__")]
+
+
+def tables(pipeline: Any) -> list[str]:
+    return [
+        row[0]
+        for row in query(
+            pipeline,
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'cwp'",
+        )
+    ]
+
+
+def test_nested_tables_form(pipeline: Factory, emu: EmulatorThread) -> None:
+    """arrow=False: dicts through dlt's normalizer, lists as child tables, objects flattened."""
+    target = pipeline()
+    target.run(source_for(emu, arrow=False))
+    assert_complete(target, emu, WORK_ORDERS + RECENT)
     ((work_type_ids,),) = query(target, "SELECT count(*) FROM workorders__work_type_ids")
     assert work_type_ids >= WORK_ORDERS  # the list became dlt's child table
+    site = emu.emulator.state.sites.item_at(0)
+    assert query(target, f"SELECT address__city FROM sites WHERE _id = '{site['_id']}'") == [
+        (site["address"]["city"],)
+    ]
+    ((created,),) = query(target, "SELECT max(created_date) FROM workorders")
+    assert as_utc(created).year >= 2024
+    create_workorders(emu, 20, "nested later")
+    emu.emulator.stats.reset()
+    pipeline().run(source_for(emu, arrow=False))  # incremental in this form too
+    assert list_requests(emu) <= 2
+    assert_complete(target, emu, WORK_ORDERS + RECENT + 20)
 
 
 def test_incremental_run_merges_new_and_changed_rows_with_few_requests(
@@ -138,11 +168,12 @@ def test_full_refresh_bypasses_the_incremental_filter(
 
 
 def _fail_after(rows: int) -> Callable[[Any], Any]:
+    """A map that raises once more than ``rows`` rows passed (an Arrow table counts its rows)."""
     seen = 0
 
     def count(item: Any) -> Any:
         nonlocal seen
-        seen += 1
+        seen += getattr(item, "num_rows", 1)
         if seen > rows:
             raise RuntimeError("the load was interrupted here")
         return item
@@ -150,16 +181,19 @@ def _fail_after(rows: int) -> Callable[[Any], Any]:
     return count
 
 
-def test_an_exception_mid_run_loses_nothing(pipeline: Factory, emu: EmulatorThread) -> None:
+@pytest.mark.parametrize("arrow", [True, False], ids=["arrow", "nested"])
+def test_an_exception_mid_run_loses_nothing(
+    pipeline: Factory, emu: EmulatorThread, arrow: bool
+) -> None:
     target = pipeline()
-    target.run(source_for(emu).with_resources("sites"))  # an earlier, complete load
-    broken = source_for(emu)
+    target.run(source_for(emu, arrow=arrow).with_resources("sites"))  # an earlier, complete load
+    broken = source_for(emu, arrow=arrow)
     broken.resources["workorders"].add_map(_fail_after(700))
     with pytest.raises(PipelineStepFailed, match="interrupted"):
         target.run(broken)
     create_workorders(emu, 25, "meanwhile")
 
-    pipeline().run(source_for(emu))
+    pipeline().run(source_for(emu, arrow=arrow))
 
     assert_complete(target, emu, WORK_ORDERS + RECENT + 25)
 

@@ -1,0 +1,107 @@
+"""What a resource hands dlt, and the report after each batch (``on_stats``).
+
+With pyarrow (``arrow=True``), the pages are regrouped into Arrow tables of about
+:data:`BATCH_ROWS` rows (``_arrow``): few, large items keep dlt's per-item work small. Without
+it, each page goes as its list of dicts, its ``created_date`` parsed to a datetime: the
+incremental cursor holds datetimes in both forms. The two forms make different tables (JSON
+columns vs child tables; dlt's ``_dlt_load_id`` is a column of the dict form only): a dataset
+keeps the form it was first loaded with.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Final
+
+import attrs
+import dlt
+
+import cwpro
+from cwpro._serde import parse_datetime
+
+from ._arrow import TableBuilder, quiet_hint_overrides
+
+__all__ = ["BATCH_ROWS", "BatchStats", "OnStats", "batches", "regroup"]
+
+#: Rows per Arrow table handed to dlt (pages are joined up to at least this many).
+BATCH_ROWS: Final = 2000
+
+
+@attrs.frozen
+class BatchStats:
+    """One resource's progress in a run, reported once dlt has taken each batch."""
+
+    #: The resource (``workorders``...).
+    resource: str
+    #: Rows in this batch.
+    rows: int
+    #: Rows of this resource handed to dlt so far in this run.
+    total_rows: int
+    #: Seconds since the resource started in this run.
+    seconds: float
+
+
+#: The ``on_stats`` callback of :func:`cwpro.dlt.cwp_source` (called in dlt's extract thread).
+OnStats = Callable[[BatchStats], None]
+
+
+def regroup(pages: Iterable[list[dict[str, Any]]], size: int) -> Iterator[list[dict[str, Any]]]:
+    """The rows of ``pages`` in lists of at least ``size`` (the last one may be shorter)."""
+    group: list[dict[str, Any]] = []
+    for page in pages:
+        group.extend(page)
+        if len(group) >= size:
+            yield group
+            group = []
+    if group:
+        yield group
+
+
+def _with_datetimes(page: list[dict[str, Any]], field: str) -> list[dict[str, Any]]:
+    for row in page:
+        value = row.get(field)
+        if value is not None:
+            try:
+                row[field] = parse_datetime(value)
+            except ValueError:
+                raise cwpro.ModelError(f"{field} is not a date-time: {value!r}") from None
+    return page
+
+
+def batches(
+    pages: Iterable[list[dict[str, Any]]],
+    *,
+    resource: str,
+    model: type[cwpro.Model],
+    pyarrow: Any,
+    date_field: str | None,
+    on_stats: OnStats | None,
+) -> Iterator[Any]:
+    """The items for dlt made from ``pages``: Arrow tables when ``pyarrow`` is a module, else
+    the pages of dicts; ``on_stats`` after each one dlt has taken."""
+    started = time.monotonic()
+    total = 0
+    items: Iterator[tuple[int, Any]]
+    if pyarrow is None:
+        items = (
+            (len(page), page if date_field is None else _with_datetimes(page, date_field))
+            for page in pages
+        )
+    else:
+        quiet_hint_overrides(resource)
+        items = _tables(TableBuilder(pyarrow, model, resource), regroup(pages, BATCH_ROWS))
+    for rows, item in items:
+        yield item
+        total += rows
+        if on_stats is not None:
+            on_stats(BatchStats(resource, rows, total, time.monotonic() - started))
+
+
+def _tables(builder: TableBuilder, groups: Iterable[list[dict[str, Any]]]) -> Iterator[Any]:
+    for rows in groups:
+        table, new_json = builder.table(rows)
+        if new_json:  # JSON columns of fields the models do not know: dlt is told once
+            yield len(rows), dlt.mark.with_hints(table, dlt.mark.make_hints(columns=new_json))
+        else:
+            yield len(rows), table
