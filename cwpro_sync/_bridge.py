@@ -87,7 +87,8 @@ class _Engine:
         self.lock = threading.Lock()
         self.driver: object = None  # the _Call whose caller runs the loop, _HELPER, or None
         self.waiting: set[_Call] = set()  # calls handed to the loop, their callers blocked
-        self.helper: threading.Thread | None = None  # the last one started
+        self.helper: threading.Thread | None = None  # started on first need
+        self.helper_go = threading.Semaphore(0)  # released for each stint of the helper
         self.finished = threading.Event()  # the loop is closed
 
     def run(self, awaitable: Awaitable[T], *, internal: bool = False) -> T:
@@ -113,7 +114,7 @@ class _Engine:
         else:
             self.loop.call_soon_threadsafe(self._start, call)
             if idle:
-                self._start_helper()
+                self._wake_helper()
             self._wait(call, wakeup)
         error, call.error = call.error, None  # no cycle through the traceback
         if isinstance(error, asyncio.CancelledError) and self.state is not _OPEN:
@@ -174,29 +175,29 @@ class _Engine:
             wakeup.acquire()
             raise
 
-    def _release(self, helping: bool = False) -> bool:
-        """Let go of the loop: to a helper thread if calls wait (True: to this one), else idle."""
+    def _release(self) -> None:
+        """Let go of the loop: to the helper thread if calls wait, else idle (or finish)."""
         with self.lock:
             self.driver = _HELPER if self.waiting else None
             helper, finish = self.driver is _HELPER, self.driver is None and self.state is _CLOSED
-        if helper and not helping:
-            self._start_helper()
+        if helper:
+            self._wake_helper()
         elif finish:  # after close(): no call can come any more
             self._finish()
-        return helper
 
-    def _start_helper(self) -> None:
-        self.helper = threading.Thread(target=self._help, name="cwpro-sync-loop", daemon=True)
-        self.helper.start()
+    def _wake_helper(self) -> None:
+        if self.helper is None:
+            self.helper = threading.Thread(target=self._help, name="cwpro-sync-loop", daemon=True)
+            self.helper.start()
+        self.helper_go.release()
 
     def _help(self) -> None:
-        """The helper thread: run the loop until no call waits (the last one done stops it)."""
-        helping = True
-        while helping:
+        """The helper thread: run the loop whenever woken, until no call waits."""
+        while self.helper_go.acquire() and not self.loop.is_closed():
             try:
-                self.loop.run_forever()
+                self.loop.run_forever()  # stopped by the last waiting call done
             finally:
-                helping = self._release(helping=True)
+                self._release()
 
     def close(self) -> None:
         if self.pid != os.getpid():
@@ -226,11 +227,12 @@ class _Engine:
             await asyncio.sleep(0)  # closed transports run their connection_lost callbacks
 
     def _finish(self) -> None:
-        """Close the loop (once: the thread letting go of it after close() does)."""
-        helper = self.helper
-        if helper is not None and helper is not threading.current_thread():
-            helper.join(FINISH_TIMEOUT)  # it has let go of the loop and is ending
+        """Close the loop and stop the helper (once: the thread letting go after close())."""
         self.loop.close()
+        if self.helper is not None:
+            self.helper_go.release()  # it sees the loop closed and ends
+            if self.helper is not threading.current_thread():
+                self.helper.join(FINISH_TIMEOUT)
         self.finished.set()
 
 
