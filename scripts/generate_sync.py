@@ -30,6 +30,7 @@ import inspect
 import re
 import subprocess
 import sys
+from itertools import takewhile
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,12 @@ CLIENT_INTRO = (
     "errors; each call blocks until it is done and lists are plain iterators. The async client\n"
     "runs on a private event loop owned by this client (see ``cwpro_sync._bridge``): one client\n"
     "can be shared by many threads."
+)
+PACKAGE_DOC = (
+    "cwpro_sync: the blocking twin of the :mod:`cwpro` SDK (generated).\n\n"
+    "``cwpro_sync.Client`` has the same constructor, resources, methods, signatures and\n"
+    "errors as ``cwpro.AsyncClient``; calls block and lists are plain iterators. Models,\n"
+    "errors and helpers are cwpro's own, re-exported here."
 )
 #: The blocking client's own members: the resources, the constructor, views for with_options().
 ROOT_TEMPLATE = """
@@ -219,11 +226,9 @@ class Generator:
         self.alias = {c.__name__: "Async" + self.twin[c.__name__] for c in self.classes}
         self.module_of = {self.twin[c.__name__]: sync_module(c) for c in self.classes}
         self.sources = {c.__module__: Source(c.__module__) for c in self.classes}
+        trees = [ast.walk(s.tree) for s in self.sources.values()]
         self.async_methods = {
-            n.name
-            for s in self.sources.values()
-            for n in ast.walk(s.tree)
-            if isinstance(n, ast.AsyncFunctionDef)
+            n.name for t in trees for n in t if isinstance(n, ast.AsyncFunctionDef)
         }
 
     def files(self) -> dict[str, str]:
@@ -237,53 +242,36 @@ class Generator:
             doc += docs(inspect.getdoc(source.module) or "", self.async_methods)
             blocks = [self.twin_class(cls, source) for cls in group]
             path = name.removeprefix("cwpro.").replace(".", "/") + ".py"
-            files[path] = self.module(doc, blocks, [source], [self.twin[c.__name__] for c in group])
+            files[path] = self.module(doc, blocks, [self.twin[c.__name__] for c in group], source)
         for package in sorted({p.rsplit("/", 1)[0] for p in files if "/" in p}):
             dotted = "cwpro." + package.replace("/", ".")
             members = [c for c in self.classes if c.__module__.startswith(dotted + ".")]
             names = [self.twin[c.__name__] for c in members]
-            head = [f"from {sync_module(c)} import {self.twin[c.__name__]}" for c in members]
             blocks = []
             if dotted == REGISTRY[0]:
                 rows = "".join(f'    "{k}": {v.__name__},\n' for k, v in self.registry.items())
                 blocks.append(f"{REGISTRY[1]}: dict[str, type[Resource]] = {{\n{rows}}}")
                 names.append(REGISTRY[1])
             doc = f"Blocking twins of :mod:`{dotted}` (generated)."
-            files[package + "/__init__.py"] = self.module(doc, blocks, [], names, head)
+            files[package + "/__init__.py"] = self.module(doc, blocks, names)
         exports = [self.twin.get(n, n) for n in self.cwpro.__all__]
-        head = [f"from {self.module_of.get(n, 'cwpro')} import {n}" for n in exports]
-        doc = (
-            "cwpro_sync: the blocking twin of the :mod:`cwpro` SDK (generated).\n\n"
-            "``cwpro_sync.Client`` has the same constructor, resources, methods, signatures and\n"
-            "errors as ``cwpro.AsyncClient``; calls block and lists are plain iterators. Models,\n"
-            "errors and helpers are cwpro's own, re-exported here."
-        )
-        files["__init__.py"] = self.module(doc, [], [], exports, head)
+        files["__init__.py"] = self.module(PACKAGE_DOC, [], exports)
         return {path: format_code(path, text) for path, text in sorted(files.items())}
 
-    def module(
-        self,
-        doc: str,
-        blocks: list[str],
-        sources: list[Source],
-        names: list[str],
-        head: list[str] | None = None,
-    ) -> str:
-        """A module: header, docstring, imports (``head``, else those ``blocks`` use), blocks."""
+    def module(self, doc: str, blocks: list[str], names: list[str], *sources: Source) -> str:
+        """A module: header, docstring, the imports its code and ``__all__`` need, ``blocks``."""
         body = "\n\n\n".join(blocks)
         needed: dict[str, bool] = {}  # import -> only for type checking
-        if head is None:
-            defined = {getattr(s, "name", None) for s in ast.parse(body).body}
-            for name in sorted(used_names(body) - defined - set(dir(builtins))):
-                statement, checking = self.origin(name, sources)
-                needed[statement] = needed.get(statement, True) and checking
-        imports = [s for s, checking in needed.items() if not checking] + (head or [])
+        defined = {getattr(s, "name", None) or ast.unparse(s.target) for s in ast.parse(body).body}  # type: ignore[attr-defined]
+        for name in sorted((used_names(body) | set(names)) - defined - set(dir(builtins))):
+            statement, checking = self.origin(name, list(sources))
+            needed[statement] = needed.get(statement, True) and checking
+        imports = [s for s, checking in needed.items() if not checking]
         typing = [f"    {s}" for s, checking in needed.items() if checking]
         if typing:
             imports += ["from typing import TYPE_CHECKING", "if TYPE_CHECKING:", *typing]
-        exported = ", ".join(f'"{n}"' for n in sorted(names))
         top = [HEADER + literal(doc, ""), "from __future__ import annotations", *imports]
-        return "\n".join(top) + f"\n\n__all__ = [{exported}]\n\n" + body + "\n"
+        return "\n".join(top) + f"\n\n__all__ = {names!r}\n\n" + body + "\n"
 
     def origin(self, name: str, sources: list[Source]) -> tuple[str, bool]:
         """The import giving ``name`` to a generated module, and whether only for typing."""
@@ -300,6 +288,8 @@ class Generator:
         for source in sources:
             if name in source.origins:
                 return source.origins[name]
+        if not sources and name in self.cwpro.__all__:  # a package re-exporting cwpro's names
+            return f"from cwpro import {name}", False
         raise GenerationError(f"cannot tell where {name!r} comes from")
 
     def twin_class(self, cls: type, source: Source) -> str:
@@ -424,7 +414,7 @@ class Generator:
             target = getattr(stmt, "target", None) or next(iter(getattr(stmt, "targets", [])), None)
             if not isinstance(target, ast.Attribute) or ast.unparse(target.value) != "self":
                 continue
-            if target.attr.startswith("_"):
+            if target.attr.startswith("_"):  # private state of the async object
                 continue
             value = getattr(stmt, "value", None)
             if isinstance(stmt, ast.AnnAssign):
@@ -435,12 +425,9 @@ class Generator:
                 kind = f"list[{ast.unparse(value.elt.func)}]"
             else:
                 raise GenerationError(f"annotate self.{target.attr} in {init.name}")
-            comment: list[str] = []  # the ``#:`` lines just above the statement
-            for line in reversed(source.lines[: stmt.lineno - 1]):
-                if not line.strip().startswith("#:"):
-                    break
-                comment.insert(0, line.strip()[2:].strip())
-            doc = " ".join(comment) or f"The ``{target.attr}`` of the wrapped async object."
+            above = [line.strip() for line in reversed(source.lines[: stmt.lineno - 1])]
+            comment = [line[2:].strip() for line in takewhile(lambda x: x.startswith("#:"), above)]
+            doc = " ".join(comment[::-1]) or f"The ``{target.attr}`` of the wrapped async object."
             out.append(
                 f"    @property\n    def {target.attr}(self) -> {kind}:\n"
                 f'        """{doc}"""\n        return self._async.{target.attr}'
@@ -458,14 +445,8 @@ def format_code(path: str, text: str) -> str:
     name = str(ROOT / "cwpro_sync" / path)  # the project's ruff settings, wherever OUT is
     fix = ["check", "--select", "I,RUF022,UP028", "--fix", "--unsafe-fixes", "--quiet"]
     for command in (fix, ["format"]):
-        result = subprocess.run(  # noqa: S603 - this interpreter's ruff, fixed arguments
-            [sys.executable, "-m", "ruff", *command, "--stdin-filename", name, "-"],
-            input=text,
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            check=False,
-        )
+        argv = [sys.executable, "-m", "ruff", *command, "--stdin-filename", name, "-"]
+        result = subprocess.run(argv, input=text, capture_output=True, text=True, cwd=ROOT)  # noqa: S603
         if result.returncode != 0:
             raise GenerationError(f"ruff {command[0]} failed on {path}: {result.stderr}")
         text = result.stdout
@@ -485,21 +466,24 @@ def main(argv: list[str] | None = None) -> int:
     ours = {
         p.relative_to(OUT).as_posix() for p in OUT.rglob("*.py") if p.read_text().startswith(HEADER)
     }
-    changed = [p for p, t in files.items() if not (OUT / p).is_file() or (OUT / p).read_text() != t]
-    obsolete = sorted(ours - set(files))
-    for path in changed:
-        print(f"{'stale' if check else 'wrote'}: cwpro_sync/{path}", file=sys.stderr)
-        if not check:
-            (OUT / path).parent.mkdir(parents=True, exist_ok=True)
-            (OUT / path).write_text(files[path])
-    for path in obsolete:
-        print(f"{'obsolete' if check else 'removed'}: cwpro_sync/{path}", file=sys.stderr)
-        if not check:
+    stale: dict[str, str | None] = {
+        p: t for p, t in files.items() if not (OUT / p).is_file() or (OUT / p).read_text() != t
+    }
+    stale |= dict.fromkeys(sorted(ours - set(files)))  # obsolete: generated, no longer wanted
+    for path, text in stale.items():
+        verb = ("stale", "wrote") if text is not None else ("obsolete", "removed")
+        print(f"{verb[0] if check else verb[1]}: cwpro_sync/{path}", file=sys.stderr)
+        if check:
+            continue
+        if text is None:
             (OUT / path).unlink()
-    if check and (changed or obsolete):
+        else:
+            (OUT / path).parent.mkdir(parents=True, exist_ok=True)
+            (OUT / path).write_text(text)
+    if check and stale:
         print("regenerate with: python scripts/generate_sync.py", file=sys.stderr)
         return 1
-    done = "is up to date" if check or not (changed or obsolete) else "was regenerated"
+    done = "is up to date" if check or not stale else "was regenerated"
     print(f"cwpro_sync/ {done} ({len(files)} generated files)")
     return 0
 
