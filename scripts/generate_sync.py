@@ -1,22 +1,15 @@
 #!/usr/bin/env python3
 """Generate ``cwpro_sync/``, the blocking twin of ``cwpro``, from the async source (unasync style).
 
-Mirrored: ``cwpro.AsyncClient``, every ``cwpro.Async*`` class exported by ``cwpro`` (the
-paginators) and every resource class of ``cwpro.resources.RESOURCES`` with its bases. Each twin
-wraps the async object (``self._async``) and its client's :class:`cwpro_sync._bridge.Bridge`;
-its members are read from the async class body:
-
-* signatures go through ``CODE`` (``AsyncX`` -> ``X``, ``AsyncIterator`` -> ``Iterator``) and
-  docstrings through ``DOCS`` (``await x()`` -> ``x()``, ``await paginator`` ->
-  ``paginator.first_page()``, ``async for`` -> ``for``, ...), so they are true when blocking;
-* ``async def m`` -> ``def m`` running ``self._async.m(...)`` through the bridge; an async
-  generator -> a blocking generator (``bridge.iterate``); ``__await__`` -> ``first_page()``;
-  ``__aiter__`` -> ``__iter__`` (its body copied, ``async for`` made ``for``, when it can be);
-* a plain method or property returning a mirrored class wraps the result in its twin; other
-  plain members delegate; public ``self.x`` of an async ``__init__`` become read-only properties.
-
-Anything else is an error. Output goes through ``ruff check --fix`` (imports) and
-``ruff format``; ``--check`` compares with the files on disk and exits 1 when they are stale.
+Mirrored: ``cwpro.AsyncClient``, the ``cwpro.Async*`` classes ``cwpro`` exports and the resource
+classes of ``cwpro.resources.RESOURCES`` with their bases. Each twin wraps the async object
+(``self._async``) and its client's :class:`cwpro_sync._bridge.Bridge`. Signatures go through the
+``CODE`` table (``AsyncX`` -> ``X``), docstrings through ``DOCS`` (``await x()`` -> ``x()``,
+``async for`` -> ``for``, ...). ``async def`` runs through the bridge, async generators become
+blocking ones, ``__await__`` becomes ``first_page()``, ``__aiter__`` ``__iter__``; results of a
+mirrored type are wrapped in their twin; public ``self.x`` of an ``__init__`` become properties.
+Anything else is an error. Output goes through ``ruff check --fix`` (imports) and ``ruff
+format``; ``--check`` compares with the files on disk and exits 1 when they are stale.
 """
 
 from __future__ import annotations
@@ -133,10 +126,8 @@ class Source:
                 base = importlib.util.resolve_name(relative, self.module.__package__ or "")
                 for a in stmt.names:
                     what = f"from {base} import {a.name}" if relative else f"import {a.name}"
-                    self.origins[a.asname or a.name] = (
-                        what + f" as {a.asname}" * bool(a.asname),
-                        checking,
-                    )
+                    what += f" as {a.asname}" if a.asname else ""
+                    self.origins[a.asname or a.name] = (what, checking)
             elif isinstance(stmt, (ast.ClassDef, ast.FunctionDef, ast.Assign, ast.AnnAssign)):
                 targets = getattr(stmt, "targets", [getattr(stmt, "target", stmt)])
                 for name in [getattr(n, "name", None) or getattr(n, "id", None) for n in targets]:
@@ -293,12 +284,8 @@ class Generator:
         raise GenerationError(f"cannot tell where {name!r} comes from")
 
     def twin_class(self, cls: type, source: Source) -> str:
-        node, name, alias = (
-            source.cls(cls.__name__),
-            self.twin[cls.__name__],
-            self.alias[cls.__name__],
-        )
-        root = cls.__name__ == ROOT_CLASS
+        node, root = source.cls(cls.__name__), cls.__name__ == ROOT_CLASS
+        name, alias = self.twin[cls.__name__], self.alias[cls.__name__]
         params = ", ".join(p.__name__ for p in getattr(cls, "__parameters__", ()))
         wrapped = f"{alias}[{params}]" if params else alias
         bases = ", ".join(code(ast.unparse(b)) for b in node.bases)
@@ -325,13 +312,12 @@ class Generator:
             )
         elif not any(base_name(b) in self.twin.values() for b in node.bases):
             text += WRAPPER_TEMPLATE.format(wrapped=wrapped)
-        members = [
-            member
-            for fn in node.body
-            if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef))
-            for member in self.member(fn, cls, name, source)
-        ]
-        return text + "\n" + "\n\n".join(members)
+        functions = [f for f in node.body if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))]
+        return (
+            text
+            + "\n"
+            + "\n\n".join(m for f in functions for m in self.member(f, cls, name, source))
+        )
 
     def member(
         self, fn: ast.FunctionDef | ast.AsyncFunctionDef, cls: type, twin: str, source: Source
@@ -359,11 +345,9 @@ class Generator:
         elif root and name in ROOT_BODIES:
             body, returns = ROOT_BODIES[name], twin if name == "__aenter__" else returns
         elif name == "__await__":
-            if not isinstance(fn.returns, ast.Subscript) or not isinstance(
-                fn.returns.slice, ast.Tuple
-            ):
+            if not isinstance(getattr(fn.returns, "slice", None), ast.Tuple):
                 raise GenerationError(f"annotate {cls.__name__}.__await__ Generator[Any, None, T]")
-            returns = code(ast.unparse(fn.returns.slice.elts[2]))
+            returns = code(ast.unparse(fn.returns.slice.elts[2]))  # type: ignore[union-attr]
             body = "return self._bridge.run(self._async)"
         elif name == "__aiter__":
             body = self.unasync_body(fn) or "return self._bridge.iterate(self._async.__aiter__())"
