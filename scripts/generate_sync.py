@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import ast
 import builtins
+import contextlib
 import importlib
 import importlib.util
 import inspect
@@ -186,21 +187,6 @@ def base_name(node: ast.expr | None) -> str | None:
     return node.id if isinstance(node, ast.Name) else None
 
 
-def used_names(text: str) -> set[str]:
-    """Every name the code reads (string annotations included)."""
-    names: set[str] = set()
-    local: set[str] = set()
-    for node in ast.walk(ast.parse(text)):
-        if isinstance(node, ast.Name):
-            (names if isinstance(node.ctx, ast.Load) else local).add(node.id)
-        elif isinstance(node, ast.arg):
-            local.add(node.arg)
-        for annotation in (getattr(node, "annotation", None), getattr(node, "returns", None)):
-            if isinstance(annotation, ast.Constant) and isinstance(annotation.value, str):
-                names |= used_names(annotation.value)
-    return names - local
-
-
 class Generator:
     """Everything generated: path relative to ``cwpro_sync/`` -> text."""
 
@@ -254,9 +240,11 @@ class Generator:
         body = "\n\n\n".join(blocks)
         needed: dict[str, bool] = {}  # import -> only for type checking
         defined = {getattr(s, "name", None) or ast.unparse(s.target) for s in ast.parse(body).body}  # type: ignore[attr-defined]
-        for name in sorted((used_names(body) | set(names)) - defined - set(dir(builtins))):
-            statement, checking = self.origin(name, list(sources))
-            needed[statement] = needed.get(statement, True) and checking
+        words = set(re.findall(r"[A-Za-z_]\w*", body)) | set(names)  # ruff drops what is unused
+        for name in sorted(words - defined - set(dir(builtins))):
+            with contextlib.suppress(GenerationError):  # a word of prose, a local, an attribute
+                statement, checking = self.origin(name, list(sources))
+                needed[statement] = needed.get(statement, True) and checking
         imports = [s for s, checking in needed.items() if not checking]
         typing = [f"    {s}" for s, checking in needed.items() if checking]
         if typing:
@@ -427,7 +415,14 @@ def sync_module(cls: type) -> str:
 def format_code(path: str, text: str) -> str:
     """``ruff check --fix`` (import order, ``__all__`` order) then ``ruff format``, as CI checks."""
     name = str(ROOT / "cwpro_sync" / path)  # the project's ruff settings, wherever OUT is
-    fix = ["check", "--select", "I,RUF022,UP028", "--fix", "--unsafe-fixes", "--quiet"]
+    fix = [
+        "check",
+        "--select",
+        "F401,F821,I,RUF022,TC005,UP028",
+        "--fix",
+        "--unsafe-fixes",
+        "--quiet",
+    ]
     for command in (fix, ["format"]):
         argv = [sys.executable, "-m", "ruff", *command, "--stdin-filename", name, "-"]
         result = subprocess.run(argv, input=text, capture_output=True, text=True, cwd=ROOT)  # noqa: S603
