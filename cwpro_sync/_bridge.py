@@ -271,11 +271,6 @@ class Bridge:
         """Close the async client and the private loop (idempotent)."""
         self._finalizer()
 
-    @property
-    def closed(self) -> bool:
-        """True once :meth:`close` started."""
-        return self._engine.state is not _OPEN
-
 
 class RawResponseProxy:
     """``resource.with_raw_response`` of the blocking client: the same calls, blocking.
