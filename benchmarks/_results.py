@@ -82,9 +82,8 @@ WHY_MISSED: Mapping[str, str] = {
         "stops the private loop around every call (running-loop and async-generator hooks, "
         "the SIGINT handler swapped in the main thread); together ~+150-230 us of client CPU per "
         "call on this loaded machine (see the CPU row), i.e. 1.2-1.3x wall. The per-round "
-        "ratios spread widely under load. `cwpro_sync/_bridge.py` (another owner) documents "
-        "its design measurements; fewer loop iterations per call (or keeping the loop state "
-        "between calls) is where the remaining cost is."
+        "ratios spread widely under load. Fewer loop iterations per call (or keeping the loop "
+        "state between calls) is where the remaining cost is."
     ),
     "stream_peak_rss_growth_mb": (
         "Memory is held per page (1,000 models + the decoded JSON they keep in `extra`) times "

@@ -1,14 +1,16 @@
 """The one hand-written module of ``cwpro_sync``: running the async client from blocking code.
 
 Everything else in ``cwpro_sync`` is generated and calls a :class:`Bridge`, which owns the one
-private event loop its ``AsyncClient`` runs on (an aiohttp session belongs to its loop).
+private event loop its ``AsyncClient`` runs on (an aiohttp session belongs to its loop). At any
+time one thread at most runs that loop -- the *driver*, who holds the baton:
 
-* A caller whose thread runs no loop, finding the private loop idle, runs it itself until its
-  call is done: no thread switch. Callers arriving meanwhile hand their calls to the running
-  loop and wait; when the running caller is done it hands the loop to one of them, so threads
-  sharing a client run their calls concurrently. A caller inside a running loop (``asyncio.run``,
-  Jupyter) cannot run a second one: a helper thread, started on first need, runs it for them.
-  A call from inside the private loop itself would deadlock: it raises :class:`cwpro.CwproError`.
+* A caller whose thread runs no loop, finding the private loop idle, takes the baton and runs the
+  loop itself until its call is done: no thread switch. Callers arriving meanwhile (from other
+  threads, or from inside a running loop such as ``asyncio.run`` or Jupyter, which cannot run a
+  second loop) hand their calls to the running loop and wait; their calls run concurrently with
+  the driver's. A driver done while calls still wait hands the baton to a helper thread (started
+  on first need), which runs the loop until no call waits, then lets go. A call from inside the
+  private loop itself would deadlock: it raises :class:`cwpro.CwproError`.
 * Ctrl-C: the ``KeyboardInterrupt`` reaching a caller while it runs or waits for the loop cancels
   its call's task; once that has unwound (connection released) the call raises
   ``KeyboardInterrupt`` and the client stays usable. A second Ctrl-C raises at once.
@@ -45,9 +47,9 @@ REENTRANT_MESSAGE = (
     "the blocking client cannot be called from inside its own event loop (e.g. from an async "
     "handler the client runs); await the cwpro.AsyncClient there instead"
 )
-FINISH_TIMEOUT = 10.0  # seconds closing waits for the helper thread to stop
-_OPEN, _CLOSING, _CLOSED = "open", "closing", "closed"
-_HELPER = "helper thread"  # the loop's driver while the helper thread runs it
+FINISH_TIMEOUT = 10.0  # seconds closing waits for another thread to let go of the loop
+_OPEN, _CLOSED = "open", "closed"
+_HELPER = "helper thread"  # the driver while the helper thread runs the loop
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
@@ -64,16 +66,16 @@ def _refuse(awaitable: object, message: str) -> NoReturn:
 
 
 class _Call:
-    """One awaitable run through the bridge, its outcome, and how its caller learns of it."""
+    """One awaitable run on the private loop, and its outcome."""
 
-    baton = done = False  # baton: the caller's thread runs the loop (set before it does)
+    done = False
     result: Any = None
     error: BaseException | None = None
-    task: asyncio.Task[None] | None = None
+    task: asyncio.Task[None]
+    wakeup: threading.Lock | None = None  # a waiting caller's: held until the call is done
 
-    def __init__(self, awaitable: Awaitable[Any], can_drive: bool) -> None:
-        self.awaitable, self.can_drive = awaitable, can_drive  # can_drive: no loop in its thread
-        self.wakeup = threading.Lock()  # held while waiting; released when done or with the baton
+    def __init__(self, awaitable: Awaitable[Any]) -> None:
+        self.awaitable = awaitable
 
 
 class _Engine:
@@ -83,39 +85,38 @@ class _Engine:
         self.aclose, self.loop, self.state = aclose, asyncio.new_event_loop(), _OPEN
         self.pid = os.getpid()  # a forked child's copy refuses to run
         self.lock = threading.Lock()
-        self.driver: object = None  # the _Call whose thread runs the loop, _HELPER, or None
-        self.waiting: dict[_Call, None] = {}  # calls handed to the loop, their callers blocked
-        self.helper: threading.Thread | None = None
-        self.helper_go = threading.Semaphore(0)
-        self.finished = False
+        self.driver: object = None  # the _Call whose caller runs the loop, _HELPER, or None
+        self.waiting: set[_Call] = set()  # calls handed to the loop, their callers blocked
+        self.helper: threading.Thread | None = None  # started on first need
+        self.helper_go = threading.Semaphore(0)  # released for each stint of the helper
+        self.finished = threading.Event()  # the loop is closed
 
     def run(self, awaitable: Awaitable[T], *, internal: bool = False) -> T:
-        running = _running_loop()
         if self.pid != os.getpid():  # checked first: the locks may be copies of held ones
             _refuse(awaitable, FORK_MESSAGE)
+        running = _running_loop()
         if running is self.loop:
             _refuse(awaitable, REENTRANT_MESSAGE)
-        call = _Call(awaitable, running is None)
+        call, wakeup = _Call(awaitable), None
         with self.lock:
-            if self.state is not _OPEN and not (internal and self.state is _CLOSING):
+            if self.state is not _OPEN and not internal:
                 _refuse(awaitable, CLOSED_MESSAGE)
-            call.baton = self.driver is None and call.can_drive
-            wake_helper = self.driver is None and not call.baton
-            if call.baton:
-                self.driver = call
+            idle = self.driver is None
+            if idle and running is None:
+                self.driver = call  # the baton: this thread runs the loop
             else:
-                call.wakeup.acquire()
-                self.waiting[call] = None
-                self.driver = _HELPER if wake_helper else self.driver
-        if call.baton:
-            call.task = self.loop.create_task(self._execute(call))
+                call.wakeup = wakeup = threading.Lock()
+                wakeup.acquire()
+                self.waiting.add(call)
+                self.driver = _HELPER if idle else self.driver
+        if wakeup is None:
             self._drive(call)
         else:
             self.loop.call_soon_threadsafe(self._start, call)
-            if wake_helper:
+            if idle:
                 self._wake_helper()
-            self._wait(call)
-        error, call.error = call.error, None
+            self._wait(call, wakeup)
+        error, call.error = call.error, None  # no cycle through the traceback
         if isinstance(error, asyncio.CancelledError) and self.state is not _OPEN:
             raise CwproError(CLOSED_DURING_CALL) from None
         if error is not None:
@@ -132,24 +133,29 @@ class _Engine:
         except BaseException as exc:  # kept for the caller, who raises it in its own thread
             call.error = exc
         finally:
-            call.done = True
-            if call.baton:  # its own thread runs the loop: stop after this step
-                self.loop.stop()
-            else:
-                with self.lock:
-                    waited = self.waiting.pop(call, 0) is None
-                    drained = self.driver is _HELPER and not self.waiting
-                if waited:
-                    call.wakeup.release()
-                if drained:
-                    self.loop.stop()
+            self._complete(call)
+
+    def _complete(self, call: _Call) -> None:
+        """Record that ``call`` is done and wake its caller; stop the loop if it may stop."""
+        call.done = True
+        if self.driver is call:  # its own thread runs the loop: stop after this step
+            self.loop.stop()
+            return
+        with self.lock:
+            self.waiting.discard(call)
+            drained = self.driver is _HELPER and not self.waiting
+        if call.wakeup is not None:
+            call.wakeup.release()
+        if drained:
+            self.loop.stop()
 
     def _cancel(self, call: _Call) -> None:
-        if call.task is not None:
-            call.task.cancel()
+        # queued after the task's first step: a task cancelled before it never runs _execute
+        self.loop.call_soon(call.task.cancel)
 
     def _drive(self, call: _Call) -> None:
-        """Run the loop in this thread until ``call`` is done, then hand the loop on."""
+        """Run the loop in this thread until ``call`` is done, then let go of it."""
+        self._start(call)
         try:
             while not call.done:
                 self.loop.run_forever()
@@ -161,52 +167,35 @@ class _Engine:
         finally:
             self._release()
 
-    def _wait(self, call: _Call) -> None:
-        interrupted: BaseException | None = None
+    def _wait(self, call: _Call, wakeup: threading.Lock) -> None:
         try:
-            call.wakeup.acquire()
-        except BaseException as exc:  # Ctrl-C while another thread runs the loop
-            interrupted = exc
+            wakeup.acquire()
+        except BaseException:  # Ctrl-C: cancel, wait for it to unwind (a second one: stop), raise
             self.loop.call_soon_threadsafe(self._cancel, call)
-            try:
-                call.wakeup.acquire()  # the cancelled call is done, or the loop is ours to run
-            except BaseException:  # a second Ctrl-C: stop waiting now
-                with self.lock:
-                    self.waiting.pop(call, None)
-                if call.baton:
-                    self._release()
-                raise
-        if call.baton:
-            self._drive(call)
-        if interrupted is not None:
-            raise interrupted
+            wakeup.acquire()
+            raise
 
     def _release(self) -> None:
-        """Hand the loop to a waiting caller able to run it, else to the helper, else nobody."""
+        """Let go of the loop: to the helper thread if calls wait, else idle (or finish)."""
         with self.lock:
-            successor = next((c for c in self.waiting if c.can_drive), None)
-            if successor is not None:
-                del self.waiting[successor]
-                successor.baton = True
-            self.driver = successor or (_HELPER if self.waiting else None)
+            self.driver = _HELPER if self.waiting else None
             helper, finish = self.driver is _HELPER, self.driver is None and self.state is _CLOSED
-        if successor is not None:
-            successor.wakeup.release()
-        elif helper:
+        if helper:
             self._wake_helper()
-        elif finish:
+        elif finish:  # after close(): no call can come any more
             self._finish()
 
     def _wake_helper(self) -> None:
         if self.helper is None:
-            self.helper = threading.Thread(target=self._helper, name="cwpro-sync-loop", daemon=True)
+            self.helper = threading.Thread(target=self._help, name="cwpro-sync-loop", daemon=True)
             self.helper.start()
         self.helper_go.release()
 
-    def _helper(self) -> None:
-        while self.helper_go.acquire() and not self.finished:
+    def _help(self) -> None:
+        """The helper thread: run the loop whenever woken, until no call waits."""
+        while self.helper_go.acquire() and not self.loop.is_closed():
             try:
-                self.loop.run_forever()
+                self.loop.run_forever()  # stopped by the last waiting call done
             finally:
                 self._release()
 
@@ -221,14 +210,9 @@ class _Engine:
         with self.lock:
             if self.state is not _OPEN:
                 return
-            self.state = _CLOSING
-        try:
-            self.run(self._shutdown(), internal=True)
-        finally:
-            with self.lock:
-                self.state, idle = _CLOSED, self.driver is None
-            if idle:  # else the thread running the loop closes it as it lets go (_release)
-                self._finish()
+            self.state = _CLOSED  # no new call; the thread letting go of the loop closes it
+        self.run(self._shutdown(), internal=True)
+        self.finished.wait(FINISH_TIMEOUT)  # for the thread still running the loop to let go
 
     async def _shutdown(self) -> None:
         try:
@@ -243,14 +227,13 @@ class _Engine:
             await asyncio.sleep(0)  # closed transports run their connection_lost callbacks
 
     def _finish(self) -> None:
-        with self.lock:
-            finished, self.finished = self.finished, True
-        if not finished and self.helper is not None:
-            self.helper_go.release()
+        """Close the loop and stop the helper (once: the thread letting go after close())."""
+        self.loop.close()
+        if self.helper is not None:
+            self.helper_go.release()  # it sees the loop closed and ends
             if self.helper is not threading.current_thread():
                 self.helper.join(FINISH_TIMEOUT)
-        if not finished:
-            self.loop.close()
+        self.finished.set()
 
 
 class Bridge:
@@ -287,11 +270,6 @@ class Bridge:
     def close(self) -> None:
         """Close the async client and the private loop (idempotent)."""
         self._finalizer()
-
-    @property
-    def closed(self) -> bool:
-        """True once :meth:`close` started."""
-        return self._engine.state is not _OPEN
 
 
 class RawResponseProxy:

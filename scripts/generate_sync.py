@@ -1,22 +1,15 @@
 #!/usr/bin/env python3
 """Generate ``cwpro_sync/``, the blocking twin of ``cwpro``, from the async source (unasync style).
 
-Mirrored: ``cwpro.AsyncClient``, every ``cwpro.Async*`` class exported by ``cwpro`` (the
-paginators) and every resource class of ``cwpro.resources.RESOURCES`` with its bases. Each twin
-wraps the async object (``self._async``) and its client's :class:`cwpro_sync._bridge.Bridge`; its
-members come from the async class body, read generically:
-
-* signatures and docstrings are copied through two substitution tables (``CODE`` for names:
-  ``AsyncX`` -> ``X``, ``AsyncIterator`` -> ``Iterator``; ``DOCS`` for prose: ``await x()`` ->
-  ``x()``, ``await paginator`` -> ``paginator.first_page()``, ``async for`` -> ``for``, ...);
-* ``async def m`` -> ``def m`` running ``self._async.m(...)`` through the bridge; an async
-  generator -> a blocking generator (``bridge.iterate``); ``__await__`` -> ``first_page()``;
-  ``async def __aiter__`` -> ``__iter__`` with its body copied, ``async for`` made ``for``;
-* a plain method or property returning a mirrored class wraps the result in its twin; other
-  plain members delegate; public ``self.x`` of an async ``__init__`` become read-only properties.
-
-Anything the tables cannot mirror is an error. Output goes through ``ruff check --select I
---fix`` and ``ruff format``. ``--check`` compares with the files on disk and exits 1 when stale.
+Mirrored: ``cwpro.AsyncClient``, the ``cwpro.Async*`` classes ``cwpro`` exports and the resource
+classes of ``cwpro.resources.RESOURCES`` with their bases. Each twin wraps the async object
+(``self._async``) and its client's :class:`cwpro_sync._bridge.Bridge`. Signatures go through the
+``CODE`` table (``AsyncX`` -> ``X``), docstrings through ``DOCS`` (``await x()`` -> ``x()``,
+``async for`` -> ``for``, ...). ``async def`` runs through the bridge, async generators become
+blocking ones, ``__await__`` becomes ``first_page()``, ``__aiter__`` ``__iter__``; results of a
+mirrored type are wrapped in their twin; public ``self.x`` of an ``__init__`` become properties.
+Anything else is an error. Output goes through ``ruff check --fix`` (imports) and ``ruff
+format``; ``--check`` compares with the files on disk and exits 1 when they are stale.
 """
 
 from __future__ import annotations
@@ -24,12 +17,14 @@ from __future__ import annotations
 import argparse
 import ast
 import builtins
+import contextlib
 import importlib
 import importlib.util
 import inspect
 import re
 import subprocess
 import sys
+from itertools import takewhile
 from pathlib import Path
 from typing import Any
 
@@ -44,10 +39,16 @@ REGISTRY = ("cwpro.resources", "RESOURCES")  # attribute -> resource class, mirr
 #: Async names -> blocking names in code (the mirrored classes are added at run time).
 CODE = {"AsyncIterator": "Iterator", "AsyncIterable": "Iterable", "AsyncGenerator": "Generator"}
 #: Async members -> the names of their blocking twins.
-RENAMES = {"__aiter__": "__iter__", "__await__": "first_page", "__aenter__": "__enter__"}
-RENAMES["__aexit__"] = "__exit__"
+RENAMES = {"__aiter__": "__iter__", "__await__": "first_page"}
+RENAMES |= {"__aenter__": "__enter__", "__aexit__": "__exit__"}
 #: Properties returning a proxy of async methods -> the blocking proxy class.
 PROXIES = {"with_raw_response": "RawResponseProxy"}
+#: Members of the async client the blocking client implements itself.
+ROOT_BODIES = {
+    "close": "if self._owns:\n            self._bridge.close()",
+    "__aenter__": "return self",
+    "__aexit__": "self.close()",
+}
 #: Prose: (pattern, replacement) applied in order to every docstring.
 DOCS: list[tuple[str, Any]] = [
     (r"\bcwpro\.Async(\w+)", r"cwpro_sync.\1"),
@@ -69,8 +70,12 @@ CLIENT_INTRO = (
     "runs on a private event loop owned by this client (see ``cwpro_sync._bridge``): one client\n"
     "can be shared by many threads."
 )
-
-
+PACKAGE_DOC = (
+    "cwpro_sync: the blocking twin of the :mod:`cwpro` SDK (generated).\n\n"
+    "``cwpro_sync.Client`` has the same constructor, resources, methods, signatures and\n"
+    "errors as ``cwpro.AsyncClient``; calls block and lists are plain iterators. Models,\n"
+    "errors and helpers are cwpro's own, re-exported here."
+)
 #: The blocking client's own members: the resources, the constructor, views for with_options().
 ROOT_TEMPLATE = """
     {annotations}
@@ -103,37 +108,32 @@ class GenerationError(Exception):
 
 
 class Source:
-    """One async module: its parsed source and where each of its names comes from."""
+    """One async module: its parsed source and the import giving each of its names."""
 
     def __init__(self, name: str) -> None:
         self.module = importlib.import_module(name)
         text = inspect.getsource(self.module)
         self.tree, self.lines = ast.parse(text), text.splitlines()
-        self.origins: dict[str, tuple[str, bool]] = {}  # name -> (import statement, checking)
+        self.origins: dict[str, tuple[str, bool]] = {}  # name -> (import, only when TYPE_CHECKING)
         self._collect(self.tree.body, False)
 
     def _collect(self, body: list[ast.stmt], checking: bool) -> None:
-        package, here = self.module.__package__ or "", self.module.__name__
         for stmt in body:
             if isinstance(stmt, ast.If) and "TYPE_CHECKING" in ast.unparse(stmt.test):
                 self._collect(stmt.body, True)
             elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
-                level, module = getattr(stmt, "level", 0), getattr(stmt, "module", None)
-                base = importlib.util.resolve_name("." * level + (module or ""), package)
+                module = getattr(stmt, "module", None) or ""
+                relative = "." * getattr(stmt, "level", 0) + module
+                base = importlib.util.resolve_name(relative, self.module.__package__ or "")
                 for a in stmt.names:
-                    what = f"from {base} import {a.name}" if module or level else f"import {a.name}"
-                    self.origins[a.asname or a.name] = (
-                        what + f" as {a.asname}" * bool(a.asname),
-                        checking,
-                    )
-            else:
-                for node in [stmt, *getattr(stmt, "targets", [getattr(stmt, "target", None)])]:
-                    name = getattr(node, "name", None) or getattr(node, "id", None)
-                    if (
-                        isinstance(stmt, (ast.ClassDef, ast.FunctionDef, ast.Assign, ast.AnnAssign))
-                        and name
-                    ):
-                        self.origins[name] = (f"from {here} import {name}", False)
+                    what = f"from {base} import {a.name}" if relative else f"import {a.name}"
+                    what += f" as {a.asname}" if a.asname else ""
+                    self.origins[a.asname or a.name] = (what, checking)
+            elif isinstance(stmt, (ast.ClassDef, ast.FunctionDef, ast.Assign, ast.AnnAssign)):
+                targets = getattr(stmt, "targets", [getattr(stmt, "target", stmt)])
+                for name in [getattr(n, "name", None) or getattr(n, "id", None) for n in targets]:
+                    if name:
+                        self.origins[name] = (f"from {self.module.__name__} import {name}", False)
 
     def cls(self, name: str) -> ast.ClassDef:
         """The top-level class statement ``name``."""
@@ -156,31 +156,27 @@ def docs(text: str, async_methods: set[str]) -> str:
             return target + call  # a coroutine method: calling it blocks
         return f"{target}{call}.first_page()"  # a paginator: awaiting it gave the first page
 
-    text = re.sub(r"\bawait ([\w.]+)(\([^()]*\))?", unawait, text)
-    return code(text)
+    return code(re.sub(r"\bawait ([\w.]+)(\([^()]*\))?", unawait, text))
 
 
 def literal(text: str, indent: str, width: int = 100) -> str:
     """A docstring literal, its lines indented (and broken where a rewrite made them too long)."""
-    body = text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
     lines: list[str] = []
-    for line in body.splitlines():
+    for line in text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"').splitlines():
         lead = line[: len(line) - len(line.lstrip())]
-        while len(indent + line) + 3 > width and " " in line.strip():
-            cut = line.rfind(" ", len(lead) + 1, width - len(indent) - 3)
-            if cut <= len(lead):
-                break
+        room = width - len(indent) - (0 if lines else 6 if "\n" not in text else 3)  # quotes
+        while len(line) > room and (cut := line.rfind(" ", len(lead) + 1, room + 1)) > len(lead):
             lines.append(line[:cut])
-            line = lead + line[cut + 1 :]
+            line, room = lead + line[cut + 1 :], width - len(indent)
         lines.append(line)
-    joined = "\n".join([lines[0], *(indent + line if line else "" for line in lines[1:])])
-    return f'{indent}"""{joined}{chr(10) + indent if len(lines) > 1 else ""}"""'
+    body = "\n".join([lines[0], *(indent + line if line else "" for line in lines[1:])])
+    return f'{indent}"""{body}{chr(10) + indent if len(lines) > 1 else ""}"""'
 
 
 def forwarded(args: ast.arguments) -> str:
     """The arguments passing a signature's parameters on, unchanged."""
-    positional = [a.arg for a in [*args.posonlyargs, *args.args] if a.arg != "self"]
-    out = positional + ([f"*{args.vararg.arg}"] if args.vararg else [])
+    out = [a.arg for a in [*args.posonlyargs, *args.args] if a.arg != "self"]
+    out += [f"*{args.vararg.arg}"] if args.vararg else []
     out += [f"{a.arg}={a.arg}" for a in args.kwonlyargs]
     return ", ".join(out + ([f"**{args.kwarg.arg}"] if args.kwarg else []))
 
@@ -195,123 +191,89 @@ class Generator:
     """Everything generated: path relative to ``cwpro_sync/`` -> text."""
 
     def __init__(self) -> None:
-        cwpro = importlib.import_module("cwpro")
+        self.cwpro = importlib.import_module("cwpro")
         registry_module = importlib.import_module(REGISTRY[0])
         self.registry: dict[str, type] = getattr(registry_module, REGISTRY[1])
-        resource_root = registry_module.Resource
-        classes = [getattr(cwpro, n) for n in cwpro.__all__ if n.startswith("Async")]
+        classes = [getattr(self.cwpro, n) for n in self.cwpro.__all__ if n.startswith("Async")]
         for cls in self.registry.values():
-            classes += [c for c in cls.__mro__ if issubclass(c, resource_root)]
+            classes += [c for c in cls.__mro__ if issubclass(c, registry_module.Resource)]
         self.classes = list(dict.fromkeys(classes))
         self.twin = {c.__name__: c.__name__.removeprefix("Async") for c in self.classes}
         CODE.update(self.twin)
-        self.alias = {c.__name__: "Async" + c.__name__.removeprefix("Async") for c in self.classes}
-        self.module_of = {self.twin[c.__name__]: self.sync_module(c) for c in self.classes}
+        self.alias = {c.__name__: "Async" + self.twin[c.__name__] for c in self.classes}
+        self.module_of = {self.twin[c.__name__]: sync_module(c) for c in self.classes}
         self.sources = {c.__module__: Source(c.__module__) for c in self.classes}
+        trees = [ast.walk(s.tree) for s in self.sources.values()]
         self.async_methods = {
-            n.name
-            for s in self.sources.values()
-            for n in ast.walk(s.tree)
-            if isinstance(n, ast.AsyncFunctionDef)
+            n.name for t in trees for n in t if isinstance(n, ast.AsyncFunctionDef)
         }
 
-    @staticmethod
-    def sync_module(cls: type) -> str:
-        return "cwpro_sync" + cls.__module__.removeprefix("cwpro")
-
     def files(self) -> dict[str, str]:
-        by_module: dict[str, list[type]] = {}
-        for cls in self.classes:
-            by_module.setdefault(cls.__module__, []).append(cls)
         files: dict[str, str] = {}
-        for name, group in by_module.items():
-            source = self.sources[name]
-            group.sort(key=lambda c: source.cls(c.__name__).lineno)
+        for name, source in self.sources.items():
+            group = sorted(
+                (c for c in self.classes if c.__module__ == name),
+                key=lambda c: source.cls(c.__name__).lineno,
+            )
             doc = f"Blocking twin of :mod:`{name}` (generated).\n\n"
             doc += docs(inspect.getdoc(source.module) or "", self.async_methods)
             blocks = [self.twin_class(cls, source) for cls in group]
             path = name.removeprefix("cwpro.").replace(".", "/") + ".py"
-            files[path] = self.module(doc, blocks, [source], [self.twin[c.__name__] for c in group])
+            files[path] = self.module(doc, blocks, [self.twin[c.__name__] for c in group], source)
         for package in sorted({p.rsplit("/", 1)[0] for p in files if "/" in p}):
             dotted = "cwpro." + package.replace("/", ".")
             members = [c for c in self.classes if c.__module__.startswith(dotted + ".")]
             names = [self.twin[c.__name__] for c in members]
-            blocks = [
-                "\n".join(  # the package re-exports the twins its modules define
-                    f"from cwpro_sync.{c.__module__.removeprefix('cwpro.')} import "
-                    f"{self.twin[c.__name__]}"
-                    for c in members
-                    if dotted != REGISTRY[0]
-                    or c.__name__ not in {"Resource", *(v.__name__ for v in self.registry.values())}
-                )
-            ]
+            blocks = []
             if dotted == REGISTRY[0]:
                 rows = "".join(f'    "{k}": {v.__name__},\n' for k, v in self.registry.items())
                 blocks.append(f"{REGISTRY[1]}: dict[str, type[Resource]] = {{\n{rows}}}")
                 names.append(REGISTRY[1])
-            files[package + "/__init__.py"] = self.module(
-                f"Blocking twins of :mod:`{dotted}` (generated).", blocks, [], names
-            )
-        cwpro = importlib.import_module("cwpro")
-        exports = [self.twin.get(n, n) for n in cwpro.__all__]
-        lines = [f"from {self.module_of.get(n, 'cwpro')} import {n}" for n in exports]
-        doc = (
-            "cwpro_sync: the blocking twin of the :mod:`cwpro` SDK (generated).\n\n"
-            "``cwpro_sync.Client`` has the same constructor, resources, methods, signatures and\n"
-            "errors as ``cwpro.AsyncClient``; calls block and lists are plain iterators. Models,\n"
-            "errors and helpers are cwpro's own, re-exported here."
-        )
-        files["__init__.py"] = self.module(doc, ["\n".join(lines)], [], exports, imports=False)
+            doc = f"Blocking twins of :mod:`{dotted}` (generated)."
+            files[package + "/__init__.py"] = self.module(doc, blocks, names)
+        exports = [self.twin.get(n, n) for n in self.cwpro.__all__]
+        files["__init__.py"] = self.module(PACKAGE_DOC, [], exports)
         return {path: format_code(path, text) for path, text in sorted(files.items())}
 
-    def module(
-        self,
-        doc: str,
-        blocks: list[str],
-        sources: list[Source],
-        names: list[str],
-        *,
-        imports: bool = True,
-    ) -> str:
+    def module(self, doc: str, blocks: list[str], names: list[str], *sources: Source) -> str:
+        """A module: header, docstring, the imports its code and ``__all__`` need, ``blocks``."""
         body = "\n\n\n".join(blocks)
-        needed: dict[str, bool] = {}
-        if imports:
-            defined = {getattr(s, "name", None) for s in ast.parse(body).body}
-            for name in sorted(used_names(body) - defined - set(dir(builtins))):
-                statement, checking = self.origin(name, sources)
+        needed: dict[str, bool] = {}  # import -> only for type checking
+        defined = {getattr(s, "name", None) or ast.unparse(s.target) for s in ast.parse(body).body}  # type: ignore[attr-defined]
+        words = set(re.findall(r"[A-Za-z_]\w*", body)) | set(names)  # ruff drops what is unused
+        for name in sorted(words - defined - set(dir(builtins))):
+            with contextlib.suppress(GenerationError):  # a word of prose, a local, an attribute
+                statement, checking = self.origin(name, list(sources))
                 needed[statement] = needed.get(statement, True) and checking
-        runtime = [s for s, only_typing in needed.items() if not only_typing]
-        typing = [f"    {s}" for s, only_typing in needed.items() if only_typing]
-        head = [HEADER + literal(doc, ""), "from __future__ import annotations", *runtime]
+        imports = [s for s, checking in needed.items() if not checking]
+        typing = [f"    {s}" for s, checking in needed.items() if checking]
         if typing:
-            head += ["from typing import TYPE_CHECKING", "if TYPE_CHECKING:", *typing]
-        exported = ", ".join(f'"{n}"' for n in sorted(names))
-        return "\n".join(head) + f"\n\n__all__ = [{exported}]\n\n" + body + "\n"
+            imports += ["from typing import TYPE_CHECKING", "if TYPE_CHECKING:", *typing]
+        top = [HEADER + literal(doc, ""), "from __future__ import annotations", *imports]
+        return "\n".join(top) + f"\n\n__all__ = {names!r}\n\n" + body + "\n"
 
     def origin(self, name: str, sources: list[Source]) -> tuple[str, bool]:
+        """The import giving ``name`` to a generated module, and whether only for typing."""
         if name in self.module_of:
             return f"from {self.module_of[name]} import {name}", False
-        for async_name, alias in self.alias.items():
-            if name == alias:
-                cls = next(c for c in self.classes if c.__name__ == async_name)
-                suffix = "" if alias == async_name else f" as {alias}"
-                return f"from {cls.__module__} import {async_name}{suffix}", False
-        if name in ("Bridge", "RawResponseProxy"):
+        for cls in self.classes:
+            if name == self.alias[cls.__name__]:
+                suffix = "" if name == cls.__name__ else f" as {name}"
+                return f"from {cls.__module__} import {cls.__name__}{suffix}", False
+        if name in ("Bridge", *PROXIES.values()):
             return f"from cwpro_sync._bridge import {name}", False
         if name in CODE.values():
             return f"from collections.abc import {name}", False
         for source in sources:
             if name in source.origins:
                 return source.origins[name]
+        if not sources and name in self.cwpro.__all__:  # a package re-exporting cwpro's names
+            return f"from cwpro import {name}", False
         raise GenerationError(f"cannot tell where {name!r} comes from")
 
     def twin_class(self, cls: type, source: Source) -> str:
-        node = source.cls(cls.__name__)
-        name, alias, root = (
-            self.twin[cls.__name__],
-            self.alias[cls.__name__],
-            cls.__name__ == ROOT_CLASS,
-        )
+        node, root = source.cls(cls.__name__), cls.__name__ == ROOT_CLASS
+        name, alias = self.twin[cls.__name__], self.alias[cls.__name__]
         params = ", ".join(p.__name__ for p in getattr(cls, "__parameters__", ()))
         wrapped = f"{alias}[{params}]" if params else alias
         bases = ", ".join(code(ast.unparse(b)) for b in node.bases)
@@ -319,9 +281,8 @@ class Generator:
         doc = f"{summary}\n\n{CLIENT_INTRO}\n\n{rest}" if root else f"{summary}\n\n{rest}".strip()
         text = f"class {name}({bases}):\n" + literal(doc, "    ") + f"\n\n    _async: {wrapped}\n"
         if root:
-            init = next(
-                s for s in node.body if isinstance(s, ast.FunctionDef) and s.name == "__init__"
-            )
+            init = next(s for s in node.body if getattr(s, "name", None) == "__init__")
+            assert isinstance(init, ast.FunctionDef)
             attrs = [
                 (s.target.id, code(ast.unparse(s.annotation)))
                 for s in node.body
@@ -339,17 +300,17 @@ class Generator:
             )
         elif not any(base_name(b) in self.twin.values() for b in node.bases):
             text += WRAPPER_TEMPLATE.format(wrapped=wrapped)
-        members = [
-            m
-            for fn in node.body
-            if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef))
-            for m in self.member(fn, cls, name, source)
-        ]
-        return text + "\n" + "\n\n".join(members)
+        functions = [f for f in node.body if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))]
+        return (
+            text
+            + "\n"
+            + "\n\n".join(m for f in functions for m in self.member(f, cls, name, source))
+        )
 
     def member(
         self, fn: ast.FunctionDef | ast.AsyncFunctionDef, cls: type, twin: str, source: Source
     ) -> list[str]:
+        """The blocking twin of one method of ``cls`` (none for private members)."""
         name, root = fn.name, cls.__name__ == ROOT_CLASS
         if name == "__init__":
             return self.attributes(fn, source)
@@ -359,58 +320,39 @@ class Generator:
             if name.startswith("__") and name.endswith("__"):
                 raise GenerationError(f"no blocking mapping for {cls.__name__}.{name}")
             return []
-        is_async, decorators = (
-            isinstance(fn, ast.AsyncFunctionDef),
-            [ast.unparse(d) for d in fn.decorator_list],
-        )
+        decorators = [ast.unparse(d) for d in fn.decorator_list]
         own = [s for s in fn.body if not isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))]
         generator = any(isinstance(n, (ast.Yield, ast.YieldFrom)) for s in own for n in ast.walk(s))
-        args, returns, call = (
-            code(ast.unparse(fn.args)),
-            code(ast.unparse(fn.returns)) if fn.returns else "None",
-            f"self._async.{name}({forwarded(fn.args)})",
-        )
+        returns = code(ast.unparse(fn.returns)) if fn.returns else "None"
+        call = f"self._async.{name}({forwarded(fn.args)})"
         doc = ast.get_docstring(fn)
         if doc is None and name not in ("__repr__", "__aenter__", "__aexit__"):
             raise GenerationError(f"{cls.__name__}.{name} has no docstring")
         if name == "__repr__":
             body = f'return repr(self._async).replace("cwpro.{ROOT_CLASS}", "cwpro_sync.Client", 1)'
-        elif root and name in ("close", "__aenter__", "__aexit__"):
-            body = {
-                "close": "if self._owns:\n            self._bridge.close()",
-                "__aenter__": "return self",
-                "__aexit__": "self.close()",
-            }[name]
-            returns = twin if name == "__aenter__" else returns
+        elif root and name in ROOT_BODIES:
+            body, returns = ROOT_BODIES[name], twin if name == "__aenter__" else returns
         elif name == "__await__":
-            if not isinstance(fn.returns, ast.Subscript) or not isinstance(
-                fn.returns.slice, ast.Tuple
-            ):
+            if not isinstance(getattr(fn.returns, "slice", None), ast.Tuple):
                 raise GenerationError(f"annotate {cls.__name__}.__await__ Generator[Any, None, T]")
-            returns, body = (
-                code(ast.unparse(fn.returns.slice.elts[2])),
-                "return self._bridge.run(self._async)",
-            )
+            returns = code(ast.unparse(fn.returns.slice.elts[2]))  # type: ignore[union-attr]
+            body = "return self._bridge.run(self._async)"
         elif name == "__aiter__":
             body = self.unasync_body(fn) or "return self._bridge.iterate(self._async.__aiter__())"
-        elif decorators and decorators != ["property"]:
+        elif decorators not in ([], ["property"]):
             raise GenerationError(f"no blocking mapping for decorated {cls.__name__}.{name}")
         elif name in PROXIES:
-            returns, body = (
-                PROXIES[name],
-                f"return {PROXIES[name]}(self._bridge, self._async.{name})",
-            )
+            returns = PROXIES[name]
+            body = f"return {returns}(self._bridge, self._async.{name})"
         elif decorators:
             body = "return " + self.wrap(fn.returns, f"self._async.{name}")
-        elif is_async and generator:
-            body = f"return self._bridge.iterate({call})"
-        elif is_async:
-            body = "return " + self.wrap(fn.returns, f"self._bridge.run({call})")
+        elif isinstance(fn, ast.AsyncFunctionDef):
+            run = "iterate" if generator else "run"
+            body = "return " + self.wrap(fn.returns, f"self._bridge.{run}({call})")
         else:
             body = "return " + self.wrap(fn.returns, call)
-        text = (
-            "    @property\n" if decorators else ""
-        ) + f"    def {RENAMES.get(name, name)}({args}) -> {returns}:\n"
+        text = "    @property\n" * bool(decorators)
+        text += f"    def {RENAMES.get(name, name)}({code(ast.unparse(fn.args))}) -> {returns}:\n"
         if doc is not None:
             text += literal(docs(doc, self.async_methods), "        ") + "\n"
         return [text + "        " + body]
@@ -420,7 +362,7 @@ class Generator:
         kind = base_name(returns)
         if kind == ROOT_CLASS:
             return f"self._view({expr})"
-        if kind in self.twin and kind in self.alias and kind != self.twin[kind]:
+        if kind in self.alias and kind != self.twin[kind]:
             return f"{self.twin[kind]}(self._bridge, {expr})"
         return expr
 
@@ -441,14 +383,10 @@ class Generator:
         """Public ``self.x`` set by an async ``__init__`` -> read-only properties."""
         out = []
         for stmt in init.body:
-            target = (
-                stmt.target
-                if isinstance(stmt, ast.AnnAssign)
-                else (stmt.targets[0] if isinstance(stmt, ast.Assign) else None)
-            )
-            if not (
-                isinstance(target, ast.Attribute) and ast.unparse(target.value) == "self"
-            ) or target.attr.startswith("_"):
+            target = getattr(stmt, "target", None) or next(iter(getattr(stmt, "targets", [])), None)
+            if not isinstance(target, ast.Attribute) or ast.unparse(target.value) != "self":
+                continue
+            if target.attr.startswith("_"):  # private state of the async object
                 continue
             value = getattr(stmt, "value", None)
             if isinstance(stmt, ast.AnnAssign):
@@ -459,11 +397,9 @@ class Generator:
                 kind = f"list[{ast.unparse(value.elt.func)}]"
             else:
                 raise GenerationError(f"annotate self.{target.attr} in {init.name}")
-            lines = source.lines[: stmt.lineno - 1]
-            comment = [
-                line.strip()[2:].strip() for line in lines[-3:] if line.strip().startswith("#:")
-            ]
-            doc = " ".join(comment) or f"The ``{target.attr}`` of the wrapped async object."
+            above = [line.strip() for line in reversed(source.lines[: stmt.lineno - 1])]
+            comment = [line[2:].strip() for line in takewhile(lambda x: x.startswith("#:"), above)]
+            doc = " ".join(comment[::-1]) or f"The ``{target.attr}`` of the wrapped async object."
             out.append(
                 f"    @property\n    def {target.attr}(self) -> {kind}:\n"
                 f'        """{doc}"""\n        return self._async.{target.attr}'
@@ -471,34 +407,25 @@ class Generator:
         return out
 
 
-def used_names(text: str) -> set[str]:
-    """Every name the code reads (string annotations included)."""
-    names: set[str] = set()
-    local: set[str] = set()
-    for node in ast.walk(ast.parse(text)):
-        if isinstance(node, ast.Name):
-            (names if isinstance(node.ctx, ast.Load) else local).add(node.id)
-        elif isinstance(node, ast.arg):
-            local.add(node.arg)
-        for annotation in (getattr(node, "annotation", None), getattr(node, "returns", None)):
-            if isinstance(annotation, ast.Constant) and isinstance(annotation.value, str):
-                names |= used_names(annotation.value)
-    return names - local
+def sync_module(cls: type) -> str:
+    """``cwpro_sync.pagination.cursor`` for a class of ``cwpro.pagination.cursor``."""
+    return "cwpro_sync" + cls.__module__.removeprefix("cwpro")
 
 
 def format_code(path: str, text: str) -> str:
-    """``ruff check --select I --fix`` (import order) then ``ruff format``, as CI checks."""
+    """``ruff check --fix`` (import order, ``__all__`` order) then ``ruff format``, as CI checks."""
     name = str(ROOT / "cwpro_sync" / path)  # the project's ruff settings, wherever OUT is
-    fix = ["check", "--select", "I,RUF022,UP028", "--fix", "--unsafe-fixes", "--quiet"]
+    fix = [
+        "check",
+        "--select",
+        "F401,F821,I,RUF022,TC005,UP028",
+        "--fix",
+        "--unsafe-fixes",
+        "--quiet",
+    ]
     for command in (fix, ["format"]):
-        result = subprocess.run(  # noqa: S603 - this interpreter's ruff, fixed arguments
-            [sys.executable, "-m", "ruff", *command, "--stdin-filename", name, "-"],
-            input=text,
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            check=False,
-        )
+        argv = [sys.executable, "-m", "ruff", *command, "--stdin-filename", name, "-"]
+        result = subprocess.run(argv, input=text, capture_output=True, text=True, cwd=ROOT)  # noqa: S603
         if result.returncode != 0:
             raise GenerationError(f"ruff {command[0]} failed on {path}: {result.stderr}")
         text = result.stdout
@@ -509,30 +436,33 @@ def main(argv: list[str] | None = None) -> int:
     """Write (or ``--check``) the generated files; returns the exit status."""
     parser = argparse.ArgumentParser(description="Generate cwpro_sync/ from the async cwpro.")
     parser.add_argument("--check", action="store_true", help="exit 1 if cwpro_sync/ is stale")
-    options = parser.parse_args(argv)
+    check = parser.parse_args(argv).check
     try:
         files = Generator().files()
     except GenerationError as exc:
         print(f"generate_sync: {exc}", file=sys.stderr)
         return 2
-    on_disk = {
+    ours = {
         p.relative_to(OUT).as_posix() for p in OUT.rglob("*.py") if p.read_text().startswith(HEADER)
     }
-    obsolete = sorted(on_disk - set(files))
-    changed = [p for p, t in files.items() if not (OUT / p).is_file() or (OUT / p).read_text() != t]
-    for path in changed:
-        print(f"{'stale' if options.check else 'wrote'}: cwpro_sync/{path}", file=sys.stderr)
-        if not options.check:
-            (OUT / path).parent.mkdir(parents=True, exist_ok=True)
-            (OUT / path).write_text(files[path])
-    for path in obsolete:
-        print(f"{'obsolete' if options.check else 'removed'}: cwpro_sync/{path}", file=sys.stderr)
-        if not options.check:
+    stale: dict[str, str | None] = {
+        p: t for p, t in files.items() if not (OUT / p).is_file() or (OUT / p).read_text() != t
+    }
+    stale |= dict.fromkeys(sorted(ours - set(files)))  # obsolete: generated, no longer wanted
+    for path, text in stale.items():
+        verb = ("stale", "wrote") if text is not None else ("obsolete", "removed")
+        print(f"{verb[0] if check else verb[1]}: cwpro_sync/{path}", file=sys.stderr)
+        if check:
+            continue
+        if text is None:
             (OUT / path).unlink()
-    if options.check and (changed or obsolete):
+        else:
+            (OUT / path).parent.mkdir(parents=True, exist_ok=True)
+            (OUT / path).write_text(text)
+    if check and stale:
         print("regenerate with: python scripts/generate_sync.py", file=sys.stderr)
         return 1
-    done = "is up to date" if options.check or not (changed or obsolete) else "was regenerated"
+    done = "is up to date" if check or not stale else "was regenerated"
     print(f"cwpro_sync/ {done} ({len(files)} generated files)")
     return 0
 

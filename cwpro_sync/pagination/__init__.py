@@ -4,8 +4,8 @@
 
 from __future__ import annotations
 
-__all__ = ["CursorPaginator", "Export", "PagePaginator"]
-
 from cwpro_sync.pagination.cursor import CursorPaginator
 from cwpro_sync.pagination.export import Export
 from cwpro_sync.pagination.numbered import PagePaginator
+
+__all__ = ["CursorPaginator", "Export", "PagePaginator"]

@@ -16,8 +16,7 @@ length and ``hasNext`` without a cursor raise :class:`cwpro.PaginationError` (af
 that revealed it was handed over, so every item is yielded once); ids already yielded are
 dropped; a page repeating the previous page's ids raises.
 
-``break``, an exception or cancellation cancels the tasks still running and waits for them;
-nothing
+``break``, an exception or cancellation cancels the tasks still running and waits for them; nothing
 is left pending. A failed fetch's error carries ``resume_cursor``: pass it back as ``cursor=``
 to continue with no gap and no repeat.
 """
@@ -37,8 +36,7 @@ __all__ = ["CursorPaginator"]
 class CursorPaginator(Generic[T]):
     """Streams a cursor list: iterate it for the items, or its pages with ``pages()``.
 
-    ``paginator.first_page()`` gives just the first page (no prefetch). ``cursor`` is where the
-    walk
+    ``paginator.first_page()`` gives just the first page (no prefetch). ``cursor`` is where the walk
     starts (``None`` = first page); ``prefetch`` pages are fetched ahead while you work on the
     current one (default 1, 0 = off); ``max_items`` stops the walk after that many items.
     :attr:`resume_cursor` is where it would continue: once a page has been handed to you, the
@@ -66,7 +64,7 @@ class CursorPaginator(Generic[T]):
 
     @property
     def pages_fetched(self) -> int:
-        """True once the last page was handed out."""
+        """The ``pages_fetched`` of the wrapped async object."""
         return self._async.pages_fetched
 
     def first_page(self) -> CursorPage[T]:

@@ -29,8 +29,7 @@ __all__ = ["Export"]
 class Export(Generic[T]):
     """A partitioned concurrent export; iterate items, or pages tagged with their partition.
 
-    Made by ``client.<resource>.export(partitions=[...], concurrency=8, ordered=False,
-    **query)``.
+    Made by ``client.<resource>.export(partitions=[...], concurrency=8, ordered=False, **query)``.
     ``checkpoint()`` returns, per partition, the cursor after the last page handed to you
     (``None`` with ``done=True`` when finished), so a job that records it after writing each page
     resumes with ``export(..., resume=checkpoint)`` with no gap and no repeat.

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from cwpro_sync.resources._base import Resource
+from cwpro_sync.resources._base import CursorListResource, Resource
 from cwpro_sync.resources.documents import Documents
 from cwpro_sync.resources.portal_links import PortalLinks
 from cwpro_sync.resources.sites import Sites
@@ -23,8 +23,6 @@ __all__ = [
     "WorkOrders",
     "WorkTypes",
 ]
-
-from cwpro_sync.resources._base import CursorListResource
 
 RESOURCES: dict[str, type[Resource]] = {
     "workorders": WorkOrders,

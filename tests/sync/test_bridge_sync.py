@@ -22,6 +22,12 @@ from cwpro.webhooks import InMemorySeenStore, WebhookEvent
 
 from .conftest import make_sync_client
 
+# Calls that must end without waiting for their answer: the answer takes SLOW_ANSWER_MS, far
+# longer than the bound NOT_WAITED_S, so the check holds however loaded the machine is (these are
+# liveness bounds, not performance figures).
+SLOW_ANSWER_MS = 4_000
+NOT_WAITED_S = 2.0
+
 
 def loop_tasks(client: cwpro_sync.Client) -> set[asyncio.Task[Any]]:
     """Tasks still pending on the client's private loop (white box: nothing should linger)."""
@@ -132,7 +138,7 @@ def test_stopping_early_cancels_the_prefetch(
     client: cwpro_sync.Client, latency: Callable[[float], None], how: str
 ) -> None:
     client.workorders.list(limit=1).first_page()  # token and connection ready
-    latency(1500)
+    latency(SLOW_ANSWER_MS)
     paginator = client.workorders.list(limit=5, prefetch=2)
     if how == "break":
         for _ in paginator:  # the first page is here; the next ones are being fetched
@@ -148,7 +154,7 @@ def test_stopping_early_cancels_the_prefetch(
             del items
             gc.collect()
     elapsed = time.perf_counter() - started
-    assert elapsed < 0.75, f"stopping waited for the prefetch ({elapsed:.2f} s of 1.5 s)"
+    assert elapsed < NOT_WAITED_S, f"stopping waited for the prefetch ({elapsed:.2f} s)"
     assert not loop_tasks(client)
     latency(0)
     assert client.work_types.list(limit=1).first_page().items  # still usable
@@ -170,7 +176,7 @@ def test_close_from_another_thread_ends_calls_in_flight(
 ) -> None:
     client = make_sync_client(emu)
     client.work_types.list(limit=1).first_page()
-    latency(2000)
+    latency(SLOW_ANSWER_MS)
     outcome: list[BaseException] = []
 
     def slow_call() -> None:
@@ -184,9 +190,9 @@ def test_close_from_another_thread_ends_calls_in_flight(
     time.sleep(0.2)
     started = time.perf_counter()
     client.close()
-    caller.join(5)
+    caller.join(NOT_WAITED_S)
     assert not caller.is_alive()
-    assert time.perf_counter() - started < 1.5
+    assert time.perf_counter() - started < NOT_WAITED_S  # did not wait for the answer
     assert len(outcome) == 1 and isinstance(outcome[0], CwproError)
     assert client._bridge._engine.loop is not None and client._bridge._engine.loop.is_closed()
 
@@ -224,7 +230,7 @@ def test_keyboard_interrupt_cancels_the_call(
 ) -> None:
     assert threading.current_thread() is threading.main_thread()
     client.workorders.list(limit=1).first_page()
-    latency(1500)
+    latency(SLOW_ANSWER_MS)
     other = None
     if path == "another thread runs the loop":
         other = threading.Thread(target=lambda: client.work_types.list(limit=1).first_page())
@@ -234,7 +240,7 @@ def test_keyboard_interrupt_cancels_the_call(
     started = time.perf_counter()
     with pytest.raises(KeyboardInterrupt):
         client.sites.list(limit=1).first_page()
-    assert time.perf_counter() - started < 1.2  # did not wait for the 1.5 s answer
+    assert time.perf_counter() - started < NOT_WAITED_S  # did not wait for the answer
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     latency(0)
     if other is not None:
