@@ -11,19 +11,17 @@ import datetime as _dt
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from cwpro._errors import WebhookInboxError
 from cwpro.webhooks._group_commit import GroupCommitter
 from cwpro.webhooks._inbox import (
     InboxEntry,
-    InboxState,
     check_limit,
     check_older_than,
-    decode_event,
     encode_event,
-    utc_from_epoch,
 )
+from cwpro.webhooks._sql_inbox import COLUMNS, SQLInboxBase, entry_from_row
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
@@ -37,24 +35,8 @@ logger = logging.getLogger("cwpro.webhooks")
 _T = TypeVar("_T")
 _Write = Callable[[Any], Awaitable[object]]
 
-_COLUMNS: Final = "body, state, attempts, received_at, next_attempt_at, last_error"
 
-
-def _entry(row: Sequence[Any]) -> InboxEntry:
-    body, state, attempts, received_at, next_attempt_at, last_error = row[:6]
-    received = utc_from_epoch(received_at)
-    assert received is not None
-    return InboxEntry(
-        event=decode_event(body),
-        state=cast(InboxState, state),
-        attempts=attempts,
-        received_at=received,
-        next_attempt_at=utc_from_epoch(next_attempt_at) if state == "pending" else None,
-        last_error=last_error,
-    )
-
-
-class PostgresInbox:
+class PostgresInbox(SQLInboxBase):
     """A durable webhook inbox in a PostgreSQL table, for one or several receiver processes.
 
     Needs ``psycopg`` 3 (``pip install 'cwpro[postgres]'``). Claims use
@@ -69,6 +51,8 @@ class PostgresInbox:
         lease_seconds: how long a claim protects a running event.
         connect_timeout: seconds to wait for a connection.
     """
+
+    placeholder = "%s"
 
     def __init__(
         self,
@@ -85,7 +69,7 @@ class PostgresInbox:
         if not lease_seconds > 0:
             raise ValueError(f"lease_seconds must be > 0, not {lease_seconds!r}")
         self._dsn = dsn
-        self.table = table
+        self.table = self._table_name = table
         self.lease_seconds = float(lease_seconds)
         self.connect_timeout = connect_timeout
         self._connection: AsyncConnection[Any] | None = None
@@ -94,23 +78,6 @@ class PostgresInbox:
 
     def __repr__(self) -> str:
         return f"PostgresInbox(table={self.table!r})"
-
-    async def __aenter__(self) -> PostgresInbox:
-        await self.open()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
-
-    @property
-    def commits(self) -> int:
-        """Write transactions committed so far (each may hold many operations)."""
-        return self._writes.batches
-
-    @property
-    def writes(self) -> int:
-        """Write operations (stores, claims, outcomes...) in those commits."""
-        return self._writes.operations
 
     # -- connection ----------------------------------------------------------------------
 
@@ -261,7 +228,7 @@ class PostgresInbox:
                 "state = 'pending' AND received_at <= %(cutoff)s AND next_attempt_at <= "
                 "%(now)s)) OR (state = 'running' AND lease_until < %(now)s) "
                 "ORDER BY created_date, received_at LIMIT %(limit)s "
-                f"FOR UPDATE SKIP LOCKED) RETURNING {_COLUMNS}, created_date",
+                f"FOR UPDATE SKIP LOCKED) RETURNING {COLUMNS}, created_date",
                 {
                     "now": now,
                     "lease": now + self.lease_seconds,
@@ -270,7 +237,7 @@ class PostgresInbox:
                 },
             )
             rows = sorted(await cursor.fetchall(), key=lambda row: (row[6], row[3]))
-            return [_entry(row) for row in rows]
+            return [entry_from_row(row) for row in rows]
 
         return await self._write(take)
 
@@ -325,27 +292,8 @@ class PostgresInbox:
 
     # -- tools ---------------------------------------------------------------------------
 
-    async def _select(self, where: str, params: Sequence[Any], limit: int | None) -> list[Any]:
-        check_limit(limit)
-        sql = (
-            f"SELECT {_COLUMNS} FROM {self.table} WHERE {where} ORDER BY created_date, received_at"
-        )
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        return [_entry(row) for row in await self._rows(sql, params)]
-
-    async def pending(self, limit: int | None = None) -> list[InboxEntry]:
-        """Events not handled yet (``pending`` or ``running``), oldest first."""
-        return await self._select("state IN ('pending', 'running')", (), limit)
-
-    async def dead(self, limit: int | None = None) -> list[InboxEntry]:
-        """Events whose handler kept failing, oldest first, with their last error."""
-        return await self._select("state = 'dead'", (), limit)
-
-    async def get(self, event_id: str) -> InboxEntry | None:
-        """One event by id, or None (also for ids recorded by :meth:`mark_seen`)."""
-        rows = await self._select("event_id = %s AND body IS NOT NULL", (event_id,), None)
-        return rows[0] if rows else None
+    async def _fetch(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        return await self._rows(sql, params)
 
     async def contains(self, event_id: str) -> bool:
         """True if the id is known (stored, or recorded by :meth:`mark_seen`)."""

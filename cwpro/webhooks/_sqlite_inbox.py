@@ -21,13 +21,11 @@ from cwpro._errors import WebhookInboxError
 from cwpro.webhooks._group_commit import GroupCommitter
 from cwpro.webhooks._inbox import (
     InboxEntry,
-    InboxState,
     check_limit,
     check_older_than,
-    decode_event,
     encode_event,
-    utc_from_epoch,
 )
+from cwpro.webhooks._sql_inbox import COLUMNS, SQLInboxBase, entry_from_row
 
 if TYPE_CHECKING:
     from cwpro.webhooks import WebhookEvent
@@ -57,29 +55,13 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
 CREATE INDEX IF NOT EXISTS {TABLE}_due ON {TABLE} (state, created_date);
 """
 
-_COLUMNS: Final = "body, state, attempts, received_at, next_attempt_at, last_error"
-
 
 def sortable_time(moment: _dt.datetime) -> str:
     """A UTC timestamp whose text order is its time order."""
     return moment.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _entry(row: tuple[Any, ...]) -> InboxEntry:
-    body, state, attempts, received_at, next_attempt_at, last_error = row
-    received = utc_from_epoch(received_at)
-    assert received is not None
-    return InboxEntry(
-        event=decode_event(body),
-        state=cast(InboxState, state),
-        attempts=attempts,
-        received_at=received,
-        next_attempt_at=utc_from_epoch(next_attempt_at) if state == "pending" else None,
-        last_error=last_error,
-    )
-
-
-class SQLiteInbox:
+class SQLiteInbox(SQLInboxBase):
     """A durable webhook inbox in one SQLite file, for one receiver process.
 
     Every write is committed with ``synchronous=FULL`` in WAL mode, so when :meth:`store`
@@ -103,6 +85,9 @@ class SQLiteInbox:
         max_size_bytes: a cap on the file size (SQLite's ``max_page_count``); beyond it
             writes fail as on a full disk. None for no cap.
     """
+
+    placeholder = "?"
+    _table_name = TABLE
 
     def __init__(
         self,
@@ -128,23 +113,6 @@ class SQLiteInbox:
 
     def __repr__(self) -> str:
         return f"SQLiteInbox({self.path!r})"
-
-    async def __aenter__(self) -> SQLiteInbox:
-        await self.open()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
-
-    @property
-    def commits(self) -> int:
-        """Write transactions committed so far (each may hold many operations)."""
-        return self._writes.batches
-
-    @property
-    def writes(self) -> int:
-        """Write operations (stores, claims, outcomes...) in those commits."""
-        return self._writes.operations
 
     # -- the thread ----------------------------------------------------------------------
 
@@ -293,7 +261,7 @@ class SQLiteInbox:
 
         def take(conn: sqlite3.Connection) -> list[InboxEntry]:
             rows = conn.execute(
-                f"SELECT event_id, {_COLUMNS} FROM {TABLE} WHERE state = 'pending' "
+                f"SELECT event_id, {COLUMNS} FROM {TABLE} WHERE state = 'pending' "
                 "AND next_attempt_at <= ? AND created_date <= ("
                 f"SELECT MAX(created_date) FROM {TABLE} WHERE state = 'pending' "
                 "AND received_at <= ? AND next_attempt_at <= ?) "
@@ -307,7 +275,10 @@ class SQLiteInbox:
                 "updated_at = ? WHERE event_id = ?",
                 [(now, row[0]) for row in rows],
             )
-            return [_entry((row[1], "running", row[3] + 1, row[4], None, row[6])) for row in rows]
+            return [
+                entry_from_row((row[1], "running", row[3] + 1, row[4], None, row[6]))
+                for row in rows
+            ]
 
         return await self._write(take)
 
@@ -361,26 +332,8 @@ class SQLiteInbox:
 
     # -- tools ---------------------------------------------------------------------------
 
-    async def _select(self, where: str, params: tuple[Any, ...], limit: int | None) -> list[Any]:
-        check_limit(limit)
-        sql = f"SELECT {_COLUMNS} FROM {TABLE} WHERE {where} ORDER BY created_date, received_at"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        rows = await self._in_thread(lambda conn: conn.execute(sql, params).fetchall())
-        return [_entry(row) for row in rows]
-
-    async def pending(self, limit: int | None = None) -> list[InboxEntry]:
-        """Events not handled yet (``pending`` or ``running``), oldest first."""
-        return await self._select("state IN ('pending', 'running')", (), limit)
-
-    async def dead(self, limit: int | None = None) -> list[InboxEntry]:
-        """Events whose handler kept failing, oldest first, with their last error."""
-        return await self._select("state = 'dead'", (), limit)
-
-    async def get(self, event_id: str) -> InboxEntry | None:
-        """One event by id, or None (also for ids recorded by :meth:`mark_seen`)."""
-        rows = await self._select("event_id = ? AND body IS NOT NULL", (event_id,), None)
-        return rows[0] if rows else None
+    async def _fetch(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        return await self._in_thread(lambda conn: conn.execute(sql, params).fetchall())
 
     async def counts(self) -> dict[str, int]:
         """How many events are in each state."""
