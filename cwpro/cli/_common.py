@@ -135,6 +135,17 @@ def print_json(value: Any, *, indent: int | None = None, stream: IO[str] | None 
     out.flush()
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def retry_counts(client: cwpro.AsyncClient) -> dict[str, int]:
     """The client's retries so far, split: ``retries`` = ``throttled_retries`` (after a 429,
     paced by the throttle) + ``failed_retries`` (after a 5xx or a broken exchange)."""

@@ -27,6 +27,7 @@ from ._common import (
     error,
     make_client,
     parse_datetime_arg,
+    positive_int,
     print_json,
     retries_text,
     retry_counts,
@@ -131,16 +132,6 @@ class ExportOptions:
         return query
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
 def parse_filters(specs: Sequence[str]) -> dict[str, Any]:
     """``FIELD=VALUE`` (a string) or ``FIELD:=JSON`` (a number, true, null...) -> filter_by."""
     result: dict[str, Any] = {}
@@ -236,21 +227,21 @@ def add_parser(subparsers: Any, parents: Sequence[argparse.ArgumentParser]) -> N
     )
     parser.add_argument(
         "--partitions",
-        type=_positive_int,
+        type=positive_int,
         default=DEFAULT_PARTITIONS,
         metavar="N",
         help=f"created_date partitions walked concurrently (default {DEFAULT_PARTITIONS})",
     )
     parser.add_argument(
         "--concurrency",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         metavar="N",
         help="partitions fetched at once (default: all)",
     )
     parser.add_argument(
         "--limit",
-        type=_positive_int,
+        type=positive_int,
         default=DEFAULT_PAGE_SIZE,
         metavar="N",
         help=f"items per page, the API's limit, 1..1000 (default {DEFAULT_PAGE_SIZE})",

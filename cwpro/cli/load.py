@@ -26,6 +26,7 @@ from ._common import (
     add_client_arguments,
     error,
     parse_datetime_arg,
+    positive_int,
     print_json,
 )
 from ._progress import item_progress
@@ -86,16 +87,6 @@ def _resource_name(text: str) -> str:
             f"unknown resource {text!r} (choose from {', '.join(RESOURCES)})"
         )
     return name
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def _seconds(text: str) -> float:
@@ -161,14 +152,14 @@ def add_parser(subparsers: Any, parents: Sequence[argparse.ArgumentParser]) -> N
     parser.add_argument("--since", metavar="ISO", help="first run: created_date from")
     parser.add_argument(
         "--partitions",
-        type=_positive_int,
+        type=positive_int,
         default=8,
         metavar="N",
         help="created_date partitions fetched at once (default 8)",
     )
     parser.add_argument(
         "--limit",
-        type=_positive_int,
+        type=positive_int,
         default=500,
         metavar="N",
         help="items per request, 1..1000 (default 500)",
