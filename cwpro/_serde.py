@@ -113,8 +113,17 @@ def _finite_float(text: str) -> float:
     return value
 
 
+_JSON_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
+
+
 def _json_loads(body: bytes) -> Any:
-    return json.loads(body, parse_constant=_reject_constant, parse_float=_finite_float)
+    # What json.loads(body, parse_constant=..., parse_float=...) does, with the decoder built
+    # once instead of per call (the same encoding detection: UTF-8/16/32, a UTF-8 BOM skipped).
+    if isinstance(body, str):
+        if body.startswith("\ufeff"):
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", body, 0)
+        return _JSON_DECODER.decode(body)
+    return _JSON_DECODER.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
 
 
 try:  # optional speed-up: ``pip install cwpro[speed]``; orjson itself rejects NaN/Infinity/1e400
