@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
@@ -31,6 +31,7 @@ __all__ = [
     "check_envelope",
     "checked_payload",
     "decode_json",
+    "envelope_problem",
     "loads",
     "status_error",
 ]
@@ -54,14 +55,7 @@ def checked_payload(body: bytes, *, expect_data: bool) -> Mapping[str, Any] | No
         payload = loads(body)
     except _DECODE_ERRORS:
         return None
-    if type(payload) is not dict:
-        return None
-    code = payload.get("code")
-    if type(code) is int and code >= 400:
-        return None
-    if payload.get("success") is False or (expect_data and "data" not in payload):
-        return None
-    return payload
+    return payload if envelope_problem(payload, expect_data=expect_data) is None else None
 
 
 @attrs.frozen(slots=True)
@@ -146,18 +140,36 @@ def status_error(exchange: Exchange, status: int, payload: Any) -> APIStatusErro
 
 def check_envelope(exchange: Exchange, payload: Any, *, expect_data: bool) -> Mapping[str, Any]:
     """Check a 2xx JSON payload of either envelope style; return it, or raise its error."""
-    if not isinstance(payload, Mapping):
+    problem = envelope_problem(payload, expect_data=expect_data)
+    if problem is None:
+        return cast("Mapping[str, Any]", payload)
+    if problem == "not an object":
         raise exchange.decode_error(
             f"expected a JSON object envelope, got a JSON {type(payload).__name__}"
         )
+    if problem == "error code":  # CWP: HTTP 200 carrying {"code": 400, ...}
+        raise status_error(exchange, payload["code"], payload)
+    if problem == "success false":  # portal links: {"success": false, ...}
+        raise status_error(exchange, 400, payload)
+    raise exchange.decode_error("the response envelope has no 'data'")
+
+
+def envelope_problem(payload: Any, *, expect_data: bool) -> str | None:
+    """The first rule of the envelope a decoded 2xx payload breaks, or None if it is fine.
+
+    The rules, in order: a JSON object; no ``code`` >= 400 (CWP's errors inside an HTTP 200);
+    no ``"success": false`` (portal links); a ``data`` member when the call expects one.
+    """
+    if type(payload) is not dict and not isinstance(payload, Mapping):
+        return "not an object"
     code = payload.get("code")
     if type(code) is int and code >= 400:
-        raise status_error(exchange, code, payload)  # CWP: HTTP 200 carrying {"code": 400, ...}
+        return "error code"
     if payload.get("success") is False:
-        raise status_error(exchange, 400, payload)  # portal links: {"success": false, ...}
+        return "success false"
     if expect_data and "data" not in payload:
-        raise exchange.decode_error("the response envelope has no 'data'")
-    return payload
+        return "no data"
+    return None
 
 
 def _header_details(value: str | None) -> str:

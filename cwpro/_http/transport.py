@@ -597,9 +597,10 @@ def _readable_whole(resp: aiohttp.ClientResponse, limit: int) -> bool:
 
 
 async def _read_bounded(resp: aiohttp.ClientResponse, limit: int, *, truncate: bool) -> bytes:
-    """The body, decompressed, at most ``limit`` bytes: cut (``truncate``) or refused."""
-    if _readable_whole(resp, limit):
-        return await resp.read()
+    """The body, decompressed, at most ``limit`` bytes: cut (``truncate``) or refused.
+
+    For a body not known to fit (see :func:`_readable_whole`, which the caller checks first).
+    """
     length = resp.content_length
     if length is not None and length > limit and not truncate:
         resp.close()
