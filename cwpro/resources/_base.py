@@ -87,6 +87,14 @@ _captured: contextvars.ContextVar[list[APIResponse[Any]] | None] = contextvars.C
 )
 
 
+def _captured_too(response: APIResponse[Any]) -> APIResponse[Any]:
+    """``response``, also kept for ``with_raw_response`` when a call runs inside it."""
+    captured = _captured.get()
+    if captured is not None:
+        captured.append(response)
+    return response
+
+
 class RawView(Generic[R]):
     """Base of ``resource.with_raw_response``: the same calls, returning :class:`APIResponse`."""
 
@@ -184,15 +192,14 @@ class Resource:
         return RequestOptions(
             endpoint.method,
             encode_path(endpoint.path, path) if path else endpoint.path,
-            params,
-            json,
-            body_factory,
-            headers,
-            timeout,
-            max_retries,
-            endpoint.safe_to_repeat,
-            True,
-            endpoint.expect_data,
+            params=params,
+            json=json,
+            body_factory=body_factory,
+            headers=headers,
+            timeout=timeout,
+            max_retries=max_retries,
+            safe_to_repeat=endpoint.safe_to_repeat,
+            expect_data=endpoint.expect_data,
         )
 
     async def _send(
@@ -205,11 +212,7 @@ class Resource:
     ) -> APIResponse[Any]:
         """Send one declared request (list pages) and return the checked response."""
         request = self._request(endpoint, path, params, None, None, None, options)
-        response = await self._client._transport.send(request)
-        captured = _captured.get()
-        if captured is not None:
-            captured.append(response)
-        return response
+        return _captured_too(await self._client._transport.send(request))
 
     @staticmethod
     def _parse(endpoint: Endpoint[M], response: APIResponse[Any]) -> M:
@@ -250,10 +253,7 @@ class Resource:
         request = self._request(
             endpoint, path, params, json, body_factory, default_timeout, options
         )
-        response = await self._client._transport.send(request)
-        captured = _captured.get()
-        if captured is not None:  # inside with_raw_response
-            captured.append(response)
+        response = _captured_too(await self._client._transport.send(request))
         return self._parse(endpoint, response)
 
     # -- lists (cursor walks, exports, page-number lists: cwpro.pagination does the walking) --
