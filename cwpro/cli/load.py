@@ -245,6 +245,15 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def _file_format(destination: str, *, nested_tables: bool) -> TLoaderFileFormat | None:
+    """The load file format for ``destination``, for the form rows will really take (Arrow
+    tables unless ``--nested-tables`` or pyarrow is missing: then dicts), or None: dlt's own."""
+    from cwpro.dlt import _arrow
+
+    as_tables = not nested_tables and _arrow.load_pyarrow() is not None
+    return FILE_FORMATS[as_tables].get(destination)
+
+
 def _source(args: argparse.Namespace, on_stats: Callable[[BatchStats], None]) -> Any:
     import cwpro
     from cwpro.dlt import cwp_source
@@ -314,7 +323,7 @@ def _run(args: argparse.Namespace) -> int:
     source = _source(args, counts)
     with progress:
         try:
-            file_format = FILE_FORMATS[not args.nested_tables].get(args.destination)
+            file_format = _file_format(args.destination, nested_tables=args.nested_tables)
             if file_format is None:
                 info = pipeline.run(source)
             else:

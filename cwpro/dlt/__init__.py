@@ -42,7 +42,7 @@ from dlt.extract.resource import DltResource
 
 import cwpro
 
-from ._arrow import load_pyarrow
+from . import _arrow
 from ._batches import BatchStats, OnStats, batches
 from ._columns import column_hints
 from ._fetch import (
@@ -200,7 +200,7 @@ def _pyarrow(arrow: Any) -> Any:
         raise cwpro.InvalidArgumentError(f"arrow must be True or False, got {arrow!r}")
     if not arrow:
         return None
-    module = load_pyarrow()
+    module = _arrow.load_pyarrow()
     if module is None:
         logger.warning(
             "pyarrow is not installed: rows go through dlt's row normalizer as dicts (slower; "

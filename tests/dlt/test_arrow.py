@@ -21,7 +21,7 @@ from .conftest import CLIENT_ID, CLIENT_SECRET, RECENT, WORK_ORDERS, as_utc, que
 pa = pytest.importorskip("pyarrow")
 dlt = pytest.importorskip("dlt")
 
-from cwpro.dlt import BatchStats  # noqa: E402
+from cwpro.dlt import BatchStats, _arrow  # noqa: E402
 from cwpro.dlt._arrow import VARIANT_SUFFIX, TableBuilder  # noqa: E402
 from cwpro.dlt._batches import BATCH_ROWS  # noqa: E402
 
@@ -148,9 +148,8 @@ def test_without_pyarrow_rows_go_as_dicts(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    import cwpro.dlt
 
-    monkeypatch.setattr(cwpro.dlt, "load_pyarrow", lambda: None)
+    monkeypatch.setattr(_arrow, "load_pyarrow", lambda: None)
     with caplog.at_level(logging.WARNING, logger="cwpro"):
         source = source_for(emu).with_resources("workorders", "sites")
     assert "pyarrow is not installed" in caplog.text and "cwpro[dlt]" in caplog.text

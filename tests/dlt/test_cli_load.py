@@ -196,3 +196,14 @@ def test_core_and_cli_do_not_import_dlt() -> None:
         "assert 'dlt' not in sys.modules, 'dlt imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_without_pyarrow_the_load_files_are_for_dicts(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cwpro.cli import load
+    from cwpro.dlt import _arrow
+
+    assert load._file_format("duckdb", nested_tables=False) == "parquet"
+    assert load._file_format("duckdb", nested_tables=True) == "jsonl"
+    assert load._file_format("postgres", nested_tables=False) is None
+    monkeypatch.setattr(_arrow, "load_pyarrow", lambda: None)  # rows fall back to dicts
+    assert load._file_format("duckdb", nested_tables=False) == "jsonl"
