@@ -186,6 +186,12 @@ def test_api_errors_exit_1(
 def test_retries_are_counted(
     cli_env: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    stats = cli_env.emulator.stats
+    lists_before = stats["GET /workorders"]
+    status, _, stderr = _export(capsys, "workorders", "--out", str(tmp_path / "clean.jsonl"))
+    assert status == 0, stderr
+    clean_run = stats["GET /workorders"] - lists_before  # the same export without a fault
+    faults_before, lists_before = stats.faults_injected, stats["GET /workorders"]
     cli_env.call(cli_env.emulator.add_fault, "status", status=503, times=2, route="GET /workorders")
     cli_env.call(cli_env.emulator.add_fault, "status", status=429, times=3, route="GET /workorders")
     out = tmp_path / "x.jsonl"
@@ -195,6 +201,9 @@ def test_retries_are_counted(
     split = [summary[key] for key in ("retries", "throttled_retries", "failed_retries")]
     assert split == [5, 3, 2]
     assert "5 retries (3 after a 429, 2 after a failure)" in stderr
+    # at the server: the 5 faulted answers, and exactly 5 requests more than the clean run
+    assert stats.faults_injected - faults_before == 5
+    assert stats["GET /workorders"] - lists_before == clean_run + 5
     assert len(set(jsonl_ids(out))) == api_total(cli_env.base_url) == 1200
 
 
