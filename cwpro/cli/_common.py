@@ -19,6 +19,7 @@ import cwpro
 logger = logging.getLogger("cwpro.cli")
 
 T = TypeVar("T")
+_N = TypeVar("_N", int, float)
 
 EXIT_OK: Final = 0
 EXIT_API_ERROR: Final = 1
@@ -135,15 +136,26 @@ def print_json(value: Any, *, indent: int | None = None, stream: IO[str] | None 
     out.flush()
 
 
-def positive_int(text: str) -> int:
-    """An argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
+def at_least(convert: Callable[[str], _N], minimum: _N, what: str) -> Callable[[str], _N]:
+    """An argparse type: ``convert(text)`` (``what`` names the expected form in the error),
+    refused below ``minimum``."""
+
+    def parse(text: str) -> _N:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not {what}: {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum:g}, got {text.strip()}")
+        return value
+
+    return parse
+
+
+#: An integer >= 1 (partitions, page sizes, concurrency).
+positive_int = at_least(int, 1, "an integer")
+#: A number of seconds >= 0.
+seconds = at_least(float, 0.0, "a number of seconds")
 
 
 def retry_counts(client: cwpro.AsyncClient) -> dict[str, int]:

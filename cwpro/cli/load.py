@@ -28,6 +28,7 @@ from ._common import (
     parse_datetime_arg,
     positive_int,
     print_json,
+    seconds,
 )
 from ._progress import item_progress
 
@@ -89,16 +90,6 @@ def _resource_name(text: str) -> str:
     return name
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
-
-
 def add_parser(subparsers: Any, parents: Sequence[argparse.ArgumentParser]) -> None:
     """Register ``cwpro load``."""
     parser = subparsers.add_parser(
@@ -144,7 +135,7 @@ def add_parser(subparsers: Any, parents: Sequence[argparse.ArgumentParser]) -> N
     )
     parser.add_argument(
         "--lag",
-        type=_seconds,
+        type=seconds,
         default=3600.0,
         metavar="SECONDS",
         help="re-read window before the newest created_date loaded (default 3600)",
