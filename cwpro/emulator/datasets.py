@@ -68,7 +68,9 @@ DOCUMENT_COLUMNS: Mapping[str, ColumnKind] = {
     "created_date": "date",
 }
 NOTIFICATION_RETENTION = dt.timedelta(days=90)
-RENDER_CACHE_SIZE = 2048
+#: Rendered seeded work orders kept (~2.2 KB each, so at most ~70 MB): a whole dataset of this
+#: size is rendered once, not on every page (a walk of a larger one evicts first-in first-out).
+RENDER_CACHE_SIZE = 32_768
 DEFAULT_NOTIFICATIONS = 50
 
 
