@@ -77,6 +77,7 @@ if TYPE_CHECKING:
         AsyncPagePaginator,
         CursorPage,
         NumberedPage,
+        PartitionPlan,
         PartitionState,
         split_range,
     )
@@ -117,6 +118,7 @@ _LAZY: dict[str, str] = {
     "AsyncPagePaginator": ".pagination",
     "CursorPage": ".pagination",
     "NumberedPage": ".pagination",
+    "PartitionPlan": ".pagination",
     "PartitionState": ".pagination",
     "split_range": ".pagination",
 }
@@ -160,6 +162,7 @@ __all__ = [
     "NumberedPage",
     "PaginationError",
     "Paging",
+    "PartitionPlan",
     "PartitionState",
     "PermissionDeniedError",
     "Permissions",

@@ -75,3 +75,7 @@ PORTAL_PAGE_SIZE_DEFAULT: Final = 25
 CURSOR_PAGE_SIZE_DEFAULT: Final = 100
 #: Smallest step of a datetime on the wire (Mongo dates hold milliseconds). (inferred)
 DATETIME_RESOLUTION_MS: Final = 1
+#: ``pagination.totalResults`` counts the items matching the query's filters (``between``
+#: included), not the whole collection: export planning counts a range with a one-item page.
+#: When it is missing, planning falls back to equal slices of time. (inferred)
+TOTAL_RESULTS_IS_FILTERED: Final = True

@@ -25,6 +25,7 @@ from .export import AsyncExport
 from .numbered import AsyncPagePaginator, FetchNumberedPage
 from .pages import CursorPage, NumberedPage
 from .partitions import split_range
+from .planning import PartitionPlan
 
 __all__ = [
     "AsyncCursorPaginator",
@@ -34,6 +35,7 @@ __all__ = [
     "FetchCursorPage",
     "FetchNumberedPage",
     "NumberedPage",
+    "PartitionPlan",
     "PartitionState",
     "split_range",
 ]

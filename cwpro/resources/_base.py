@@ -14,6 +14,7 @@ declared route.
 from __future__ import annotations
 
 import contextvars
+import datetime as _dt
 import string
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Concatenate, Generic, Literal, TypeVar, overload
@@ -42,6 +43,7 @@ from ..pagination.pages import (
     read_numbered_page,
 )
 from ..pagination.partitions import merge_partition
+from ..pagination.planning import PartitionPlan, plan_partitions
 
 if TYPE_CHECKING:
     from .._client import AsyncClient
@@ -495,4 +497,41 @@ class CursorListResource(Resource, Generic[M]):
             ordered=ordered,
             resume=resume,
             as_dict=as_dict,
+        )
+
+    async def plan_partitions(
+        self,
+        parts: int = 8,
+        *,
+        field: str = "created_date",
+        since: _dt.datetime | None = None,
+        until: _dt.datetime | None = None,
+        samples: int = 4,
+        **query: Unpack[ListQuery],
+    ) -> PartitionPlan:
+        """Partitions for :meth:`export` that each hold about the same number of items.
+
+        Counts slices of the ``field`` range with small requests (about ``parts * samples``,
+        sent concurrently) and cuts where each share of the items is reached, so no partition
+        keeps the export waiting. ``since``/``until`` (aware datetimes) bound the range; without
+        them the first and last partitions are open-ended, so items created meanwhile are
+        exported too. ``query``: the list options the export will use (filters are counted).
+        Use it as ``export(plan.partitions, **query)``; see :class:`cwpro.PartitionPlan`.
+        """
+        if "cursor" in query:
+            raise InvalidArgumentError("plan_partitions() plans a whole list: no cursor=")
+        endpoint = self.LIST
+
+        def first_page(**options: Any) -> AsyncCursorPaginator[dict[str, Any]]:
+            return self._list(endpoint, options, as_dict=True)
+
+        first_page(**query)  # the options are validated before any request
+        return await plan_partitions(
+            first_page,
+            query,
+            parts=parts,
+            field=field,
+            since=since,
+            until=until,
+            samples=samples,
         )

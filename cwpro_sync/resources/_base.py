@@ -17,12 +17,14 @@ declared route.
 
 from __future__ import annotations
 
+import datetime as _dt
 from collections.abc import Mapping, Sequence
 from typing import Any, Generic
 
 from typing_extensions import Unpack
 
 from cwpro._query import ListQuery
+from cwpro.pagination.planning import PartitionPlan
 from cwpro.resources._base import CursorListResource as AsyncCursorListResource
 from cwpro.resources._base import M
 from cwpro.resources._base import Resource as AsyncResource
@@ -100,4 +102,29 @@ class CursorListResource(Resource, Generic[M]):
                 as_dict=as_dict,
                 **query,
             ),
+        )
+
+    def plan_partitions(
+        self,
+        parts: int = 8,
+        *,
+        field: str = "created_date",
+        since: _dt.datetime | None = None,
+        until: _dt.datetime | None = None,
+        samples: int = 4,
+        **query: Unpack[ListQuery],
+    ) -> PartitionPlan:
+        """Partitions for :meth:`export` that each hold about the same number of items.
+
+        Counts slices of the ``field`` range with small requests (about ``parts * samples``,
+        sent concurrently) and cuts where each share of the items is reached, so no partition
+        keeps the export waiting. ``since``/``until`` (aware datetimes) bound the range; without
+        them the first and last partitions are open-ended, so items created meanwhile are
+        exported too. ``query``: the list options the export will use (filters are counted).
+        Use it as ``export(plan.partitions, **query)``; see :class:`cwpro.PartitionPlan`.
+        """
+        return self._bridge.run(
+            self._async.plan_partitions(
+                parts, field=field, since=since, until=until, samples=samples, **query
+            )
         )

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import cwpro
 import cwpro_sync
 from cwpro import (
     BadRequestError,
@@ -162,6 +163,16 @@ def test_export_checkpoint_and_resume(client: cwpro_sync.Client) -> None:
     assert checkpoint[0]["items"] == 25 and checkpoint[0]["cursor"] and not checkpoint[0]["done"]
     resumed = [wo.id for wo in client.workorders.export(limit=25, resume=checkpoint)]
     assert first_ids + resumed == ids
+
+
+def test_planned_partitions_export_every_item_once(client: cwpro_sync.Client) -> None:
+    total = client.workorders.list(limit=1).first_page().total_results
+    plan = client.workorders.plan_partitions(4, limit=50)
+    assert isinstance(plan, cwpro.PartitionPlan)
+    assert plan.total == total and len(plan.partitions) == 4
+    assert plan.estimated is not None and sum(plan.estimated) == total
+    ids = [wo.id for wo in client.workorders.export(plan.partitions, limit=50)]
+    assert len(ids) == len(set(ids)) == total
 
 
 def test_with_options_view_shares_the_client(emu: EmulatorThread) -> None:
