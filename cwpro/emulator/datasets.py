@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import itertools
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -188,7 +189,7 @@ class WorkOrderStore:
         self._created: list[dict[str, Any]] = []
         self._created_positions: dict[str, int] = {}
         self._column_cache: dict[str, list[Any]] = {}
-        self._rendered: dict[int, dict[str, Any]] = {}
+        self._rendered: OrderedDict[int, dict[str, Any]] = OrderedDict()  # O(1) eviction
         self._version = 0
         last_seconds = generator.created_ms(self._seeded - 1) // 1000 if self._seeded else 0
         self._ids = IdAllocator(generator.tag, self._seeded, last_seconds)
@@ -236,7 +237,7 @@ class WorkOrderStore:
         rendered = self._rendered.get(position)
         if rendered is None:
             if len(self._rendered) >= RENDER_CACHE_SIZE:  # evict the oldest entry
-                del self._rendered[next(iter(self._rendered))]
+                self._rendered.popitem(last=False)
             rendered = self._rendered[position] = self.generator.render(position)
         return rendered
 
