@@ -417,14 +417,7 @@ def sync_module(cls: type) -> str:
 def format_code(path: str, text: str) -> str:
     """``ruff check --fix`` (import order, ``__all__`` order) then ``ruff format``, as CI checks."""
     name = str(ROOT / "cwpro_sync" / path)  # the project's ruff settings, wherever OUT is
-    fix = [
-        "check",
-        "--select",
-        "F401,F821,I,RUF022,TC005,UP028",
-        "--fix",
-        "--unsafe-fixes",
-        "--quiet",
-    ]
+    fix = ["check", "--select", "F401,F821,I,RUF022,TC005,UP028", "--fix", "--unsafe-fixes", "-q"]
     for command in (fix, ["format"]):
         argv = [sys.executable, "-m", "ruff", *command, "--stdin-filename", name, "-"]
         result = subprocess.run(argv, input=text, capture_output=True, text=True, cwd=ROOT)  # noqa: S603
