@@ -46,7 +46,15 @@ from ..pagination.partitions import merge_partition
 if TYPE_CHECKING:
     from .._client import AsyncClient
 
-__all__ = ["CursorListResource", "Endpoint", "RawView", "Resource", "raw_method"]
+__all__ = [
+    "CursorListResource",
+    "Endpoint",
+    "ExportArgs",
+    "ListArgs",
+    "RawView",
+    "Resource",
+    "raw_method",
+]
 
 T = TypeVar("T")
 M = TypeVar("M")
@@ -375,6 +383,20 @@ class Resource:
         )
 
 
+class ListArgs(ListQuery, total=False):
+    """The keywords of a cursor ``list()`` besides ``as_dict``: declared once for its overloads."""
+
+    max_items: int | None
+
+
+class ExportArgs(ListQuery, total=False):
+    """The keywords of ``export()`` besides ``as_dict``: declared once for its overloads."""
+
+    concurrency: int
+    ordered: bool
+    resume: Sequence[Mapping[str, Any]] | None
+
+
 class CursorListResource(Resource, Generic[M]):
     """A resource with a cursor list: gives it ``list()`` and ``export()``.
 
@@ -383,33 +405,21 @@ class CursorListResource(Resource, Generic[M]):
 
     LIST: ClassVar[Endpoint[Any]]
 
-    if TYPE_CHECKING:
+    if TYPE_CHECKING:  # the result's item type follows as_dict; the rest is ListArgs
 
         @overload
         def list(
-            self,
-            *,
-            as_dict: Literal[False] = False,
-            max_items: int | None = None,
-            **query: Unpack[ListQuery],
+            self, *, as_dict: Literal[False] = False, **args: Unpack[ListArgs]
         ) -> AsyncCursorPaginator[M]: ...
 
         @overload
         def list(
-            self,
-            *,
-            as_dict: Literal[True],
-            max_items: int | None = None,
-            **query: Unpack[ListQuery],
+            self, *, as_dict: Literal[True], **args: Unpack[ListArgs]
         ) -> AsyncCursorPaginator[dict[str, Any]]: ...
 
         @overload
         def list(
-            self,
-            *,
-            as_dict: bool = False,
-            max_items: int | None = None,
-            **query: Unpack[ListQuery],
+            self, *, as_dict: bool = False, **args: Unpack[ListArgs]
         ) -> AsyncCursorPaginator[Any]: ...
 
     def list(
@@ -430,18 +440,15 @@ class CursorListResource(Resource, Generic[M]):
         """
         return self._list(self.LIST, query, as_dict=as_dict, max_items=max_items)
 
-    if TYPE_CHECKING:
+    if TYPE_CHECKING:  # as for list(): the rest is ExportArgs
 
         @overload
         def export(
             self,
             partitions: Sequence[Mapping[str, Any]] | None = None,
             *,
-            concurrency: int = 8,
-            ordered: bool = False,
-            resume: Sequence[Mapping[str, Any]] | None = None,
             as_dict: Literal[False] = False,
-            **query: Unpack[ListQuery],
+            **args: Unpack[ExportArgs],
         ) -> AsyncExport[M]: ...
 
         @overload
@@ -449,11 +456,8 @@ class CursorListResource(Resource, Generic[M]):
             self,
             partitions: Sequence[Mapping[str, Any]] | None = None,
             *,
-            concurrency: int = 8,
-            ordered: bool = False,
-            resume: Sequence[Mapping[str, Any]] | None = None,
             as_dict: Literal[True],
-            **query: Unpack[ListQuery],
+            **args: Unpack[ExportArgs],
         ) -> AsyncExport[dict[str, Any]]: ...
 
         @overload
@@ -461,11 +465,8 @@ class CursorListResource(Resource, Generic[M]):
             self,
             partitions: Sequence[Mapping[str, Any]] | None = None,
             *,
-            concurrency: int = 8,
-            ordered: bool = False,
-            resume: Sequence[Mapping[str, Any]] | None = None,
             as_dict: bool = False,
-            **query: Unpack[ListQuery],
+            **args: Unpack[ExportArgs],
         ) -> AsyncExport[Any]: ...
 
     def export(
