@@ -152,6 +152,16 @@ class raw_method(Generic[P, R]):
         return call
 
 
+def _read_page(response: APIResponse[Any], read: Callable[[Any, str], T]) -> T:
+    """``read(payload, where)`` of a list response; a malformed page's error names the request."""
+    where = f"{response.method} {response.url}"
+    try:
+        return read(response.payload, where)
+    except ModelError as exc:
+        exc.args = (f"{exc} ({where})",)
+        raise
+
+
 class Resource:
     """Base of every resource: holds the client and runs declared endpoints."""
 
@@ -267,6 +277,8 @@ class Resource:
     # -- lists (cursor walks, exports, page-number lists: cwpro.pagination does the walking) --
     def _items(self, endpoint: Endpoint[Any], as_dict: bool) -> StructureItems[Any]:
         """How a page's raw ``data`` becomes its items: the plain dicts, or models."""
+        if not isinstance(as_dict, bool):
+            raise InvalidArgumentError(f"as_dict must be True or False, got {as_dict!r}")
         model = endpoint.model
         if as_dict or model is None:
             return dict_items if as_dict else list
@@ -287,12 +299,10 @@ class Resource:
     ) -> CursorPage[Any]:
         query = params if cursor is None else [*params, ("cursor", cursor)]
         response = await self._send(endpoint, path=path, params=query)
-        where = f"{response.method} {response.url}"
-        try:
-            return read_cursor_page(response.payload, structure, cursor=cursor, where=where)
-        except ModelError as exc:
-            exc.args = (f"{exc} ({where})",)
-            raise
+        return _read_page(
+            response,
+            lambda data, where: read_cursor_page(data, structure, cursor=cursor, where=where),
+        )
 
     def _list(
         self,
@@ -310,11 +320,9 @@ class Resource:
         cursor = query.get("cursor")
         if cursor is not None and (not isinstance(cursor, str) or not cursor):
             raise InvalidArgumentError(f"cursor must be a non-empty string, got {cursor!r}")
-        if not isinstance(as_dict, bool):
-            raise InvalidArgumentError(f"as_dict must be True or False, got {as_dict!r}")
+        structure = self._items(endpoint, as_dict)
         if path:
             encode_path(endpoint.path, path)  # validate ids now, not on first iteration
-        structure = self._items(endpoint, as_dict)
 
         async def fetch(cursor: str | None) -> CursorPage[Any]:
             return await self._fetch_cursor_page(endpoint, path, params, cursor, structure)
@@ -362,18 +370,14 @@ class Resource:
         max_items: int | None,
     ) -> AsyncPagePaginator[Any]:
         """A page-number paginator; at most the client's connection limit in flight."""
-        if not isinstance(as_dict, bool):
-            raise InvalidArgumentError(f"as_dict must be True or False, got {as_dict!r}")
         structure = self._items(endpoint, as_dict)
 
         async def fetch(page: int) -> NumberedPage[Any]:
             response = await self._send(endpoint, params=[*params, ("page", str(page))])
-            where = f"{response.method} {response.url}"
-            try:
-                return read_numbered_page(response.payload, structure, page=page, where=where)
-            except ModelError as exc:
-                exc.args = (f"{exc} ({where})",)
-                raise
+            return _read_page(
+                response,
+                lambda data, where: read_numbered_page(data, structure, page=page, where=where),
+            )
 
         in_flight = concurrency
         if isinstance(concurrency, int) and not isinstance(concurrency, bool):
