@@ -17,20 +17,15 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from ._common import EXIT_OK, EXIT_USAGE, print_json, run_command
+from ._common import EXIT_OK, EXIT_USAGE, add_command, print_json, run_command
 
 
 def add_parser(subparsers: Any, parents: Sequence[argparse.ArgumentParser]) -> None:
     """Register ``cwpro emulator`` (options shared with ``python -m cwpro.emulator``)."""
     from cwpro.emulator.__main__ import add_arguments
 
-    parser = subparsers.add_parser(
-        "emulator",
-        parents=parents,
-        help="serve the CWP API emulator on loopback until Ctrl-C",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    summary = "serve the CWP API emulator on loopback until Ctrl-C"
+    parser = add_command(subparsers, "emulator", parents, summary, __doc__, epilog=None)
     add_arguments(parser)
     parser.set_defaults(handler=run)
 
