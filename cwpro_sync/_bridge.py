@@ -1,8 +1,8 @@
-"""The one hand-written module of ``cwpro_sync``: running the async client from blocking code.
+"""Running the async client from blocking code (hand-written, like ``_raw_response``).
 
-Everything else in ``cwpro_sync`` is generated and calls a :class:`Bridge`, which owns the one
-private event loop its ``AsyncClient`` runs on (an aiohttp session belongs to its loop). At any
-time one thread at most runs that loop -- the *driver*, who holds the baton:
+The generated modules of ``cwpro_sync`` call a :class:`Bridge`, which owns the one private
+event loop its ``AsyncClient`` runs on (an aiohttp session belongs to its loop). At any time
+one thread at most runs that loop -- the *driver*, who holds the baton:
 
 * A caller whose thread runs no loop, finding the private loop idle, takes the baton and runs the
   loop itself until its call is done: no thread switch. Callers arriving meanwhile (from other
@@ -29,11 +29,11 @@ import os
 import threading
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar, cast
 
 from cwpro import CwproError
 
-__all__ = ["Bridge", "RawResponseProxy"]
+__all__ = ["Bridge"]
 
 T = TypeVar("T")
 
@@ -48,7 +48,6 @@ REENTRANT_MESSAGE = (
     "handler the client runs); await the cwpro.AsyncClient there instead"
 )
 FINISH_TIMEOUT = 10.0  # seconds closing waits for another thread to let go of the loop
-_OPEN, _CLOSED = "open", "closed"
 _HELPER = "helper thread"  # the driver while the helper thread runs the loop
 
 
@@ -82,7 +81,7 @@ class _Engine:
     """The private loop and who runs it (the :class:`Bridge` is the handle everything holds)."""
 
     def __init__(self, aclose: Callable[[], Awaitable[None]]) -> None:
-        self.aclose, self.loop, self.state = aclose, asyncio.new_event_loop(), _OPEN
+        self.aclose, self.loop, self.closed = aclose, asyncio.new_event_loop(), False
         self.pid = os.getpid()  # a forked child's copy refuses to run
         self.lock = threading.Lock()
         self.driver: object = None  # the _Call whose caller runs the loop, _HELPER, or None
@@ -99,7 +98,7 @@ class _Engine:
             _refuse(awaitable, REENTRANT_MESSAGE)
         call, wakeup = _Call(awaitable), None
         with self.lock:
-            if self.state is not _OPEN and not internal:
+            if self.closed and not internal:
                 _refuse(awaitable, CLOSED_MESSAGE)
             idle = self.driver is None
             if idle and running is None:
@@ -117,12 +116,11 @@ class _Engine:
                 self._wake_helper()
             self._wait(call, wakeup)
         error, call.error = call.error, None  # no cycle through the traceback
-        if isinstance(error, asyncio.CancelledError) and self.state is not _OPEN:
+        if isinstance(error, asyncio.CancelledError) and self.closed:
             raise CwproError(CLOSED_DURING_CALL) from None
         if error is not None:
             raise error
-        result: T = call.result
-        return result
+        return cast(T, call.result)
 
     def _start(self, call: _Call) -> None:
         call.task = self.loop.create_task(self._execute(call))
@@ -179,7 +177,7 @@ class _Engine:
         """Let go of the loop: to the helper thread if calls wait, else idle (or finish)."""
         with self.lock:
             self.driver = _HELPER if self.waiting else None
-            helper, finish = self.driver is _HELPER, self.driver is None and self.state is _CLOSED
+            helper, finish = self.driver is _HELPER, self.driver is None and self.closed
         if helper:
             self._wake_helper()
         elif finish:  # after close(): no call can come any more
@@ -201,16 +199,16 @@ class _Engine:
 
     def close(self) -> None:
         if self.pid != os.getpid():
-            self.state = _CLOSED  # the parent owns the loop and the sockets: touch nothing
+            self.closed = True  # the parent owns the loop and the sockets: touch nothing
             return
         if _running_loop() is self.loop:  # collected on the private loop, which cannot wait
             with contextlib.suppress(RuntimeError):  # (the interpreter is shutting down)
                 threading.Thread(target=self.close, name="cwpro-sync-close", daemon=True).start()
             return
         with self.lock:
-            if self.state is not _OPEN:
+            if self.closed:
                 return
-            self.state = _CLOSED  # no new call; the thread letting go of the loop closes it
+            self.closed = True  # no new call; the thread letting go of the loop closes it
         self.run(self._shutdown(), internal=True)
         self.finished.wait(FINISH_TIMEOUT)  # for the thread still running the loop to let go
 
@@ -262,7 +260,7 @@ class Bridge:
                 yield element
             except GeneratorExit:
                 aclose = getattr(iterator, "aclose", None)
-                if aclose is not None and self._engine.state is _OPEN:
+                if aclose is not None and not self._engine.closed:
                     with contextlib.suppress(CwproError):
                         self._engine.run(aclose())
                 raise
@@ -270,25 +268,3 @@ class Bridge:
     def close(self) -> None:
         """Close the async client and the private loop (idempotent)."""
         self._finalizer()
-
-
-class RawResponseProxy:
-    """``resource.with_raw_response`` of the blocking client: the same calls, blocking.
-
-    Each returns the :class:`cwpro.APIResponse` (``.parse()`` gives the usual result).
-    """
-
-    def __init__(self, bridge: Bridge, proxy: Any) -> None:
-        self._bridge, self._proxy = bridge, proxy
-
-    def __getattr__(self, name: str) -> Callable[..., Any]:
-        method, bridge = getattr(self._proxy, name), self._bridge
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            return bridge.run(method(*args, **kwargs))
-
-        call.__name__, call.__doc__ = name, method.__doc__
-        return call
-
-    def __repr__(self) -> str:
-        return repr(self._proxy).replace("cwpro.AsyncClient", "cwpro_sync.Client", 1)

@@ -43,6 +43,8 @@ RENAMES = {"__aiter__": "__iter__", "__await__": "first_page"}
 RENAMES |= {"__aenter__": "__enter__", "__aexit__": "__exit__"}
 #: Properties returning a proxy of async methods -> the blocking proxy class.
 PROXIES = {"with_raw_response": "RawResponseProxy"}
+#: The hand-written classes generated code uses -> their modules.
+HAND_WRITTEN = {"Bridge": "cwpro_sync._bridge", "RawResponseProxy": "cwpro_sync._raw_response"}
 #: Members of the async client the blocking client implements itself.
 ROOT_BODIES = {
     "close": "if self._owns:\n            self._bridge.close()",
@@ -260,8 +262,8 @@ class Generator:
             if name == self.alias[cls.__name__]:
                 suffix = "" if name == cls.__name__ else f" as {name}"
                 return f"from {cls.__module__} import {cls.__name__}{suffix}", False
-        if name in ("Bridge", *PROXIES.values()):
-            return f"from cwpro_sync._bridge import {name}", False
+        if name in HAND_WRITTEN:
+            return f"from {HAND_WRITTEN[name]} import {name}", False
         if name in CODE.values():
             return f"from collections.abc import {name}", False
         for source in sources:
@@ -415,14 +417,7 @@ def sync_module(cls: type) -> str:
 def format_code(path: str, text: str) -> str:
     """``ruff check --fix`` (import order, ``__all__`` order) then ``ruff format``, as CI checks."""
     name = str(ROOT / "cwpro_sync" / path)  # the project's ruff settings, wherever OUT is
-    fix = [
-        "check",
-        "--select",
-        "F401,F821,I,RUF022,TC005,UP028",
-        "--fix",
-        "--unsafe-fixes",
-        "--quiet",
-    ]
+    fix = ["check", "--select", "F401,F821,I,RUF022,TC005,UP028", "--fix", "--unsafe-fixes", "-q"]
     for command in (fix, ["format"]):
         argv = [sys.executable, "-m", "ruff", *command, "--stdin-filename", name, "-"]
         result = subprocess.run(argv, input=text, capture_output=True, text=True, cwd=ROOT)  # noqa: S603

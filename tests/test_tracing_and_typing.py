@@ -1,5 +1,6 @@
-"""OpenTelemetry sees every SDK request (and no secret); raw responses are typed; the debug
-log has one line per attempt; every exception the SDK raises is importable from ``cwpro``."""
+"""OpenTelemetry sees every SDK request (and no secret); raw responses and the as_dict overloads
+are typed; the debug log has one line per attempt; every exception the SDK raises is importable
+from ``cwpro``."""
 
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ import pytest
 
 import cwpro
 import cwpro._errors
+from cwpro.resources._base import CursorListResource, ExportArgs, ListArgs
+from cwpro.resources.portal_links import PortalLinkListArgs, PortalLinks
+from cwpro.resources.webhooks import WebhookExportArgs, WebhookListArgs, Webhooks
 from tests.conftest import make_client
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,9 +106,11 @@ def test_raw_responses_and_per_call_options_type_check(tmp_path: Path) -> None:
     sample.write_text(
         textwrap.dedent(
             """
+            from typing import Any
             from typing_extensions import assert_type
             import cwpro
             import cwpro_sync
+            from cwpro import AsyncCursorPaginator as Paginator, AsyncExport as Export
 
             async def main(client: cwpro.AsyncClient) -> None:
                 raw = await client.workorders.with_raw_response.get("x", timeout=5)
@@ -117,6 +123,20 @@ def test_raw_responses_and_per_call_options_type_check(tmp_path: Path) -> None:
                 assert_type(wo, cwpro.WorkOrder)
                 message = await client.workorders.update_status("x", "open")
                 assert_type(message, str)
+
+            def lists(client: cwpro.AsyncClient, flag: bool) -> None:  # the as_dict overloads
+                assert_type(client.workorders.list(limit=5, max_items=9), Paginator[cwpro.WorkOrder])
+                assert_type(client.workorders.list(as_dict=True), Paginator[dict[str, Any]])
+                assert_type(client.workorders.list(as_dict=flag), Paginator[Any])
+                assert_type(client.sites.export(None, concurrency=2), Export[cwpro.Site])
+                hooks = client.webhooks.list(event="x", since=None, max_items=3)
+                assert_type(hooks, Paginator[cwpro.WebhookNotification])
+                assert_type(client.webhooks.export(as_dict=True, event=None), Export[dict[str, Any]])
+                links = client.portal_links.list(page=2, concurrency=4)
+                assert_type(links, cwpro.AsyncPagePaginator[cwpro.PortalLink])
+                client.workorders.list(max_items="9")  # type: ignore[call-overload]
+                client.portal_links.list(pages=2)  # type: ignore[call-overload]
+                client.webhooks.export(since=None)  # type: ignore[call-overload]
             """
         )
     )
@@ -129,6 +149,26 @@ def test_raw_responses_and_per_call_options_type_check(tmp_path: Path) -> None:
         env={**os.environ, "MYPYPATH": str(ROOT)},
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    ("method", "args"),
+    [
+        (CursorListResource.list, ListArgs),
+        (CursorListResource.export, ExportArgs),
+        (Webhooks.list, WebhookListArgs),
+        (Webhooks.export, WebhookExportArgs),
+        (PortalLinks.list, PortalLinkListArgs),
+    ],
+)
+def test_the_overloads_keywords_are_the_implementations(method: Any, args: Any) -> None:
+    """The TypedDict an as_dict overload stack unpacks names every keyword of the method
+    (``**query`` standing for :class:`cwpro.ListQuery`'s), and no other."""
+    params = inspect.signature(method).parameters.values()
+    keywords = {p.name for p in params if p.kind is p.KEYWORD_ONLY} - {"as_dict"}
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        keywords |= cwpro.ListQuery.__optional_keys__
+    assert args.__required_keys__ | args.__optional_keys__ == keywords
 
 
 async def test_raw_response_carries_request_id_and_attempts(emulator: Any) -> None:

@@ -11,7 +11,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import IO, Any, Final, TypeVar
 
 import cwpro
@@ -60,6 +60,28 @@ class UsageError(Exception):
 
 class ResumeRefused(Exception):
     """An export cannot be resumed (or started) as asked (exit code 3)."""
+
+
+def add_command(
+    subparsers: Any,
+    name: str,
+    parents: Sequence[argparse.ArgumentParser],
+    summary: str,
+    description: str | None,
+    *,
+    epilog: str | None = EXIT_CODES_EPILOG,
+) -> argparse.ArgumentParser:
+    """Register one command: ``summary`` in its group's list, ``description`` and ``epilog``
+    (the exit codes unless told otherwise) printed as written by its ``--help``."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        name,
+        parents=parents,
+        help=summary,
+        description=description,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return parser
 
 
 def add_client_arguments(parser: argparse.ArgumentParser) -> None:

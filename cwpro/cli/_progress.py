@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from types import TracebackType
 from typing import Protocol
 
 from rich.console import Console
@@ -26,12 +25,7 @@ class ItemProgress(Protocol):
 
     def __enter__(self) -> ItemProgress: ...
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
+    def __exit__(self, *exc_info: object) -> None: ...
 
     def update(self, done: int, total: int | None) -> None:
         """Show ``done`` items out of ``total``."""
@@ -66,12 +60,7 @@ class RichProgress:
         self._progress.start()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self._progress.stop()
 
     def update(self, done: int, total: int | None) -> None:
@@ -86,12 +75,7 @@ class NoProgress:
     def __enter__(self) -> NoProgress:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         return None
 
     def update(self, done: int, total: int | None) -> None:

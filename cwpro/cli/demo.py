@@ -22,6 +22,7 @@ import cwpro
 from ._common import (
     EXIT_OK,
     UsageError,
+    add_command,
     closing,
     print_json,
     retries_text,
@@ -37,13 +38,8 @@ WEBHOOK_WAIT_SECONDS: Final = 10.0
 
 def add_parser(subparsers: Any, parents: Sequence[argparse.ArgumentParser]) -> None:
     """Register ``cwpro demo``."""
-    parser = subparsers.add_parser(
-        "demo",
-        parents=parents,
-        help="run the SDK's main jobs against an embedded emulator (no credentials)",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    summary = "run the SDK's main jobs against an embedded emulator (no credentials)"
+    parser = add_command(subparsers, "demo", parents, summary, __doc__, epilog=None)
     parser.add_argument("--workorders", type=int, default=5000, help="work orders to generate")
     parser.add_argument("--partitions", type=int, default=8, help="export partitions")
     parser.add_argument("--seed", type=int, default=1, help="dataset seed")

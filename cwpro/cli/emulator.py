@@ -9,28 +9,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import os
 import sys
-import threading
 from collections.abc import Sequence
 from typing import Any
 
-from ._common import EXIT_OK, EXIT_USAGE, print_json, run_command
+from ._common import EXIT_OK, EXIT_USAGE, add_command, print_json, run_command
 
 
 def add_parser(subparsers: Any, parents: Sequence[argparse.ArgumentParser]) -> None:
     """Register ``cwpro emulator`` (options shared with ``python -m cwpro.emulator``)."""
     from cwpro.emulator.__main__ import add_arguments
 
-    parser = subparsers.add_parser(
-        "emulator",
-        parents=parents,
-        help="serve the CWP API emulator on loopback until Ctrl-C",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    summary = "serve the CWP API emulator on loopback until Ctrl-C"
+    parser = add_command(subparsers, "emulator", parents, summary, __doc__, epilog=None)
     add_arguments(parser)
     parser.set_defaults(handler=run)
 
@@ -48,21 +41,10 @@ def run(args: argparse.Namespace) -> int:
     return run_command(lambda: serve(args), exit_quietly_on_signal=True)
 
 
-def _stop_on_stdin_eof(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
-    def wait_for_eof() -> None:
-        with contextlib.suppress(OSError, ValueError):
-            while os.read(sys.stdin.fileno(), 4096):
-                pass
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(stop.set)
-
-    threading.Thread(target=wait_for_eof, name="cwpro-cli-stdin", daemon=True).start()
-
-
 async def serve(args: argparse.Namespace) -> int:
     """Run the emulator until cancelled (Ctrl-C, SIGTERM) or, with --watch-stdin, stdin EOF."""
     from cwpro.emulator import Emulator
-    from cwpro.emulator.__main__ import add_webhook_targets, emulator_options
+    from cwpro.emulator.__main__ import add_webhook_targets, emulator_options, stop_on_stdin_eof
 
     stop = asyncio.Event()
     async with Emulator(**emulator_options(args)) as emulator:
@@ -83,6 +65,6 @@ async def serve(args: argparse.Namespace) -> int:
         )
         sys.stderr.flush()
         if args.watch_stdin:
-            _stop_on_stdin_eof(asyncio.get_running_loop(), stop)
+            stop_on_stdin_eof(asyncio.get_running_loop(), stop)
         await stop.wait()
     return EXIT_OK

@@ -24,6 +24,7 @@ from ._common import (
     ResumeRefused,
     UsageError,
     add_client_arguments,
+    add_command,
     error,
     make_client,
     parse_datetime_arg,
@@ -193,14 +194,14 @@ def options_from_args(args: argparse.Namespace) -> ExportOptions:
 
 def add_parser(subparsers: Any, parents: Sequence[argparse.ArgumentParser]) -> None:
     """Register ``cwpro export``."""
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "export",
-        parents=parents,
-        help="export a whole list to a JSON lines or CSV file (resumable)",
-        description="Export every item of a list to FILE, concurrently over date partitions, "
-        "with a checkpoint after each page so that an interrupted export resumes exactly.",
+        parents,
+        "export a whole list to a JSON lines or CSV file (resumable)",
+        "Export every item of a list to FILE, concurrently over date partitions, with a "
+        "checkpoint after each page so that an interrupted export resumes exactly.",
         epilog=EXAMPLES + "\n" + EXIT_CODES_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("resource", choices=list(RESOURCES), help="what to export")
     parser.add_argument("--out", required=True, metavar="FILE", help="output file")

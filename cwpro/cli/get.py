@@ -8,7 +8,13 @@ from typing import Any, Final
 
 import cwpro
 
-from ._common import EXIT_CODES_EPILOG, EXIT_OK, add_client_arguments, make_client, print_json
+from ._common import (
+    EXIT_OK,
+    add_client_arguments,
+    add_command,
+    make_client,
+    print_json,
+)
 from ._common import run_command as _run_command
 
 Fetch = Callable[[cwpro.AsyncClient, argparse.Namespace], Awaitable[cwpro.Model]]
@@ -42,14 +48,7 @@ def add_parser(subparsers: Any, parents: Sequence[argparse.ArgumentParser]) -> N
     )
     kinds = parser.add_subparsers(dest="kind", metavar="KIND", required=True)
     for kind, (summary, fetch) in KINDS.items():
-        command = kinds.add_parser(
-            kind,
-            parents=parents,
-            help=summary,
-            description=f"Print {summary} as JSON.",
-            epilog=EXIT_CODES_EPILOG,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
+        command = add_command(kinds, kind, parents, summary, f"Print {summary} as JSON.")
         command.add_argument("id", help="the object's id")
         if kind == "workorder":
             command.add_argument(

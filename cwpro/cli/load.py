@@ -24,6 +24,7 @@ from ._common import (
     EXIT_USAGE,
     UsageError,
     add_client_arguments,
+    add_command,
     error,
     parse_datetime_arg,
     positive_int,
@@ -92,14 +93,14 @@ def _resource_name(text: str) -> str:
 
 def add_parser(subparsers: Any, parents: Sequence[argparse.ArgumentParser]) -> None:
     """Register ``cwpro load``."""
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "load",
-        parents=parents,
-        help="load the API into a database (DuckDB, PostgreSQL... through dlt), incrementally",
-        description="Load work orders, sites, work types, webhook notifications and portal "
-        "links into a database with dlt, merging on _id; later runs read only what is new.",
+        parents,
+        "load the API into a database (DuckDB, PostgreSQL... through dlt), incrementally",
+        "Load work orders, sites, work types, webhook notifications and portal links into a "
+        "database with dlt, merging on _id; later runs read only what is new.",
         epilog=EXAMPLES + "\n" + EXIT_CODES_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "resources",

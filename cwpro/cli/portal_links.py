@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from ._common import (
-    EXIT_CODES_EPILOG,
     EXIT_OK,
     UsageError,
     add_client_arguments,
+    add_command,
     closing,
     make_client,
     parse_datetime_arg,
@@ -31,14 +31,13 @@ def add_parser(subparsers: Any, parents: Sequence[argparse.ArgumentParser]) -> N
     )
     commands = parser.add_subparsers(dest="portal_links_command", metavar="COMMAND", required=True)
 
-    create = commands.add_parser(
+    create = add_command(
+        commands,
         "create",
-        parents=parents,
-        help="create a portal link for a work order and print it as JSON",
-        description="Create a portal link for a work order; prints the link (with its "
-        "link_token and full_url) as JSON.",
-        epilog=EXIT_CODES_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents,
+        "create a portal link for a work order and print it as JSON",
+        "Create a portal link for a work order; prints the link (with its link_token and "
+        "full_url) as JSON.",
     )
     create.add_argument("--workorder", required=True, metavar="ID", help="the work order's id")
     create.add_argument(
@@ -52,13 +51,12 @@ def add_parser(subparsers: Any, parents: Sequence[argparse.ArgumentParser]) -> N
     add_client_arguments(create)
     create.set_defaults(handler=run_create)
 
-    listing = commands.add_parser(
+    listing = add_command(
+        commands,
         "list",
-        parents=parents,
-        help="print portal links, one JSON object per line",
-        description="Print portal links as JSON lines (one link per line), in page order.",
-        epilog=EXIT_CODES_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents,
+        "print portal links, one JSON object per line",
+        "Print portal links as JSON lines (one link per line), in page order.",
     )
     listing.add_argument("--workorder", metavar="ID", help="only this work order's links")
     listing.add_argument("--link-type", choices=LINK_TYPES, help="only links of this type")

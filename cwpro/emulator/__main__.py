@@ -190,7 +190,9 @@ def emulator_options(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _watch_stdin(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
+def stop_on_stdin_eof(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
+    """Set ``stop`` (on ``loop``) once stdin reaches end of file (``--watch-stdin``)."""
+
     def wait_for_eof() -> None:
         # os.read on the descriptor: a buffered reader would hold a lock that blocks shutdown
         with contextlib.suppress(OSError, ValueError):
@@ -220,7 +222,7 @@ async def serve(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(announcement) + "\n")
         sys.stdout.flush()
         if args.watch_stdin:
-            _watch_stdin(loop, stop)
+            stop_on_stdin_eof(loop, stop)
         await stop.wait()
     return 0
 

@@ -57,6 +57,13 @@ async def add_fault(request: web.Request) -> web.Response:
     return json_response(fault.to_dict(), status=201)
 
 
+def _non_negative(value: object) -> float | None:
+    """``value`` as a float if it is a number >= 0 (a bool is not), else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        return None
+    return float(value)
+
+
 async def list_faults(request: web.Request) -> web.Response:
     """Active fault rules and per-kind injection counts."""
     ctx = context_of(request)
@@ -75,14 +82,10 @@ async def set_latency(request: web.Request) -> web.Response:
     """Set the latency added to every API request."""
     ctx = context_of(request)
     body = await _body(request)
-    milliseconds = body.get("ms")
-    if (
-        isinstance(milliseconds, bool)
-        or not isinstance(milliseconds, (int, float))
-        or milliseconds < 0
-    ):
+    milliseconds = _non_negative(body.get("ms"))
+    if milliseconds is None:
         return json_response({"error": "ms must be a number >= 0"}, status=400)
-    ctx.settings.latency_ms = float(milliseconds)
+    ctx.settings.latency_ms = milliseconds
     return json_response({"latency_ms": ctx.settings.latency_ms})
 
 
@@ -96,10 +99,10 @@ async def advance_clock(request: web.Request) -> web.Response:
     """Move the emulator clock forward by ``advance`` seconds."""
     ctx = context_of(request)
     body = await _body(request)
-    seconds = body.get("advance", 0)
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
+    seconds = _non_negative(body.get("advance", 0))
+    if seconds is None:
         return json_response({"error": "advance must be a number >= 0"}, status=400)
-    return json_response({"now": format_datetime(ctx.clock.advance(float(seconds)))})
+    return json_response({"now": format_datetime(ctx.clock.advance(seconds))})
 
 
 async def get_stats(request: web.Request) -> web.Response:

@@ -11,7 +11,13 @@ from typing import Any
 from aiohttp import web
 
 from cwpro.emulator.context import context_of
-from cwpro.emulator.wire import BusinessError, HttpError, format_datetime, ok, read_json_object
+from cwpro.emulator.wire import (
+    BusinessError,
+    format_datetime,
+    found,
+    ok,
+    read_json_object,
+)
 
 SITE_SERVER_FIELDS = frozenset({"_id", "created_date", "updated_date"})
 ADDRESS_KEYS = ("street", "city", "state", "zip_code", "country")
@@ -26,11 +32,7 @@ async def list_work_types(request: web.Request) -> web.Response:
 async def get_work_type(request: web.Request) -> web.Response:
     """``GET /worktypes/{id}``."""
     ctx = context_of(request)
-    object_id = request.match_info["id"]
-    item = ctx.state.work_types.get(object_id)
-    if item is None:
-        raise HttpError(404, "Work type not found", f"No work type with ID {object_id}")
-    return ok(item)
+    return ok(found(ctx.state.work_types, request.match_info["id"], "work type"))
 
 
 async def list_sites(request: web.Request) -> web.Response:
@@ -42,11 +44,7 @@ async def list_sites(request: web.Request) -> web.Response:
 async def get_site(request: web.Request) -> web.Response:
     """``GET /sites/{id}``."""
     ctx = context_of(request)
-    object_id = request.match_info["id"]
-    item = ctx.state.sites.get(object_id)
-    if item is None:
-        raise HttpError(404, "Site not found", f"No site with ID {object_id}")
-    return ok(item)
+    return ok(found(ctx.state.sites, request.match_info["id"], "site"))
 
 
 def _site_field_error(name: str, problem: str) -> BusinessError:

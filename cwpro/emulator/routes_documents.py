@@ -15,7 +15,7 @@ from aiohttp import BodyPartReader, hdrs, web
 
 from cwpro.emulator.context import EmulatorContext, context_of
 from cwpro.emulator.datasets import StoredDocument
-from cwpro.emulator.wire import BusinessError, HttpError, format_datetime, ok
+from cwpro.emulator.wire import BusinessError, HttpError, format_datetime, found, ok
 
 RESOURCE_NAME = re.compile(r"^[a-z0-9_]{1,64}$")
 CHUNK_SIZE = 256 * 1024
@@ -28,8 +28,7 @@ def _checked_target(request: web.Request) -> tuple[EmulatorContext, str, str]:
     resource_name = request.match_info["resource_name"]
     if not RESOURCE_NAME.match(resource_name):
         raise HttpError(404, "Resource not found", "Resource names match ^[a-z0-9_]{1,64}$")
-    if work_order_id not in ctx.state.workorders:
-        raise HttpError(404, "Work order not found", f"No work order with ID {work_order_id}")
+    found(ctx.state.workorders, work_order_id, "work order")
     return ctx, work_order_id, resource_name
 
 

@@ -16,8 +16,9 @@ from cwpro.emulator.datasets import EmulatorState
 from cwpro.emulator.generator import PRIORITIES, STATUSES
 from cwpro.emulator.wire import (
     BusinessError,
-    HttpError,
     format_datetime,
+    found,
+    not_found,
     ok,
     parse_datetime,
     read_json_object,
@@ -142,10 +143,6 @@ def validated_fields(
     return fields
 
 
-def _not_found(object_id: str) -> HttpError:
-    return HttpError(404, "Work order not found", f"No work order with ID {object_id}")
-
-
 def expanded(ctx: EmulatorContext, item: dict[str, Any]) -> dict[str, Any]:
     """``item`` plus ``work_types: [{_id, name, description}]`` (``summary=full``)."""
     work_types = []
@@ -165,10 +162,7 @@ async def list_workorders(request: web.Request) -> web.Response:
 async def get_workorder(request: web.Request) -> web.Response:
     """``GET /workorders/{id}`` (``?summary=full`` adds ``work_types``)."""
     ctx = context_of(request)
-    object_id = request.match_info["id"]
-    item = ctx.state.workorders.get(object_id)
-    if item is None:
-        raise _not_found(object_id)
+    item = found(ctx.state.workorders, request.match_info["id"], "work order")
     if request.query.get("summary") == "full":
         item = expanded(ctx, item)
     return ok(item)
@@ -188,13 +182,12 @@ async def update_workorder(request: web.Request) -> web.Response:
     """``PATCH /workorders/{id}``: validate the sent fields and apply them."""
     ctx = context_of(request)
     object_id = request.match_info["id"]
-    if object_id not in ctx.state.workorders:
-        raise _not_found(object_id)
+    found(ctx.state.workorders, object_id, "work order")
     body = await read_json_object(request)
     fields = validated_fields(body, ctx.state, creating=False)
     updated = ctx.state.workorders.update(object_id, fields, ctx.clock.now())
     if updated is None:
-        raise _not_found(object_id)
+        raise not_found("work order", object_id)
     return ok(updated)
 
 
@@ -202,8 +195,7 @@ async def update_workorder_status(request: web.Request) -> web.Response:
     """``PATCH /workorders/{id}/status`` with ``{"status": ...}``: data is a message string."""
     ctx = context_of(request)
     object_id = request.match_info["id"]
-    if object_id not in ctx.state.workorders:
-        raise _not_found(object_id)
+    found(ctx.state.workorders, object_id, "work order")
     body = await read_json_object(request)
     status = _check_status(body.get("status"))
     ctx.state.workorders.update(object_id, {"status": status}, ctx.clock.now())

@@ -247,6 +247,19 @@ class HttpError(Exception):
         self.detail = detail
 
 
+def not_found(thing: str, object_id: str) -> HttpError:
+    """The 404 for an unknown id: ``not_found("work order", id)`` is "Work order not found"."""
+    return HttpError(404, f"{thing.capitalize()} not found", f"No {thing} with ID {object_id}")
+
+
+def found(store: Any, object_id: str, thing: str) -> Any:
+    """``store.get(object_id)``, or the 404 for an unknown ``thing``."""
+    item = store.get(object_id)
+    if item is None:
+        raise not_found(thing, object_id)
+    return item
+
+
 def is_json_content_type(request: web.BaseRequest) -> bool:
     """True when the request declares ``application/json`` (parameters allowed)."""
     return request.content_type.lower() == JSON_CONTENT_TYPE

@@ -48,7 +48,15 @@ from ..pagination.planning import PartitionPlan, plan_partitions
 if TYPE_CHECKING:
     from .._client import AsyncClient
 
-__all__ = ["CursorListResource", "Endpoint", "RawView", "Resource", "raw_method"]
+__all__ = [
+    "CursorListResource",
+    "Endpoint",
+    "ExportArgs",
+    "ListArgs",
+    "RawView",
+    "Resource",
+    "raw_method",
+]
 
 T = TypeVar("T")
 M = TypeVar("M")
@@ -144,6 +152,16 @@ class raw_method(Generic[P, R]):
         call.__name__ = method.__name__
         call.__doc__ = self.__doc__
         return call
+
+
+def _read_page(response: APIResponse[Any], read: Callable[[Any, str], T]) -> T:
+    """``read(payload, where)`` of a list response; a malformed page's error names the request."""
+    where = f"{response.method} {response.url}"
+    try:
+        return read(response.payload, where)
+    except ModelError as exc:
+        exc.args = (f"{exc} ({where})",)
+        raise
 
 
 class Resource:
@@ -261,6 +279,8 @@ class Resource:
     # -- lists (cursor walks, exports, page-number lists: cwpro.pagination does the walking) --
     def _items(self, endpoint: Endpoint[Any], as_dict: bool) -> StructureItems[Any]:
         """How a page's raw ``data`` becomes its items: the plain dicts, or models."""
+        if not isinstance(as_dict, bool):
+            raise InvalidArgumentError(f"as_dict must be True or False, got {as_dict!r}")
         model = endpoint.model
         if as_dict or model is None:
             return dict_items if as_dict else list
@@ -281,12 +301,10 @@ class Resource:
     ) -> CursorPage[Any]:
         query = params if cursor is None else [*params, ("cursor", cursor)]
         response = await self._send(endpoint, path=path, params=query)
-        where = f"{response.method} {response.url}"
-        try:
-            return read_cursor_page(response.payload, structure, cursor=cursor, where=where)
-        except ModelError as exc:
-            exc.args = (f"{exc} ({where})",)
-            raise
+        return _read_page(
+            response,
+            lambda data, where: read_cursor_page(data, structure, cursor=cursor, where=where),
+        )
 
     def _list(
         self,
@@ -304,11 +322,9 @@ class Resource:
         cursor = query.get("cursor")
         if cursor is not None and (not isinstance(cursor, str) or not cursor):
             raise InvalidArgumentError(f"cursor must be a non-empty string, got {cursor!r}")
-        if not isinstance(as_dict, bool):
-            raise InvalidArgumentError(f"as_dict must be True or False, got {as_dict!r}")
+        structure = self._items(endpoint, as_dict)
         if path:
             encode_path(endpoint.path, path)  # validate ids now, not on first iteration
-        structure = self._items(endpoint, as_dict)
 
         async def fetch(cursor: str | None) -> CursorPage[Any]:
             return await self._fetch_cursor_page(endpoint, path, params, cursor, structure)
@@ -356,18 +372,14 @@ class Resource:
         max_items: int | None,
     ) -> AsyncPagePaginator[Any]:
         """A page-number paginator; at most the client's connection limit in flight."""
-        if not isinstance(as_dict, bool):
-            raise InvalidArgumentError(f"as_dict must be True or False, got {as_dict!r}")
         structure = self._items(endpoint, as_dict)
 
         async def fetch(page: int) -> NumberedPage[Any]:
             response = await self._send(endpoint, params=[*params, ("page", str(page))])
-            where = f"{response.method} {response.url}"
-            try:
-                return read_numbered_page(response.payload, structure, page=page, where=where)
-            except ModelError as exc:
-                exc.args = (f"{exc} ({where})",)
-                raise
+            return _read_page(
+                response,
+                lambda data, where: read_numbered_page(data, structure, page=page, where=where),
+            )
 
         in_flight = concurrency
         if isinstance(concurrency, int) and not isinstance(concurrency, bool):
@@ -375,6 +387,20 @@ class Resource:
         return AsyncPagePaginator(
             fetch, first_page=first_page, concurrency=in_flight, max_items=max_items
         )
+
+
+class ListArgs(ListQuery, total=False):
+    """The keywords of a cursor ``list()`` besides ``as_dict``: declared once for its overloads."""
+
+    max_items: int | None
+
+
+class ExportArgs(ListQuery, total=False):
+    """The keywords of ``export()`` besides ``as_dict``: declared once for its overloads."""
+
+    concurrency: int
+    ordered: bool
+    resume: Sequence[Mapping[str, Any]] | None
 
 
 class CursorListResource(Resource, Generic[M]):
@@ -385,33 +411,21 @@ class CursorListResource(Resource, Generic[M]):
 
     LIST: ClassVar[Endpoint[Any]]
 
-    if TYPE_CHECKING:
+    if TYPE_CHECKING:  # the result's item type follows as_dict; the rest is ListArgs
 
         @overload
         def list(
-            self,
-            *,
-            as_dict: Literal[False] = False,
-            max_items: int | None = None,
-            **query: Unpack[ListQuery],
+            self, *, as_dict: Literal[False] = False, **args: Unpack[ListArgs]
         ) -> AsyncCursorPaginator[M]: ...
 
         @overload
         def list(
-            self,
-            *,
-            as_dict: Literal[True],
-            max_items: int | None = None,
-            **query: Unpack[ListQuery],
+            self, *, as_dict: Literal[True], **args: Unpack[ListArgs]
         ) -> AsyncCursorPaginator[dict[str, Any]]: ...
 
         @overload
         def list(
-            self,
-            *,
-            as_dict: bool = False,
-            max_items: int | None = None,
-            **query: Unpack[ListQuery],
+            self, *, as_dict: bool = False, **args: Unpack[ListArgs]
         ) -> AsyncCursorPaginator[Any]: ...
 
     def list(
@@ -432,18 +446,15 @@ class CursorListResource(Resource, Generic[M]):
         """
         return self._list(self.LIST, query, as_dict=as_dict, max_items=max_items)
 
-    if TYPE_CHECKING:
+    if TYPE_CHECKING:  # as for list(): the rest is ExportArgs
 
         @overload
         def export(
             self,
             partitions: Sequence[Mapping[str, Any]] | None = None,
             *,
-            concurrency: int = 8,
-            ordered: bool = False,
-            resume: Sequence[Mapping[str, Any]] | None = None,
             as_dict: Literal[False] = False,
-            **query: Unpack[ListQuery],
+            **args: Unpack[ExportArgs],
         ) -> AsyncExport[M]: ...
 
         @overload
@@ -451,11 +462,8 @@ class CursorListResource(Resource, Generic[M]):
             self,
             partitions: Sequence[Mapping[str, Any]] | None = None,
             *,
-            concurrency: int = 8,
-            ordered: bool = False,
-            resume: Sequence[Mapping[str, Any]] | None = None,
             as_dict: Literal[True],
-            **query: Unpack[ListQuery],
+            **args: Unpack[ExportArgs],
         ) -> AsyncExport[dict[str, Any]]: ...
 
         @overload
@@ -463,11 +471,8 @@ class CursorListResource(Resource, Generic[M]):
             self,
             partitions: Sequence[Mapping[str, Any]] | None = None,
             *,
-            concurrency: int = 8,
-            ordered: bool = False,
-            resume: Sequence[Mapping[str, Any]] | None = None,
             as_dict: bool = False,
-            **query: Unpack[ListQuery],
+            **args: Unpack[ExportArgs],
         ) -> AsyncExport[Any]: ...
 
     def export(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypedDict, TypeVar, overload
 
 from typing_extensions import Unpack
 
@@ -26,10 +26,25 @@ from ..models import (
 from ..pagination import AsyncPagePaginator
 from ._base import Endpoint, RawView, Resource, raw_method
 
-__all__ = ["PortalLinks", "PortalLinksWithRawResponse"]
+__all__ = ["PortalLinkListArgs", "PortalLinks", "PortalLinksWithRawResponse"]
 
 M = TypeVar("M", bound=Model)
 Nested: TypeAlias = M | Mapping[str, Any]
+
+
+class PortalLinkListArgs(TypedDict, total=False):
+    """The keywords of ``PortalLinks.list()`` besides ``as_dict`` (for its overloads)."""
+
+    page: int | None
+    per_page: int | None
+    sort: str | None
+    company_namespace: Sequence[str] | None
+    workorder: str | None
+    is_active: bool | None
+    link_type: LinkType | str | None
+    ids: Sequence[str] | None
+    concurrency: int
+    max_items: int | None
 
 
 def _nested(name: str, value: Any, cls: type[Model]) -> dict[str, Any] | None:
@@ -130,57 +145,21 @@ class PortalLinks(Resource):
         """The same calls, each returning the :class:`cwpro.APIResponse`."""
         return PortalLinksWithRawResponse(self)
 
-    if TYPE_CHECKING:
+    if TYPE_CHECKING:  # the result's item type follows as_dict; the rest is PortalLinkListArgs
 
         @overload
         def list(
-            self,
-            *,
-            page: int | None = None,
-            per_page: int | None = None,
-            sort: str | None = None,
-            company_namespace: Sequence[str] | None = None,
-            workorder: str | None = None,
-            is_active: bool | None = None,
-            link_type: LinkType | str | None = None,
-            ids: Sequence[str] | None = None,
-            concurrency: int = 16,
-            max_items: int | None = None,
-            as_dict: Literal[False] = False,
+            self, *, as_dict: Literal[False] = False, **args: Unpack[PortalLinkListArgs]
         ) -> AsyncPagePaginator[PortalLink]: ...
 
         @overload
         def list(
-            self,
-            *,
-            page: int | None = None,
-            per_page: int | None = None,
-            sort: str | None = None,
-            company_namespace: Sequence[str] | None = None,
-            workorder: str | None = None,
-            is_active: bool | None = None,
-            link_type: LinkType | str | None = None,
-            ids: Sequence[str] | None = None,
-            concurrency: int = 16,
-            max_items: int | None = None,
-            as_dict: Literal[True],
+            self, *, as_dict: Literal[True], **args: Unpack[PortalLinkListArgs]
         ) -> AsyncPagePaginator[dict[str, Any]]: ...
 
         @overload
         def list(
-            self,
-            *,
-            page: int | None = None,
-            per_page: int | None = None,
-            sort: str | None = None,
-            company_namespace: Sequence[str] | None = None,
-            workorder: str | None = None,
-            is_active: bool | None = None,
-            link_type: LinkType | str | None = None,
-            ids: Sequence[str] | None = None,
-            concurrency: int = 16,
-            max_items: int | None = None,
-            as_dict: bool = False,
+            self, *, as_dict: bool = False, **args: Unpack[PortalLinkListArgs]
         ) -> AsyncPagePaginator[Any]: ...
 
     def list(

@@ -14,15 +14,29 @@ from .._http.options import CallOptions
 from .._query import ListQuery
 from ..models import EventType, WebhookNotification
 from ..pagination import AsyncCursorPaginator, AsyncExport
-from ._base import Endpoint, RawView, Resource, raw_method
+from ._base import Endpoint, ExportArgs, ListArgs, RawView, Resource, raw_method
 
 if TYPE_CHECKING:
     from ..webhooks import BackfillResult, SeenStore, WebhookEvent
 
-__all__ = ["Webhooks", "WebhooksWithRawResponse"]
+__all__ = ["WebhookExportArgs", "WebhookListArgs", "Webhooks", "WebhooksWithRawResponse"]
 
 _FAR_FUTURE = _dt.datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=_dt.timezone.utc)
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+
+
+class WebhookListArgs(ListArgs, total=False):
+    """The keywords of ``Webhooks.list()`` besides ``as_dict`` (for its overloads)."""
+
+    event: EventType | str | None
+    since: _dt.datetime | None
+    until: _dt.datetime | None
+
+
+class WebhookExportArgs(ExportArgs, total=False):
+    """The keywords of ``Webhooks.export()`` besides ``as_dict`` (for its overloads)."""
+
+    event: EventType | str | None
 
 
 def _date_range(since: _dt.datetime | None, until: _dt.datetime | None) -> dict[str, Any]:
@@ -60,42 +74,21 @@ class Webhooks(Resource):
         """The same calls, each returning the :class:`cwpro.APIResponse`."""
         return WebhooksWithRawResponse(self)
 
-    if TYPE_CHECKING:
+    if TYPE_CHECKING:  # the result's item type follows as_dict; the rest is WebhookListArgs
 
         @overload
         def list(
-            self,
-            *,
-            event: EventType | str | None = None,
-            since: _dt.datetime | None = None,
-            until: _dt.datetime | None = None,
-            as_dict: Literal[False] = False,
-            max_items: int | None = None,
-            **query: Unpack[ListQuery],
+            self, *, as_dict: Literal[False] = False, **args: Unpack[WebhookListArgs]
         ) -> AsyncCursorPaginator[WebhookNotification]: ...
 
         @overload
         def list(
-            self,
-            *,
-            event: EventType | str | None = None,
-            since: _dt.datetime | None = None,
-            until: _dt.datetime | None = None,
-            as_dict: Literal[True],
-            max_items: int | None = None,
-            **query: Unpack[ListQuery],
+            self, *, as_dict: Literal[True], **args: Unpack[WebhookListArgs]
         ) -> AsyncCursorPaginator[dict[str, Any]]: ...
 
         @overload
         def list(
-            self,
-            *,
-            event: EventType | str | None = None,
-            since: _dt.datetime | None = None,
-            until: _dt.datetime | None = None,
-            as_dict: bool = False,
-            max_items: int | None = None,
-            **query: Unpack[ListQuery],
+            self, *, as_dict: bool = False, **args: Unpack[WebhookListArgs]
         ) -> AsyncCursorPaginator[Any]: ...
 
     def list(
@@ -123,19 +116,15 @@ class Webhooks(Resource):
             self.LIST, query, extra_params=extra, as_dict=as_dict, max_items=max_items
         )
 
-    if TYPE_CHECKING:
+    if TYPE_CHECKING:  # as for list(): the rest is WebhookExportArgs
 
         @overload
         def export(
             self,
             partitions: Sequence[Mapping[str, Any]] | None = None,
             *,
-            event: EventType | str | None = None,
-            concurrency: int = 8,
-            ordered: bool = False,
-            resume: Sequence[Mapping[str, Any]] | None = None,
             as_dict: Literal[False] = False,
-            **query: Unpack[ListQuery],
+            **args: Unpack[WebhookExportArgs],
         ) -> AsyncExport[WebhookNotification]: ...
 
         @overload
@@ -143,12 +132,8 @@ class Webhooks(Resource):
             self,
             partitions: Sequence[Mapping[str, Any]] | None = None,
             *,
-            event: EventType | str | None = None,
-            concurrency: int = 8,
-            ordered: bool = False,
-            resume: Sequence[Mapping[str, Any]] | None = None,
             as_dict: Literal[True],
-            **query: Unpack[ListQuery],
+            **args: Unpack[WebhookExportArgs],
         ) -> AsyncExport[dict[str, Any]]: ...
 
         @overload
@@ -156,12 +141,8 @@ class Webhooks(Resource):
             self,
             partitions: Sequence[Mapping[str, Any]] | None = None,
             *,
-            event: EventType | str | None = None,
-            concurrency: int = 8,
-            ordered: bool = False,
-            resume: Sequence[Mapping[str, Any]] | None = None,
             as_dict: bool = False,
-            **query: Unpack[ListQuery],
+            **args: Unpack[WebhookExportArgs],
         ) -> AsyncExport[Any]: ...
 
     def export(

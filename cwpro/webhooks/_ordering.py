@@ -10,7 +10,6 @@ import math
 from collections import deque
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from types import TracebackType
 
 import attrs
 
@@ -104,12 +103,7 @@ class OrderingBuffer:
     async def __aenter__(self) -> OrderingBuffer:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
     async def put(self, event: WebhookEvent) -> None:

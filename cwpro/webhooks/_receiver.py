@@ -11,7 +11,6 @@ import math
 import os
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from types import TracebackType
 from typing import Any, Final, Literal, TypeAlias
 
 import attrs
@@ -395,12 +394,7 @@ class WebhookReceiver:
         await self.start()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
     # -- lifecycle -----------------------------------------------------------------------

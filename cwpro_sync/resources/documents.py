@@ -14,7 +14,7 @@ from cwpro._query import ListQuery
 from cwpro.models import Document
 from cwpro.resources.documents import DEFAULT_RESOURCE, FileSource
 from cwpro.resources.documents import Documents as AsyncDocuments
-from cwpro_sync._bridge import RawResponseProxy
+from cwpro_sync._raw_response import RawResponseProxy
 from cwpro_sync.pagination.cursor import CursorPaginator
 from cwpro_sync.resources._base import Resource
 

@@ -25,7 +25,7 @@ from cwpro.models import (
     PortalLink,
 )
 from cwpro.resources.portal_links import PortalLinks as AsyncPortalLinks
-from cwpro_sync._bridge import RawResponseProxy
+from cwpro_sync._raw_response import RawResponseProxy
 from cwpro_sync.pagination.numbered import PagePaginator
 from cwpro_sync.resources._base import Resource
 

@@ -17,7 +17,7 @@ from cwpro._http.options import CallOptions
 from cwpro._query import ListQuery
 from cwpro.models import EventType, WebhookNotification
 from cwpro.resources.webhooks import Webhooks as AsyncWebhooks
-from cwpro_sync._bridge import RawResponseProxy
+from cwpro_sync._raw_response import RawResponseProxy
 from cwpro_sync.pagination.cursor import CursorPaginator
 from cwpro_sync.pagination.export import Export
 from cwpro_sync.resources._base import Resource

@@ -12,7 +12,7 @@ from typing_extensions import Unpack
 from cwpro._http.options import CallOptions
 from cwpro.models import WorkType
 from cwpro.resources.work_types import WorkTypes as AsyncWorkTypes
-from cwpro_sync._bridge import RawResponseProxy
+from cwpro_sync._raw_response import RawResponseProxy
 from cwpro_sync.resources._base import CursorListResource
 
 __all__ = ["WorkTypes"]

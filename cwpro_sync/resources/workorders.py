@@ -15,7 +15,7 @@ from typing_extensions import Unpack
 from cwpro._http.options import CallOptions
 from cwpro.models import Priority, WorkOrder, WorkOrderStatus
 from cwpro.resources.workorders import WorkOrders as AsyncWorkOrders
-from cwpro_sync._bridge import RawResponseProxy
+from cwpro_sync._raw_response import RawResponseProxy
 from cwpro_sync.resources._base import CursorListResource
 
 __all__ = ["WorkOrders"]
