@@ -168,15 +168,23 @@ def _cuts(slices: Sequence[_Slice], parts: int) -> list[_dt.datetime]:
 def _estimate(
     slices: Sequence[_Slice], bounds: Sequence[tuple[_dt.datetime, _dt.datetime]]
 ) -> list[int]:
-    """Items expected in each partition, the slices' counts spread evenly over their time."""
-    estimates = []
+    """Items expected in each partition, the slices' counts spread evenly over their time.
+
+    Rounded so that the estimates add up to the counted items (largest remainders first).
+    """
+    shares = []
     for low, high in bounds:
         share = 0.0
         for piece in slices:
             overlap = min(high, piece.high) - max(low, piece.low) + _MS
             if overlap > _dt.timedelta(0):
                 share += piece.count * (overlap / (piece.high + _MS - piece.low))
-        estimates.append(round(share))
+        shares.append(share)
+    estimates = [int(share) for share in shares]
+    missing = sum(s.count for s in slices) - sum(estimates)
+    by_remainder = sorted(range(len(shares)), key=lambda i: estimates[i] - shares[i])
+    for index in by_remainder[: max(0, missing)]:
+        estimates[index] += 1
     return estimates
 
 
