@@ -378,14 +378,25 @@ class Resource:
             response = await self._send(endpoint, params=[*params, ("page", str(page))])
             return _read_page(
                 response,
-                lambda data, where: read_numbered_page(data, structure, page=page, where=where),
+                lambda data, where: read_numbered_page(data, list, page=page, where=where),
             )
+
+        def finish(page: NumberedPage[Any]) -> NumberedPage[Any]:
+            # Models are built as the page is handed over, not in the fetch task: the task
+            # ends (freeing its slot for the next request) as soon as the page is decoded.
+            try:
+                items = structure(page.items)
+            except ModelError as exc:
+                where = f"{endpoint.method} {self._client._transport.url(endpoint.path)}"
+                exc.args = (f"{exc} ({where}, page {page.page})",)
+                raise
+            return attrs.evolve(page, items=items)
 
         in_flight = concurrency
         if isinstance(concurrency, int) and not isinstance(concurrency, bool):
             in_flight = min(concurrency, self._client.config.max_connections)
         return AsyncPagePaginator(
-            fetch, first_page=first_page, concurrency=in_flight, max_items=max_items
+            fetch, first_page=first_page, concurrency=in_flight, max_items=max_items, finish=finish
         )
 
 

@@ -9,6 +9,11 @@ the time as plain asyncio tasks in a window keyed by page number: a slow page do
 others, and pages that arrived early wait to be handed over in order (at most
 ``2 * concurrency`` of them are held). Items already seen on an earlier page (lists shift under
 concurrent inserts and deletes) are not repeated.
+
+With ``finish`` (the resources pass their model builder), a fetch task ends as soon as its page
+is decoded and the items are built as the page is handed over: building 25 nested models per
+page then overlaps the requests in flight instead of holding back the next one (1,000 portal
+links at 20 ms: 8.2x -> 8.8x a sequential loop, the same as plain dicts).
 """
 
 from __future__ import annotations
@@ -27,7 +32,8 @@ class PagePaginator(Generic[T]):
     """Streams a page-number list: page 1, then the rest concurrently, yielded in page order.
 
     Items seen on an earlier page (shifted by concurrent inserts/deletes) are not repeated;
-    ``max_items`` stops after that many items.
+    ``max_items`` stops after that many items. ``finish``, when given, turns each fetched page
+    into the page handed over (e.g. builds its models), just before it is handed over.
     """
 
     _async: AsyncPagePaginator[T]
