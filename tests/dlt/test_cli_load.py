@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import socket
 import subprocess
@@ -107,6 +108,20 @@ def test_selected_resources_only(
     assert status == 0, stderr
     assert _summary(stdout)["rows"] == {"sites": 25, "work_types": 8}
     assert cwpro_env.emulator.stats["GET /workorders"] == 0
+
+
+def test_the_collector_is_left_as_it_was(
+    cwpro_env: EmulatorThread, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the command tunes and freezes the collector for its run; a process that calls it goes on
+    # with its own settings, after a failed run too
+    before = gc.get_threshold(), gc.get_freeze_count()
+    status, _, stderr = _load(capsys, "sites")
+    assert status == 0, stderr
+    assert (gc.get_threshold(), gc.get_freeze_count()) == before
+    cwpro_env.emulator.faults.add("status", status=403, route="GET /sites")
+    assert _load(capsys, "sites")[0] == 1
+    assert (gc.get_threshold(), gc.get_freeze_count()) == before
 
 
 def test_postgres_destination(
