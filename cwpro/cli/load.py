@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from ._common import (
     EXIT_API_ERROR,
@@ -191,8 +191,14 @@ def _import_dlt() -> Any:
     return dlt
 
 
-def _pipeline(args: argparse.Namespace) -> Pipeline:
-    """The pipeline, with its destination checked: installed, configured and reachable."""
+def _pipeline(args: argparse.Namespace, stack: contextlib.ExitStack) -> Pipeline:
+    """The pipeline, with its destination checked: installed, configured and reachable.
+
+    An embedded database (DuckDB) is kept open on ``stack`` for the whole run: dlt opens and
+    closes it around each of its steps and load jobs, and each last close is a checkpoint
+    of the file; with one connection held here the others share the open database (DuckDB
+    keeps one instance per file in a process) and the file is checkpointed once, at the end.
+    """
     dlt = _import_dlt()
     from dlt.common.configuration.exceptions import ConfigurationException
     from dlt.common.destination.exceptions import DestinationException
@@ -222,14 +228,24 @@ def _pipeline(args: argparse.Namespace) -> Pipeline:
             f"unknown destination {args.destination!r}: give the name of a dlt destination, "
             f"e.g. duckdb or postgres ({type(exc).__name__})"
         ) from None
-    try:
-        with client:  # opens a connection to SQL destinations
-            pass
+    try:  # opens a connection to SQL destinations
+        if _embedded(client):
+            # cast: dlt annotates __exit__'s arguments without None
+            stack.enter_context(cast("contextlib.AbstractContextManager[Any]", client))
+        else:
+            with client:
+                pass
     except Exception as exc:
         raise _Unreachable(
             f"cannot connect to the {args.destination} destination: {_first_line(exc)}"
         ) from None
     return pipeline
+
+
+def _embedded(client: Any) -> bool:
+    """Whether ``client`` is of a database inside this process (DuckDB: a connection pool)."""
+    credentials = getattr(getattr(client, "config", None), "credentials", None)
+    return getattr(credentials, "conn_pool", None) is not None
 
 
 class _Unreachable(Exception):
@@ -336,9 +352,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, settled: Callable[[], None]) -> int:
+    with contextlib.ExitStack() as stack:
+        return _load(args, settled, stack)
+
+
+def _load(
+    args: argparse.Namespace, settled: Callable[[], None], stack: contextlib.ExitStack
+) -> int:
     started = time.monotonic()
     try:
-        pipeline = _pipeline(args)
+        pipeline = _pipeline(args, stack)
     except _Unreachable as exc:
         error(f"{exc}; check the credentials and that the database is running")
         return EXIT_FAILURE
@@ -362,6 +385,7 @@ def _run(args: argparse.Namespace, settled: Callable[[], None]) -> int:
         except Exception as exc:
             return _failed(exc, pipeline)
         progress.update(sum(counts.rows.values()), sum(counts.rows.values()))
+    stack.close()  # the database closed (DuckDB: checkpointed) before the run is reported
     seconds = round(time.monotonic() - started, 3)
     rows = {name: counts.rows.get(name, 0) for name in args.resources or RESOURCES}
     where = getattr(info, "destination_displayable_credentials", None) or args.destination
