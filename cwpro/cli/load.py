@@ -1,7 +1,9 @@
 """``cwpro load``: load the API into a database through dlt (``cwpro.dlt``), incrementally.
 
 dlt is imported only when the command runs (``cwpro[dlt]``; ``cwpro[postgres]`` for PostgreSQL).
-The destination is checked before anything is fetched: installed, configured, reachable.
+The destination is checked before anything is fetched: installed, configured, reachable --
+except that a first run or a full refresh into DuckDB starts fetching while dlt is imported
+(:func:`_prefetch`; a DuckDB file needs no configuration, and a failed check cancels it).
 """
 
 from __future__ import annotations
@@ -9,11 +11,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
+import importlib.util
 import os
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, cast
 
 from ._common import (
@@ -38,9 +42,17 @@ if TYPE_CHECKING:
     from dlt.common.typing import TLoaderFileFormat
 
     from cwpro.dlt import BatchStats
+    from cwpro.dlt._prefetch import Prefetch
 
 #: The resources of ``cwpro.dlt.cwp_source`` (command-line spellings with '-' accepted too).
 RESOURCES: Final = ("workorders", "sites", "work_types", "webhooks", "portal_links")
+#: The resources loaded incrementally on created_date (``cwpro.dlt.CURSOR_RESOURCES``).
+CURSOR_COLLECTIONS: Final = RESOURCES[:4]
+#: ``cwp_source``'s bounds of --limit and --partitions.
+MAX_PAGE_SIZE: Final = 1000
+MAX_PARTITIONS: Final = 64
+#: Rows a prefetch holds at most per resource before dlt takes them (pages of --limit rows).
+PREFETCH_ROWS: Final = 10_000
 #: What to install for a destination whose dlt extra is missing.
 INSTALL_HINTS: Final = {
     "postgres": "pip install 'cwpro[postgres]'",
@@ -266,7 +278,9 @@ def _file_format(destination: str, *, nested_tables: bool) -> TLoaderFileFormat 
     return FILE_FORMATS[as_tables].get(destination)
 
 
-def _source(args: argparse.Namespace, on_stats: Callable[[BatchStats], None]) -> Any:
+def _source(
+    args: argparse.Namespace, on_stats: Callable[[BatchStats], None], prefetch: Prefetch | None
+) -> Any:
     import cwpro
     from cwpro.dlt import cwp_source
 
@@ -285,6 +299,7 @@ def _source(args: argparse.Namespace, on_stats: Callable[[BatchStats], None]) ->
             max_retries=args.max_retries,
             arrow=not args.nested_tables,
             on_stats=on_stats,
+            prefetch=prefetch,
         )
     except Exception as exc:
         cause = _root_cause(exc)
@@ -353,13 +368,76 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, settled: Callable[[], None]) -> int:
     with contextlib.ExitStack() as stack:
-        return _load(args, settled, stack)
+        started = time.monotonic()
+        prefetch = _prefetch(args)
+        if prefetch is not None:
+            stack.callback(prefetch.close)
+        return _load(args, settled, stack, prefetch, started)
+
+
+def _state_absent(args: argparse.Namespace) -> bool:
+    """Whether the pipeline certainly has no local state yet (its first run here): only when
+    its folder is known without dlt (``--pipelines-dir``, or dlt's ``DLT_DATA_DIR``)."""
+    if args.pipelines_dir:
+        pipelines = Path(args.pipelines_dir)
+    elif os.environ.get("DLT_DATA_DIR"):
+        pipelines = Path(os.environ["DLT_DATA_DIR"]) / "pipelines"
+    else:
+        return False
+    return not (pipelines / args.pipeline_name / "state.json").exists()
+
+
+def _prefetch(args: argparse.Namespace) -> Prefetch | None:
+    """Start fetching, before dlt is imported, the windows this run will read, when they can
+    be known without the pipeline's state (see ``cwpro.dlt._prefetch``); None otherwise.
+
+    Only into DuckDB with dlt and duckdb installed (an embedded file: nothing to configure or
+    reach, so the destination check that follows fails only in rare cases -- a locked or
+    unwritable file -- and then cancels the prefetch), and only for a full refresh or a first
+    run: then the window is ``[--since, the end of time]``. A resource whose window from dlt
+    differs (state restored from the destination, dlt config with other credentials) does
+    not use it.
+    """
+    if args.destination != "duckdb" or not (args.full_refresh or _state_absent(args)):
+        return None
+    if any(importlib.util.find_spec(name) is None for name in ("dlt", "duckdb")):
+        return None
+    resources = [name for name in args.resources or RESOURCES if name in CURSOR_COLLECTIONS]
+    if not resources or not 1 <= args.limit <= MAX_PAGE_SIZE or args.partitions > MAX_PARTITIONS:
+        return None
+    import cwpro
+    from cwpro.dlt._fetch import OPEN_HIGH, OPEN_LOW, CursorWindow
+    from cwpro.dlt._prefetch import Prefetch
+
+    options: dict[str, Any] = {
+        "client_id": args.client_id,
+        "client_secret": args.client_secret,
+        "token": args.token,
+        "api_key": None,
+        "base_url": args.base_url,
+        "environment": None,
+        "max_retries": args.max_retries,
+    }  # what cwp_source makes of the arguments _source gives it
+    try:
+        cwpro.AsyncClient(**options)  # no credentials: cwp_source reports it, nothing to fetch
+        since = OPEN_LOW if args.since is None else parse_datetime_arg(args.since)
+    except Exception:
+        return None
+    prefetch = Prefetch()
+    ahead = max(args.partitions, -(-PREFETCH_ROWS // args.limit))
+    for name in resources:
+        window = CursorWindow(name, options, since, OPEN_HIGH, args.limit, args.partitions)
+        prefetch.start(name, window, ahead=ahead)
+    return prefetch
 
 
 def _load(
-    args: argparse.Namespace, settled: Callable[[], None], stack: contextlib.ExitStack
+    args: argparse.Namespace,
+    settled: Callable[[], None],
+    stack: contextlib.ExitStack,
+    prefetch: Prefetch | None,
+    started: float,
 ) -> int:
-    started = time.monotonic()
     try:
         pipeline = _pipeline(args, stack)
     except _Unreachable as exc:
@@ -367,7 +445,7 @@ def _load(
         return EXIT_FAILURE
     progress = item_progress(f"load into {args.destination}", enabled=not args.no_progress)
     counts = _Counts(lambda total: progress.update(total, None))
-    source = _source(args, counts)
+    source = _source(args, counts, prefetch)
     settled()
     with progress:
         try:
