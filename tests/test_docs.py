@@ -122,7 +122,7 @@ def _importable(dotted: str) -> bool:
         try:
             for name in parts[cut:]:
                 target = getattr(target, name)
-        except AttributeError:
+        except (AttributeError, ImportError):  # a lazy name whose import fails: cwpro.dlt
             return False
         return True
     return False

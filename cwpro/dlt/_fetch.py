@@ -16,6 +16,8 @@ import math
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, Final, Protocol
 
+import attrs
+
 import cwpro
 from cwpro._serde import parse_datetime
 
@@ -24,6 +26,7 @@ __all__ = [
     "OPEN_HIGH",
     "OPEN_LOW",
     "CursorCollection",
+    "CursorWindow",
     "cursor_pages",
     "parse_instant",
     "portal_link_pages",
@@ -119,6 +122,32 @@ async def cursor_pages(
     async for _, page in export.pages():
         if page.items:
             yield page.items
+
+
+@attrs.frozen
+class CursorWindow:
+    """What one cursor resource fetches in a run: equal windows fetch the same pages."""
+
+    #: The client attribute of the collection (``workorders``...).
+    attribute: str
+    #: The :class:`cwpro.AsyncClient` keyword arguments.
+    client_options: Mapping[str, Any]
+    start: _dt.datetime
+    end: _dt.datetime
+    page_size: int
+    partitions: int
+
+    async def pages(self) -> AsyncIterator[list[dict[str, Any]]]:
+        """:func:`cursor_pages` of the window, on a client of its own."""
+        async with cwpro.AsyncClient(**self.client_options) as client:
+            async for batch in cursor_pages(
+                getattr(client, self.attribute),
+                start=self.start,
+                end=self.end,
+                page_size=self.page_size,
+                partitions=self.partitions,
+            ):
+                yield batch
 
 
 async def portal_link_pages(client: cwpro.AsyncClient) -> AsyncIterator[list[dict[str, Any]]]:

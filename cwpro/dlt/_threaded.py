@@ -23,9 +23,9 @@ import contextlib
 import queue
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
-__all__ = ["stream_in_thread"]
+__all__ = ["ThreadedStream", "stream_in_thread"]
 
 T = TypeVar("T")
 
@@ -38,18 +38,43 @@ def stream_in_thread(
     make: Callable[[], AsyncIterator[T]], *, ahead: int = 4, name: str = "cwpro-dlt"
 ) -> Iterator[T]:
     """Yield the items of ``make()`` (an async iterator started on the worker's loop)."""
-    if ahead < 1:
-        raise ValueError(f"ahead must be >= 1, got {ahead}")
-    handoff: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
-    loop = asyncio.new_event_loop()
-    room = asyncio.Semaphore(ahead)
+    yield from ThreadedStream(make, ahead=ahead, name=name).items()
 
-    async def produce() -> None:
+
+class ThreadedStream(Generic[T]):
+    """The worker of :func:`stream_in_thread`, started at once: it fetches up to ``ahead``
+    items before anyone asks (the fetch ahead of ``cwpro load``). :meth:`items` hands them
+    over, once; :meth:`close` (also at the end of :meth:`items`) cancels and joins."""
+
+    def __init__(
+        self, make: Callable[[], AsyncIterator[T]], *, ahead: int = 4, name: str = "cwpro-dlt"
+    ) -> None:
+        if ahead < 1:
+            raise ValueError(f"ahead must be >= 1, got {ahead}")
+        self._handoff: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        self._loop = loop = asyncio.new_event_loop()
+        self._room = asyncio.Semaphore(ahead)
+        self._task = loop.create_task(self._produce(make))
+
+        def work() -> None:
+            try:
+                with contextlib.suppress(asyncio.CancelledError):
+                    loop.run_until_complete(self._task)
+                loop.run_until_complete(loop.shutdown_asyncgens())
+                loop.run_until_complete(loop.shutdown_default_executor())
+            finally:
+                loop.close()
+
+        self._worker = threading.Thread(target=work, name=name, daemon=True)
+        self._worker.start()
+
+    async def _produce(self, make: Callable[[], AsyncIterator[T]]) -> None:
+        handoff = self._handoff
         try:
             stream = make()
             try:
                 async for item in stream:
-                    await room.acquire()
+                    await self._room.acquire()
                     handoff.put((_ITEM, item))
             finally:
                 aclose = getattr(stream, "aclose", None)
@@ -63,31 +88,24 @@ def stream_in_thread(
         else:
             handoff.put((_END, None))
 
-    task = loop.create_task(produce())
-
-    def work() -> None:
+    def items(self) -> Iterator[T]:
+        """The items, in order; the stream's error raised here; closed when this ends."""
         try:
-            with contextlib.suppress(asyncio.CancelledError):
-                loop.run_until_complete(task)
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.run_until_complete(loop.shutdown_default_executor())
+            while True:
+                kind, value = self._handoff.get()
+                if kind == _END:
+                    return
+                if kind == _ERROR:
+                    raise value
+                with contextlib.suppress(RuntimeError):  # the stream ended after this item
+                    self._loop.call_soon_threadsafe(self._room.release)
+                yield value
         finally:
-            loop.close()
+            self.close()
 
-    worker = threading.Thread(target=work, name=name, daemon=True)
-    worker.start()
-    try:
-        while True:
-            kind, value = handoff.get()
-            if kind == _END:
-                return
-            if kind == _ERROR:
-                raise value
-            with contextlib.suppress(RuntimeError):  # the stream ended after this item: no room
-                loop.call_soon_threadsafe(room.release)
-            yield value
-    finally:
-        if worker.is_alive():
+    def close(self) -> None:
+        """Cancel the stream (its client closes) and wait for the worker to end."""
+        if self._worker.is_alive():
             with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: it is done
-                loop.call_soon_threadsafe(task.cancel)
-            worker.join(JOIN_TIMEOUT)
+                self._loop.call_soon_threadsafe(self._task.cancel)
+            self._worker.join(JOIN_TIMEOUT)

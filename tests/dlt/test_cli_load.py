@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +111,20 @@ def test_selected_resources_only(
     assert cwpro_env.emulator.stats["GET /workorders"] == 0
 
 
+def test_the_collector_is_left_as_it_was(
+    cwpro_env: EmulatorThread, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the command tunes and freezes the collector for its run; a process that calls it goes on
+    # with its own settings, after a failed run too
+    before = gc.get_threshold(), gc.get_freeze_count()
+    status, _, stderr = _load(capsys, "sites")
+    assert status == 0, stderr
+    assert (gc.get_threshold(), gc.get_freeze_count()) == before
+    cwpro_env.emulator.faults.add("status", status=403, route="GET /sites")
+    assert _load(capsys, "sites")[0] == 1
+    assert (gc.get_threshold(), gc.get_freeze_count()) == before
+
+
 def test_postgres_destination(
     cwpro_env: EmulatorThread,
     postgres_server: PostgresServer,
@@ -207,3 +223,61 @@ def test_without_pyarrow_the_load_files_are_for_dicts(monkeypatch: pytest.Monkey
     assert load._file_format("postgres", nested_tables=False) is None
     monkeypatch.setattr(_arrow, "load_pyarrow", lambda: None)  # rows fall back to dicts
     assert load._file_format("duckdb", nested_tables=False) == "jsonl"
+
+
+def test_first_run_prefetch_is_used_and_a_wrong_guess_is_dropped(
+    cwpro_env: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a first run fetches its window before dlt is set up: the same requests as a full refresh
+    # of the same window, never two fetches of it
+    stats = cwpro_env.emulator.stats
+    status, stdout, stderr = _load(capsys, "workorders")
+    assert status == 0, stderr
+    first = stats["GET /workorders"]
+    status, stdout, stderr = _load(capsys, "workorders", "--full-refresh")
+    assert status == 0, stderr
+    assert stats["GET /workorders"] - first == first
+    assert _summary(stdout)["rows"]["workorders"] == WORK_ORDERS + RECENT
+    # without its local state the run looks like a first one, but dlt restores the state from
+    # the database: its window (the lag hour) is not the guessed one, so the prefetch is
+    # dropped and only the window's rows are read and merged
+    import shutil
+
+    shutil.rmtree(tmp_path / "pipelines")
+    create_workorders(cwpro_env, 5, "after")
+    status, stdout, stderr = _load(capsys, "workorders")
+    assert status == 0, stderr
+    assert _summary(stdout)["rows"]["workorders"] == RECENT + 5
+    assert _duckdb_count(tmp_path / "cwpro.duckdb", "workorders") == (WORK_ORDERS + RECENT + 5,) * 2
+    assert [t for t in threading.enumerate() if t.name.startswith("cwpro-dlt-")] == []
+
+
+def test_a_prefetch_is_taken_only_for_its_own_window() -> None:
+    import datetime as dt
+
+    from cwpro.dlt._fetch import CursorWindow
+    from cwpro.dlt._prefetch import Prefetch
+
+    started = threading.Event()
+
+    class Window(CursorWindow):
+        async def pages(self) -> Any:
+            started.set()
+            for n in range(5):
+                yield [{"n": n}]
+
+    low = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+    window = Window("workorders", {"token": "t"}, low, low, 500, 8)
+    prefetch = Prefetch()
+    prefetch.start("workorders", window, ahead=2)
+    assert started.wait(10)
+    later = Window("workorders", {"token": "t"}, low + dt.timedelta(hours=1), low, 500, 8)
+    assert prefetch.take("workorders", later) is None  # another window: cancelled
+    assert prefetch.take("workorders", window) is None  # and gone
+    prefetch.start("workorders", window, ahead=2)
+    pages = prefetch.take("workorders", window)
+    assert pages is not None and [page[0]["n"] for page in pages] == list(range(5))
+    prefetch.start("sites", window, ahead=2)
+    prefetch.close()
+    assert prefetch.resources() == []
+    assert [t for t in threading.enumerate() if t.name.startswith("cwpro-dlt-")] == []
