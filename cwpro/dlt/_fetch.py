@@ -4,9 +4,10 @@
 Cursor collections are read over a ``created_date`` window ``[start, end]`` with the SDK's
 partitioned export: one request sorted by ``created_date`` that holds up to a page of the
 window's oldest items (a small window -- the usual incremental run -- is complete after it),
-else one more for the newest item, then the window split by :func:`cwpro.split_range` into
-concurrent partitions, as many as the window's size needs. Portal links are read whole, page by
-page (page 1, then the rest concurrently). Every yield is one page: memory stays flat.
+else the window is split into concurrent partitions of about equal item counts, as many as its
+size needs (:func:`cwpro.pagination.planning.plan_partitions`: a few dozen one-item counts).
+Portal links are read whole, page by page (page 1, then the rest concurrently). Every yield is
+one page: memory stays flat.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any, Final, Protocol
 import attrs
 
 import cwpro
-from cwpro._serde import parse_datetime
+from cwpro.pagination.planning import OPEN_HIGH, OPEN_LOW, plan_partitions
 
 __all__ = [
     "DATE_FIELD",
@@ -33,8 +34,6 @@ __all__ = [
 ]
 
 DATE_FIELD: Final = "created_date"
-OPEN_LOW: Final = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
-OPEN_HIGH: Final = _dt.datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=_dt.timezone.utc)
 PORTAL_LINKS_PER_PAGE: Final = 100
 
 
@@ -68,26 +67,6 @@ def parse_instant(value: Any) -> _dt.datetime:
     return moment.astimezone(_dt.timezone.utc)
 
 
-def _page_date(page: cwpro.CursorPage[dict[str, Any]]) -> _dt.datetime | None:
-    if not page.items:
-        return None
-    try:
-        return parse_datetime(page.items[0].get(DATE_FIELD))
-    except (TypeError, ValueError):
-        return None
-
-
-def _partitions(
-    start: _dt.datetime, end: _dt.datetime, oldest: _dt.datetime, newest: _dt.datetime, parts: int
-) -> list[dict[str, Any]]:
-    """``parts`` partitions of ``[oldest, newest]``, the outer ones widened to ``[start, end]``."""
-    split = cwpro.split_range(DATE_FIELD, oldest, max(oldest, newest), parts)
-    first, last = split[0]["between"], split[-1]["between"]
-    first[DATE_FIELD] = (start, first[DATE_FIELD][1])
-    last[DATE_FIELD] = (last[DATE_FIELD][0], end)
-    return split
-
-
 async def cursor_pages(
     collection: CursorCollection,
     *,
@@ -105,19 +84,17 @@ async def cursor_pages(
         if first.items:
             yield first.items
         return
-    newest_page = await collection.list(
-        limit=1, sort_by=f"{DATE_FIELD}:desc", as_dict=True, **window
-    )
-    oldest, newest = _page_date(first), _page_date(newest_page)
-    if oldest is None or newest is None:  # cannot happen with a between filter on the field
-        raise cwpro.PaginationError(f"items in a {DATE_FIELD} window came without {DATE_FIELD}")
     total = first.total_results or page_size * partitions
     parts = max(1, min(partitions, math.ceil(total / page_size)))
+
+    def first_page(**options: Any) -> cwpro.AsyncCursorPaginator[dict[str, Any]]:
+        return collection.list(**options, as_dict=True)
+
+    plan = await plan_partitions(
+        first_page, {}, parts=parts, field=DATE_FIELD, since=start, until=end
+    )
     export = collection.export(
-        _partitions(start, end, oldest, newest, parts),
-        concurrency=parts,
-        limit=page_size,
-        as_dict=True,
+        plan.partitions, concurrency=len(plan.partitions), limit=page_size, as_dict=True
     )
     async for _, page in export.pages():
         if page.items:
