@@ -12,8 +12,7 @@ errors does not pay for aiohttp, asyncio, attrs and cattrs. ``from cwpro import 
 imports what the client needs, once.
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ._errors import (
     APIConnectionError,
@@ -40,6 +39,7 @@ from ._errors import (
     WebhookInboxError,
     WebhookPayloadError,
 )
+from ._lazy import lazy_names
 from ._logging import configure_from_env as _configure_logging_from_env
 from ._version import __version__
 
@@ -188,18 +188,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """Import a public name on first access (then it is a plain module attribute)."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'cwpro' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, globals())
 
 
 _configure_logging_from_env()  # CWPRO_LOG=debug|info: a stderr handler on the 'cwpro' logger

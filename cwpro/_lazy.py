@@ -37,3 +37,24 @@ def lazy_module(name: str, namespace: dict[str, Any], alias: str | None = None) 
         name, namespace, alias or name.rpartition(".")[2]
     )
     return stand_in
+
+
+def lazy_names(package: str, table: dict[str, str], namespace: dict[str, Any]) -> tuple[Any, Any]:
+    """A package's PEP 562 ``__getattr__`` and ``__dir__`` for names imported on first access.
+
+    ``table`` maps each public name to the (relative) module that defines it; the first access
+    imports it and stores it in ``namespace``, so later lookups are plain attribute reads.
+    """
+
+    def __getattr__(name: str) -> Any:
+        module = table.get(name)
+        if module is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(module, package), name)
+        namespace[name] = value
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted({*namespace, *table})
+
+    return __getattr__, __dir__
