@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import AsyncIterable, Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from datetime import datetime
 
 import attrs
@@ -42,6 +43,23 @@ class BackfillResult:
 
 
 _STORE_BATCH = 500
+
+
+@contextlib.asynccontextmanager
+async def _closing(
+    events: AsyncIterable[WebhookEvent],
+) -> AsyncIterator[AsyncIterator[WebhookEvent]]:
+    """The iterator of ``events``, closed (``aclose``, when it has one) however the read ends.
+
+    A paginator's generator so stops on an error too, not only when it is exhausted.
+    """
+    iterator = aiter(events)
+    try:
+        yield iterator
+    finally:
+        close = getattr(iterator, "aclose", None)
+        if close is not None:
+            await close()
 
 
 async def backfill(
@@ -90,8 +108,7 @@ async def backfill(
     handled = 0
     skipped = 0
     newest: datetime | None = None
-    iterator = aiter(events)
-    try:
+    async with _closing(events) as iterator:
         async for event in iterator:
             if newest is None or event.created_date > newest:
                 newest = event.created_date
@@ -104,11 +121,6 @@ async def backfill(
                 await seen.discard(event.id)
                 raise
             handled += 1
-    finally:
-        # stop the source (e.g. a paginator's generator) when ending early on an error
-        close = getattr(iterator, "aclose", None)
-        if close is not None:
-            await close()
     logger.info("webhook backfill done: %d handled, %d already seen", handled, skipped)
     return BackfillResult(handled=handled, skipped=skipped, newest_created_date=newest)
 
@@ -119,7 +131,6 @@ async def _backfill_into(events: AsyncIterable[WebhookEvent], inbox: Inbox) -> B
     skipped = 0
     newest: datetime | None = None
     batch: list[WebhookEvent] = []
-    iterator = aiter(events)
 
     async def flush() -> None:
         nonlocal stored, skipped
@@ -128,7 +139,7 @@ async def _backfill_into(events: AsyncIterable[WebhookEvent], inbox: Inbox) -> B
         skipped += len(flags) - sum(flags)
         batch.clear()
 
-    try:
+    async with _closing(events) as iterator:
         async for event in iterator:
             if newest is None or event.created_date > newest:
                 newest = event.created_date
@@ -137,9 +148,5 @@ async def _backfill_into(events: AsyncIterable[WebhookEvent], inbox: Inbox) -> B
                 await flush()
         if batch:
             await flush()
-    finally:
-        close = getattr(iterator, "aclose", None)
-        if close is not None:
-            await close()
     logger.info("webhook backfill done: %d stored in the inbox, %d already there", stored, skipped)
     return BackfillResult(skipped=skipped, stored=stored, newest_created_date=newest)
