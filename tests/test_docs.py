@@ -53,7 +53,7 @@ from pathlib import Path
 import pytest
 
 from cwpro.emulator import EmulatorThread
-from tests._mypy import mypy_strict
+from tests._support import mypy_strict
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]

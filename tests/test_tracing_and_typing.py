@@ -17,7 +17,7 @@ import cwpro._errors
 from cwpro.resources._base import CursorListResource, ExportArgs, ListArgs
 from cwpro.resources.portal_links import PortalLinkListArgs, PortalLinks
 from cwpro.resources.webhooks import WebhookExportArgs, WebhookListArgs, Webhooks
-from tests._mypy import mypy_strict
+from tests._support import mypy_strict
 from tests.conftest import make_client
 
 

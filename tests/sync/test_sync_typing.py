@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from tests._mypy import mypy_strict
+from tests._support import mypy_strict
 
 USER_SCRIPT = """
 from typing import Any
