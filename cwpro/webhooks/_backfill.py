@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterable, Awaitable, Callable
 from datetime import datetime
 
 import attrs
 
+from cwpro.pagination._closing import closing
 from cwpro.webhooks._dedupe import SeenStore
 from cwpro.webhooks._dispatch import InboxSeenStore
 from cwpro.webhooks._events import WebhookEvent
@@ -43,23 +43,6 @@ class BackfillResult:
 
 
 _STORE_BATCH = 500
-
-
-@contextlib.asynccontextmanager
-async def _closing(
-    events: AsyncIterable[WebhookEvent],
-) -> AsyncIterator[AsyncIterator[WebhookEvent]]:
-    """The iterator of ``events``, closed (``aclose``, when it has one) however the read ends.
-
-    A paginator's generator so stops on an error too, not only when it is exhausted.
-    """
-    iterator = aiter(events)
-    try:
-        yield iterator
-    finally:
-        close = getattr(iterator, "aclose", None)
-        if close is not None:
-            await close()
 
 
 async def backfill(
@@ -108,7 +91,7 @@ async def backfill(
     handled = 0
     skipped = 0
     newest: datetime | None = None
-    async with _closing(events) as iterator:
+    async with closing(aiter(events)) as iterator:
         async for event in iterator:
             if newest is None or event.created_date > newest:
                 newest = event.created_date
@@ -139,7 +122,7 @@ async def _backfill_into(events: AsyncIterable[WebhookEvent], inbox: Inbox) -> B
         skipped += len(flags) - sum(flags)
         batch.clear()
 
-    async with _closing(events) as iterator:
+    async with closing(aiter(events)) as iterator:
         async for event in iterator:
             if newest is None or event.created_date > newest:
                 newest = event.created_date
