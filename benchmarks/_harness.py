@@ -85,8 +85,10 @@ class Stats:
 
 
 try:  # the raw-aiohttp reference decodes like the SDK does: orjson when installed
-    from orjson import loads as loads  # re-exported for the benchmark scripts
+    import orjson as orjson  # re-exported for the benchmark scripts (None without it)
+    from orjson import loads as loads
 except ImportError:  # pragma: no cover - cwpro[speed] not installed
+    orjson = None  # type: ignore[assignment]
     from json import loads as loads  # type: ignore[assignment]
 
 
@@ -168,18 +170,9 @@ class Figure:
         notes: Sequence[str] = (),
     ) -> Figure:
         """A figure checked against ``target`` (its unit is the target's)."""
-        return cls(
-            key=key,
-            label=label,
-            value=stats.median,
-            unit=target.unit,
-            spread=stats.spread(digits, "" if target.unit == "x" else f" {target.unit}"),
-            command=command,
-            target=target.text,
-            passed=target.met(stats.median),
-            digits=digits,
-            notes=list(notes),
-        )
+        figure = cls.info(key, label, stats, target.unit, command, digits=digits, notes=notes)
+        figure.target, figure.passed = target.text, target.met(stats.median)
+        return figure
 
     @classmethod
     def info(

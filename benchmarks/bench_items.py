@@ -37,17 +37,13 @@ from ._harness import (
     cpus,
     emulator,
     measure_sync,
+    orjson,
     ratio_stats,
     raw_token,
     run_async,
     run_script,
     script_command,
 )
-
-try:
-    import orjson
-except ImportError:  # pragma: no cover - cwpro[speed] not installed
-    orjson = None  # type: ignore[assignment]
 
 COMMAND = script_command("bench_items")
 TARGET = Target.at_most(1.5)

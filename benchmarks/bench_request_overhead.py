@@ -39,6 +39,7 @@ from ._harness import (
     cpus,
     emulator,
     interleave_calls,
+    orjson,
     ratio_stats,
     raw_token,
     run_async,
@@ -46,11 +47,6 @@ from ._harness import (
     script_command,
     walls,
 )
-
-try:
-    import orjson
-except ImportError:  # pragma: no cover - cwpro[speed] not installed
-    orjson = None  # type: ignore[assignment]
 
 COMMAND = script_command("bench_request_overhead")
 #: Issue #17: a default install (json) within 5% of raw aiohttp + json.loads; with the ``speed``

@@ -28,7 +28,7 @@ import statistics
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterable, Awaitable, Callable, Coroutine, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -85,6 +85,26 @@ def per_call(calls: int, fn: Callable[[], object]) -> float:
     for _ in range(calls):
         fn()
     return (time.perf_counter() - started) / calls
+
+
+async def per_item(walk: Callable[[], AsyncIterable[object]], expected: int) -> float:
+    """Wall seconds per item of one walk of ``walk()``, checked to yield ``expected`` items."""
+    started = time.perf_counter()
+    count = 0
+    async for _ in walk():
+        count += 1
+    if count != expected:
+        raise AssertionError(f"streamed {count} work orders, expected {expected}")
+    return (time.perf_counter() - started) / count
+
+
+def per_item_sync(walk: Callable[[], Iterable[object]], expected: int) -> float:
+    """:func:`per_item` for a blocking ``walk``."""
+    started = time.perf_counter()
+    count = sum(1 for _ in walk())
+    if count != expected:
+        raise AssertionError(f"streamed {count} work orders, expected {expected}")
+    return (time.perf_counter() - started) / count
 
 
 def measure(
@@ -160,23 +180,13 @@ def main() -> None:
         title = f"one workorders.get per call ({calls} calls x {options.rounds} rounds)"
         report(title, measure(blocks, options.rounds, calls), "async")
 
-        async def async_stream() -> float:
-            started = time.perf_counter()
-            count = 0
-            async for _ in aclient.workorders.list(limit=100):
-                count += 1
-            assert count == options.items
-            return (time.perf_counter() - started) / count
-
-        def sync_stream() -> float:
-            started = time.perf_counter()
-            count = sum(1 for _ in sclient.workorders.list(limit=100))
-            assert count == options.items
-            return (time.perf_counter() - started) / count
-
         streams: dict[str, Block] = {
-            "async": lambda: loop.run_until_complete(async_stream()),
-            "sync": sync_stream,
+            "async": lambda: loop.run_until_complete(
+                per_item(lambda: aclient.workorders.list(limit=100), options.items)
+            ),
+            "sync": lambda: per_item_sync(
+                lambda: sclient.workorders.list(limit=100), options.items
+            ),
         }
         title = f"streaming {options.items} work orders, 100 per page (per item)"
         report(title, measure(streams, max(3, options.rounds // 3), options.items), "async")

@@ -18,7 +18,6 @@ Run alone: ``python -m benchmarks.bench_sync_vs_async [--quick]``.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 
 import cwpro
@@ -38,7 +37,7 @@ from ._harness import (
     script_command,
     walls,
 )
-from .bench_sync_overhead import client_options, per_call
+from .bench_sync_overhead import client_options, per_call, per_item, per_item_sync
 
 COMMAND = script_command("bench_sync_vs_async")
 STREAM_ITEMS = 2_000
@@ -76,25 +75,16 @@ def run(quick: bool = False) -> list[Figure]:
                 variant()
             calls_measured = alternate_sync(variants, rounds)
 
-            async def async_stream() -> float:
-                started = time.perf_counter()
-                count = 0
-                async for _ in aclient.workorders.list(limit=100):
-                    count += 1
-                if count != STREAM_ITEMS:
-                    raise AssertionError(f"streamed {count} work orders")
-                return (time.perf_counter() - started) / count
+            def async_stream() -> float:
+                walk = per_item(lambda: aclient.workorders.list(limit=100), STREAM_ITEMS)
+                return loop.run_until_complete(walk)
 
             def sync_stream() -> float:
-                started = time.perf_counter()
-                count = sum(1 for _ in sclient.workorders.list(limit=100))
-                if count != STREAM_ITEMS:
-                    raise AssertionError(f"streamed {count} work orders")
-                return (time.perf_counter() - started) / count
+                return per_item_sync(lambda: sclient.workorders.list(limit=100), STREAM_ITEMS)
 
             streams = alternate_sync(
                 {
-                    "async": lambda: Sample(loop.run_until_complete(async_stream()), 0.0),
+                    "async": lambda: Sample(async_stream(), 0.0),
                     "sync": lambda: Sample(sync_stream(), 0.0),
                 },
                 stream_rounds,

@@ -7,7 +7,8 @@ classes of ``cwpro.resources.RESOURCES`` with their bases. Each twin wraps the a
 ``CODE`` table (``AsyncX`` -> ``X``), docstrings through ``DOCS`` (``await x()`` -> ``x()``,
 ``async for`` -> ``for``, ...). ``async def`` runs through the bridge, async generators become
 blocking ones, ``__await__`` becomes ``first_page()``, ``__aiter__`` ``__iter__``; results of a
-mirrored type are wrapped in their twin; public ``self.x`` of an ``__init__`` become properties.
+mirrored type are wrapped in their twin; public ``self.x`` of an ``__init__`` become properties;
+a class's ``if TYPE_CHECKING:`` blocks (the overload stacks) are kept, rewritten the same way.
 Anything else is an error. Output goes through ``ruff check --fix`` (imports) and ``ruff
 format``; ``--check`` compares with the files on disk and exits 1 when they are stale.
 """
@@ -18,15 +19,17 @@ import argparse
 import ast
 import builtins
 import contextlib
+import copy
 import importlib
 import importlib.util
 import inspect
 import re
 import subprocess
 import sys
+import textwrap
 from itertools import takewhile
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "cwpro_sync"
@@ -109,6 +112,11 @@ class GenerationError(Exception):
     """The async surface has something this generator does not know how to mirror."""
 
 
+def type_checking(stmt: ast.stmt) -> TypeGuard[ast.If]:
+    """Whether ``stmt`` is an ``if TYPE_CHECKING:`` block."""
+    return isinstance(stmt, ast.If) and "TYPE_CHECKING" in ast.unparse(stmt.test)
+
+
 class Source:
     """One async module: its parsed source and the import giving each of its names."""
 
@@ -121,7 +129,7 @@ class Source:
 
     def _collect(self, body: list[ast.stmt], checking: bool) -> None:
         for stmt in body:
-            if isinstance(stmt, ast.If) and "TYPE_CHECKING" in ast.unparse(stmt.test):
+            if type_checking(stmt):
                 self._collect(stmt.body, True)
             elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
                 module = getattr(stmt, "module", None) or ""
@@ -302,12 +310,27 @@ class Generator:
             )
         elif not any(base_name(b) in self.twin.values() for b in node.bases):
             text += WRAPPER_TEMPLATE.format(wrapped=wrapped)
-        functions = [f for f in node.body if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))]
-        return (
-            text
-            + "\n"
-            + "\n\n".join(m for f in functions for m in self.member(f, cls, name, source))
-        )
+        members: list[str] = []
+        for stmt in node.body:
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                members += self.member(stmt, cls, name, source)
+            elif type_checking(stmt):
+                members += self.typing_block(stmt, source)
+        return text + "\n" + "\n\n".join(members)
+
+    def typing_block(self, block: ast.If, source: Source) -> list[str]:
+        """A class's ``if TYPE_CHECKING:`` block (overload stacks), rewritten like the rest."""
+        block, header = copy.deepcopy(block), source.lines[block.lineno - 1].strip()
+        if block.orelse or not header.startswith("if TYPE_CHECKING:"):
+            raise GenerationError(f"write {header!r} as a plain 'if TYPE_CHECKING:' block")
+        for fn in ast.walk(block):
+            name = getattr(fn, "name", "")
+            if isinstance(fn, ast.AsyncFunctionDef) or name.startswith("_"):
+                raise GenerationError(f"no blocking mapping for {name} under TYPE_CHECKING")
+            if isinstance(fn, ast.FunctionDef) and (doc := ast.get_docstring(fn)) is not None:
+                fn.body[0] = ast.Expr(ast.Constant(docs(doc, self.async_methods)))
+        body = textwrap.indent("\n\n".join(ast.unparse(s) for s in block.body), "    ")
+        return [textwrap.indent(code(f"{header}\n{body}"), "    ")]
 
     def member(
         self, fn: ast.FunctionDef | ast.AsyncFunctionDef, cls: type, twin: str, source: Source

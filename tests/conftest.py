@@ -66,18 +66,23 @@ async def emulator() -> AsyncIterator[Any]:
         yield emu
 
 
-def make_client(emu: Any, **kwargs: Any) -> cwpro.AsyncClient:
-    """A client for the emulator with fast retries (tests never wait on real backoff)."""
-    options: dict[str, Any] = {
+def client_options(emu: Any, **kwargs: Any) -> dict[str, Any]:
+    """Client arguments for the emulator (an ``Emulator`` or ``EmulatorThread``), with fast
+    retries (tests never wait on real backoff); ``kwargs`` add or override."""
+    return {
         "client_id": emu.client_id,
         "client_secret": emu.client_secret,
         "base_url": emu.base_url,
         "retry_backoff_base": 0.01,
         "retry_backoff_max": 0.05,
         "timeout": 10,
+        **kwargs,
     }
-    options.update(kwargs)
-    return cwpro.AsyncClient(**options)
+
+
+def make_client(emu: Any, **kwargs: Any) -> cwpro.AsyncClient:
+    """A client for the emulator with fast retries (see :func:`client_options`)."""
+    return cwpro.AsyncClient(**client_options(emu, **kwargs))
 
 
 @pytest.fixture

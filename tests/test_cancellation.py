@@ -18,10 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import os
 import random
 import signal
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -32,6 +30,9 @@ import pytest
 import cwpro
 import cwpro_sync
 from cwpro.emulator import EmulatorThread
+from tests._support import needs_sigint, send_sigint_after
+from tests.conftest import make_client
+from tests.sync.conftest import make_sync_client
 
 SEEDS = range(8)
 
@@ -51,15 +52,7 @@ def _clean_emulator(emu: EmulatorThread) -> Iterator[None]:
 
 
 def client_for(emu: EmulatorThread, **options: Any) -> cwpro.AsyncClient:
-    return cwpro.AsyncClient(
-        emu.client_id,
-        emu.client_secret,
-        base_url=emu.base_url,
-        retry_backoff_base=options.pop("retry_backoff_base", 0.01),
-        retry_backoff_max=0.1,
-        timeout=5,
-        **options,
-    )
+    return make_client(emu, **{"retry_backoff_max": 0.1, "timeout": 5, **options})
 
 
 def pending_tasks() -> list[asyncio.Task[Any]]:
@@ -207,14 +200,7 @@ async def _date_bounds(client: cwpro.AsyncClient) -> tuple[Any, Any]:
 
 # -- the blocking client -----------------------------------------------------------------------------
 def sync_client_for(emu: EmulatorThread) -> cwpro_sync.Client:
-    return cwpro_sync.Client(
-        emu.client_id,
-        emu.client_secret,
-        base_url=emu.base_url,
-        retry_backoff_base=0.01,
-        retry_backoff_max=0.05,
-        timeout=5,
-    )
+    return make_sync_client(emu, timeout=5)
 
 
 def loop_tasks(client: cwpro_sync.Client) -> set[asyncio.Task[Any]]:
@@ -248,17 +234,7 @@ def test_blocking_break_at_a_random_item_leaks_nothing(emu: EmulatorThread, seed
     gc.collect()
 
 
-def _send_sigint_after(seconds: float) -> threading.Timer:
-    timer = threading.Timer(seconds, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
-    return timer
-
-
-@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-@pytest.mark.skipif(
-    signal.getsignal(signal.SIGINT) is not signal.default_int_handler,
-    reason="a custom SIGINT handler is installed",
-)
+@needs_sigint
 @pytest.mark.parametrize("seed", range(6))
 def test_keyboard_interrupt_while_iterating_leaks_nothing(emu: EmulatorThread, seed: int) -> None:
     assert threading.current_thread() is threading.main_thread()
@@ -267,7 +243,7 @@ def test_keyboard_interrupt_while_iterating_leaks_nothing(emu: EmulatorThread, s
         client.workorders.list(limit=1).first_page()  # token fetched, connection pooled
         emu.latency_ms = 60
         what = rng.choice(["walk", "export", "get"])
-        timer = _send_sigint_after(rng.uniform(0.02, 0.3))
+        timer = send_sigint_after(rng.uniform(0.02, 0.3))
         got = 0
         started = time.perf_counter()
         try:

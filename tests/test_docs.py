@@ -53,6 +53,7 @@ from pathlib import Path
 import pytest
 
 from cwpro.emulator import EmulatorThread
+from tests._support import mypy_strict
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
@@ -444,12 +445,7 @@ def test_every_python_block_passes_mypy_strict(tmp_path: Path) -> None:
         name = f"docs_block_{number}.py"
         (tmp_path / name).write_text(block.code, encoding="utf-8")
         names[name] = block
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MYPYPATH")}
-    result = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(tmp_path / ".mypy"),
-         "--no-color-output", *names],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+    result = mypy_strict(tmp_path, *names)
     report = result.stdout
     for name, block in names.items():
         report = report.replace(name, f"{block.where} (block line)")
@@ -468,11 +464,7 @@ def test_an_installed_package_is_what_mypy_sees_outside_the_repo(tmp_path: Path)
         "    return len(client.workorders.list(limit=10).to_list(max_items=10))\n\n\n"
         "wrong: int = cwpro.__version__\n"
     )
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MYPYPATH")}
-    result = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(tmp_path / ".mypy"), "user.py"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+    result = mypy_strict(tmp_path, "user.py")
     # Exactly the one planted error: cwpro and cwpro_sync were found, with their types.
     errors = [line for line in result.stdout.splitlines() if ": error:" in line]
     assert len(errors) == 1 and "user.py:14:" in errors[0] and "str" in errors[0], result.stdout

@@ -27,6 +27,7 @@ from cwpro import (
     RedirectError,
     ResponseTooLargeError,
 )
+from tests._support import raw_server
 
 SECRET = "hostile-client-secret-value"
 API_KEY = "hostile-api-key-value"
@@ -370,13 +371,8 @@ async def forward_proxy(seen: list[str]) -> AsyncIterator[str]:
                 await writer.drain()
         writer.close()
 
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.close()
-        await server.wait_closed()
+    async with raw_server(handle) as url:
+        yield url
 
 
 async def test_proxy_from_the_environment_and_from_the_argument(

@@ -42,6 +42,7 @@ from cwpro.emulator import Emulator, EmulatorThread
 from cwpro.resources import RESOURCES, all_endpoints
 from cwpro.webhooks import WebhookReceiver, verify_basic_auth
 from cwpro.webhooks import _security as webhook_security
+from tests._support import raw_server
 
 from .conftest import make_client
 
@@ -207,12 +208,8 @@ async def garbage_server() -> AsyncIterator[str]:
         finally:
             writer.close()
 
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    try:
-        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-    finally:
-        server.close()
-        await server.wait_closed()
+    async with raw_server(serve) as url:
+        yield url
 
 
 # -- secrets: async ---------------------------------------------------------------------------
@@ -664,12 +661,8 @@ async def recording_server(seen: list[tuple[str, str, str]]) -> AsyncIterator[st
         finally:
             writer.close()
 
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    try:
-        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-    finally:
-        server.close()
-        await server.wait_closed()
+    async with raw_server(serve) as url:
+        yield url
 
 
 async def _call(

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -20,9 +17,8 @@ import cwpro._errors
 from cwpro.resources._base import CursorListResource, ExportArgs, ListArgs
 from cwpro.resources.portal_links import PortalLinkListArgs, PortalLinks
 from cwpro.resources.webhooks import WebhookExportArgs, WebhookListArgs, Webhooks
+from tests._support import mypy_strict
 from tests.conftest import make_client
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 async def test_every_request_is_a_span_without_secrets(emulator: Any) -> None:
@@ -101,7 +97,6 @@ def test_invalid_arguments_are_cwpro_errors_and_value_errors() -> None:
 
 
 def test_raw_responses_and_per_call_options_type_check(tmp_path: Path) -> None:
-    pytest.importorskip("mypy")
     sample = tmp_path / "typed_user.py"
     sample.write_text(
         textwrap.dedent(
@@ -140,14 +135,7 @@ def test_raw_responses_and_per_call_options_type_check(tmp_path: Path) -> None:
             """
         )
     )
-    done = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(sample)],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        check=False,
-        env={**os.environ, "MYPYPATH": str(ROOT)},
-    )
+    done = mypy_strict(tmp_path, sample.name)
     assert done.returncode == 0, done.stdout + done.stderr
 
 

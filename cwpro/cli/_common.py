@@ -11,14 +11,14 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import IO, Any, Final, TypeVar
 
 import cwpro
+from cwpro.pagination._closing import closing as closing  # used by the commands
 
 logger = logging.getLogger("cwpro.cli")
 
-T = TypeVar("T")
 _N = TypeVar("_N", int, float)
 
 EXIT_OK: Final = 0
@@ -309,18 +309,3 @@ def parse_datetime_arg(text: str, *, end_of_day: bool = False) -> _dt.datetime:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=_dt.timezone.utc)
     return parsed.astimezone(_dt.timezone.utc)
-
-
-@contextlib.asynccontextmanager
-async def closing(iterator: AsyncIterator[T]) -> AsyncIterator[AsyncIterator[T]]:
-    """Close an async generator when the block ends, even after ``break`` or an error.
-
-    (A generator left open is only finalized by the garbage collector, later, in another task;
-    closing it here cancels its in-flight requests at once.)
-    """
-    try:
-        yield iterator
-    finally:
-        aclose = getattr(iterator, "aclose", None)
-        if aclose is not None:
-            await aclose()

@@ -8,6 +8,7 @@ from datetime import datetime
 
 import attrs
 
+from cwpro.pagination._closing import closing
 from cwpro.webhooks._dedupe import SeenStore
 from cwpro.webhooks._dispatch import InboxSeenStore
 from cwpro.webhooks._events import WebhookEvent
@@ -90,8 +91,7 @@ async def backfill(
     handled = 0
     skipped = 0
     newest: datetime | None = None
-    iterator = aiter(events)
-    try:
+    async with closing(aiter(events)) as iterator:
         async for event in iterator:
             if newest is None or event.created_date > newest:
                 newest = event.created_date
@@ -104,11 +104,6 @@ async def backfill(
                 await seen.discard(event.id)
                 raise
             handled += 1
-    finally:
-        # stop the source (e.g. a paginator's generator) when ending early on an error
-        close = getattr(iterator, "aclose", None)
-        if close is not None:
-            await close()
     logger.info("webhook backfill done: %d handled, %d already seen", handled, skipped)
     return BackfillResult(handled=handled, skipped=skipped, newest_created_date=newest)
 
@@ -119,7 +114,6 @@ async def _backfill_into(events: AsyncIterable[WebhookEvent], inbox: Inbox) -> B
     skipped = 0
     newest: datetime | None = None
     batch: list[WebhookEvent] = []
-    iterator = aiter(events)
 
     async def flush() -> None:
         nonlocal stored, skipped
@@ -128,7 +122,7 @@ async def _backfill_into(events: AsyncIterable[WebhookEvent], inbox: Inbox) -> B
         skipped += len(flags) - sum(flags)
         batch.clear()
 
-    try:
+    async with closing(aiter(events)) as iterator:
         async for event in iterator:
             if newest is None or event.created_date > newest:
                 newest = event.created_date
@@ -137,9 +131,5 @@ async def _backfill_into(events: AsyncIterable[WebhookEvent], inbox: Inbox) -> B
                 await flush()
         if batch:
             await flush()
-    finally:
-        close = getattr(iterator, "aclose", None)
-        if close is not None:
-            await close()
     logger.info("webhook backfill done: %d stored in the inbox, %d already there", stored, skipped)
     return BackfillResult(skipped=skipped, stored=stored, newest_created_date=newest)

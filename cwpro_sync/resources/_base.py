@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Mapping, Sequence
-from typing import Any, Generic
+from typing import TYPE_CHECKING, Any, Generic, Literal, overload
 
 from typing_extensions import Unpack
 
 from cwpro._query import ListQuery
 from cwpro.pagination.planning import PartitionPlan
 from cwpro.resources._base import CursorListResource as AsyncCursorListResource
-from cwpro.resources._base import M
+from cwpro.resources._base import ExportArgs, ListArgs, M
 from cwpro.resources._base import Resource as AsyncResource
 from cwpro_sync._bridge import Bridge
 from cwpro_sync.pagination.cursor import CursorPaginator
@@ -56,6 +56,23 @@ class CursorListResource(Resource, Generic[M]):
 
     _async: AsyncCursorListResource[M]
 
+    if TYPE_CHECKING:  # the result's item type follows as_dict; the rest is ListArgs
+
+        @overload
+        def list(
+            self, *, as_dict: Literal[False] = False, **args: Unpack[ListArgs]
+        ) -> CursorPaginator[M]: ...
+
+        @overload
+        def list(
+            self, *, as_dict: Literal[True], **args: Unpack[ListArgs]
+        ) -> CursorPaginator[dict[str, Any]]: ...
+
+        @overload
+        def list(
+            self, *, as_dict: bool = False, **args: Unpack[ListArgs]
+        ) -> CursorPaginator[Any]: ...
+
     def list(
         self, *, as_dict: bool = False, max_items: int | None = None, **query: Unpack[ListQuery]
     ) -> CursorPaginator[Any]:
@@ -72,6 +89,35 @@ class CursorListResource(Resource, Generic[M]):
         return CursorPaginator(
             self._bridge, self._async.list(as_dict=as_dict, max_items=max_items, **query)
         )
+
+    if TYPE_CHECKING:  # as for list(): the rest is ExportArgs
+
+        @overload
+        def export(
+            self,
+            partitions: Sequence[Mapping[str, Any]] | None = None,
+            *,
+            as_dict: Literal[False] = False,
+            **args: Unpack[ExportArgs],
+        ) -> Export[M]: ...
+
+        @overload
+        def export(
+            self,
+            partitions: Sequence[Mapping[str, Any]] | None = None,
+            *,
+            as_dict: Literal[True],
+            **args: Unpack[ExportArgs],
+        ) -> Export[dict[str, Any]]: ...
+
+        @overload
+        def export(
+            self,
+            partitions: Sequence[Mapping[str, Any]] | None = None,
+            *,
+            as_dict: bool = False,
+            **args: Unpack[ExportArgs],
+        ) -> Export[Any]: ...
 
     def export(
         self,

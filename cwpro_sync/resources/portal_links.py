@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from typing_extensions import Unpack
 
@@ -24,6 +24,7 @@ from cwpro.models import (
     Permissions,
     PortalLink,
 )
+from cwpro.resources.portal_links import PortalLinkListArgs
 from cwpro.resources.portal_links import PortalLinks as AsyncPortalLinks
 from cwpro_sync._raw_response import RawResponseProxy
 from cwpro_sync.pagination.numbered import PagePaginator
@@ -41,6 +42,23 @@ class PortalLinks(Resource):
     def with_raw_response(self) -> RawResponseProxy:
         """The same calls, each returning the :class:`cwpro.APIResponse`."""
         return RawResponseProxy(self._bridge, self._async.with_raw_response)
+
+    if TYPE_CHECKING:  # the result's item type follows as_dict; the rest is PortalLinkListArgs
+
+        @overload
+        def list(
+            self, *, as_dict: Literal[False] = False, **args: Unpack[PortalLinkListArgs]
+        ) -> PagePaginator[PortalLink]: ...
+
+        @overload
+        def list(
+            self, *, as_dict: Literal[True], **args: Unpack[PortalLinkListArgs]
+        ) -> PagePaginator[dict[str, Any]]: ...
+
+        @overload
+        def list(
+            self, *, as_dict: bool = False, **args: Unpack[PortalLinkListArgs]
+        ) -> PagePaginator[Any]: ...
 
     def list(
         self,

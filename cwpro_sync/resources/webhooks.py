@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from typing_extensions import Unpack
 
 from cwpro._http.options import CallOptions
 from cwpro._query import ListQuery
 from cwpro.models import EventType, WebhookNotification
+from cwpro.resources.webhooks import WebhookExportArgs, WebhookListArgs
 from cwpro.resources.webhooks import Webhooks as AsyncWebhooks
 from cwpro_sync._raw_response import RawResponseProxy
 from cwpro_sync.pagination.cursor import CursorPaginator
@@ -38,6 +39,23 @@ class Webhooks(Resource):
         """The same calls, each returning the :class:`cwpro.APIResponse`."""
         return RawResponseProxy(self._bridge, self._async.with_raw_response)
 
+    if TYPE_CHECKING:  # the result's item type follows as_dict; the rest is WebhookListArgs
+
+        @overload
+        def list(
+            self, *, as_dict: Literal[False] = False, **args: Unpack[WebhookListArgs]
+        ) -> CursorPaginator[WebhookNotification]: ...
+
+        @overload
+        def list(
+            self, *, as_dict: Literal[True], **args: Unpack[WebhookListArgs]
+        ) -> CursorPaginator[dict[str, Any]]: ...
+
+        @overload
+        def list(
+            self, *, as_dict: bool = False, **args: Unpack[WebhookListArgs]
+        ) -> CursorPaginator[Any]: ...
+
     def list(
         self,
         *,
@@ -59,6 +77,35 @@ class Webhooks(Resource):
                 event=event, since=since, until=until, as_dict=as_dict, max_items=max_items, **query
             ),
         )
+
+    if TYPE_CHECKING:  # as for list(): the rest is WebhookExportArgs
+
+        @overload
+        def export(
+            self,
+            partitions: Sequence[Mapping[str, Any]] | None = None,
+            *,
+            as_dict: Literal[False] = False,
+            **args: Unpack[WebhookExportArgs],
+        ) -> Export[WebhookNotification]: ...
+
+        @overload
+        def export(
+            self,
+            partitions: Sequence[Mapping[str, Any]] | None = None,
+            *,
+            as_dict: Literal[True],
+            **args: Unpack[WebhookExportArgs],
+        ) -> Export[dict[str, Any]]: ...
+
+        @overload
+        def export(
+            self,
+            partitions: Sequence[Mapping[str, Any]] | None = None,
+            *,
+            as_dict: bool = False,
+            **args: Unpack[WebhookExportArgs],
+        ) -> Export[Any]: ...
 
     def export(
         self,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 from collections.abc import AsyncIterator
 
-import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -39,9 +38,7 @@ async def live() -> AsyncIterator[Live]:
     """A full emulator (auth, faults, stats) and a logged-in plain aiohttp client."""
     async with (
         Emulator(seed=5, workorders=40, sites=4, work_types=3, portal_links=30) as emu,
-        aiohttp.ClientSession() as session,
+        Live.open(emu) as client,
     ):
-        client = Live(emu, session)
-        await client.login()
         emu.stats.reset()
         yield client

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+from typing_extensions import Self
 
 from cwpro.emulator import Emulator
 
@@ -32,9 +35,22 @@ class Live:
         self.session = session
         self.token = ""
 
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(cls, emu: Emulator, *, fresh_connections: bool = False) -> AsyncIterator[Self]:
+        """A logged-in client over its own session; ``fresh_connections``: a new connection
+        per request (no pooled-connection effects: aiohttp never silently retries a dropped one).
+        """
+        connector = aiohttp.TCPConnector(force_close=True) if fresh_connections else None
+        async with aiohttp.ClientSession(connector=connector) as session:
+            client = cls(emu, session)
+            await client.login()
+            yield client
+
     async def login(self) -> None:
         credentials = {"client_id": self.emu.client_id, "client_secret": self.emu.client_secret}
         async with self.session.post(self.emu.url_for("/auth/token"), json=credentials) as r:
+            assert r.status == 200, await r.text()
             self.token = (await r.json())["data"]["access_token"]
 
     async def call(self, method: str, path: str, *, auth: bool = True, **kwargs: Any) -> Reply:

@@ -22,13 +22,10 @@ CREATE_ROUTE = f"POST {BASE}"
 @pytest.fixture
 async def fresh() -> AsyncIterator[Live]:
     """Like ``live`` but every request on a new connection (no pooled-connection effects)."""
-    connector = aiohttp.TCPConnector(force_close=True)
     async with (
         Emulator(seed=6, workorders=20, sites=3, work_types=3, portal_links=10) as emu,
-        aiohttp.ClientSession(connector=connector) as session,
+        Live.open(emu, fresh_connections=True) as client,
     ):
-        client = Live(emu, session)
-        await client.login()
         emu.stats.reset()
         yield client
 

@@ -11,39 +11,23 @@ import aiohttp
 import pytest
 
 from cwpro.emulator import Emulator, FaultRegistry, parse_fault_spec
+from tests.emulator.live import Live
 
 
-class Api:
+class Api(Live):
     """Fresh connection per request (so aiohttp never silently retries a dropped one)."""
 
-    def __init__(self, emu: Emulator, session: aiohttp.ClientSession) -> None:
-        self.emu = emu
-        self.session = session
-        self.token = ""
-
-    async def login(self) -> None:
-        async with self.session.post(
-            self.emu.url_for("/auth/token"),
-            json={"client_id": self.emu.client_id, "client_secret": self.emu.client_secret},
-        ) as response:
-            self.token = (await response.json())["data"]["access_token"]
-
     async def get(self, path: str, **params: str) -> tuple[int, dict[str, str], bytes]:
-        async with self.session.get(
-            self.emu.url_for(path), params=params, headers={"Authorization": f"Bearer {self.token}"}
-        ) as response:
-            return response.status, dict(response.headers), await response.read()
+        reply = await self.call("GET", path, params=params)
+        return reply.status, reply.headers, reply.raw
 
 
 @pytest.fixture
 async def api() -> AsyncIterator[Api]:
-    connector = aiohttp.TCPConnector(force_close=True)
     async with (
         Emulator(seed=2, workorders=60, sites=5, work_types=4, portal_links=5) as emu,
-        aiohttp.ClientSession(connector=connector) as session,
+        Api.open(emu, fresh_connections=True) as client,
     ):
-        client = Api(emu, session)
-        await client.login()
         yield client
 
 

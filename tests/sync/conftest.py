@@ -9,6 +9,7 @@ import pytest
 
 import cwpro_sync
 from cwpro.emulator import EmulatorThread
+from tests.conftest import client_options
 
 
 @pytest.fixture(scope="module")
@@ -21,17 +22,8 @@ def emu() -> Iterator[EmulatorThread]:
 
 
 def make_sync_client(emu: EmulatorThread, **kwargs: Any) -> cwpro_sync.Client:
-    """A blocking client for the emulator with fast retries (tests never wait on backoff)."""
-    options: dict[str, Any] = {
-        "client_id": emu.client_id,
-        "client_secret": emu.client_secret,
-        "base_url": emu.base_url,
-        "retry_backoff_base": 0.01,
-        "retry_backoff_max": 0.05,
-        "timeout": 10,
-    }
-    options.update(kwargs)
-    return cwpro_sync.Client(**options)
+    """A blocking client for the emulator with fast retries (see ``client_options``)."""
+    return cwpro_sync.Client(**client_options(emu, **kwargs))
 
 
 @pytest.fixture

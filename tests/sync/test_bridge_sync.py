@@ -7,7 +7,6 @@ import asyncio
 import gc
 import os
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +18,7 @@ import cwpro_sync
 from cwpro import CwproError, NotFoundError
 from cwpro.emulator import EmulatorThread
 from cwpro.webhooks import InMemorySeenStore, WebhookEvent
+from tests._support import needs_sigint, send_sigint_after
 
 from .conftest import make_sync_client
 
@@ -213,17 +213,7 @@ def test_garbage_collection_closes_the_client(emu: EmulatorThread) -> None:
     assert threading.active_count() == before  # the helper thread is gone too
 
 
-def send_sigint_after(seconds: float) -> threading.Timer:
-    timer = threading.Timer(seconds, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
-    return timer
-
-
-@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-@pytest.mark.skipif(
-    signal.getsignal(signal.SIGINT) is not signal.default_int_handler,
-    reason="a custom SIGINT handler is installed",
-)
+@needs_sigint
 @pytest.mark.parametrize("path", ["caller runs the loop", "another thread runs the loop"])
 def test_keyboard_interrupt_cancels_the_call(
     client: cwpro_sync.Client, latency: Callable[[float], None], path: str

@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import pytest
 
 from cwpro.emulator import Emulator
@@ -18,6 +17,7 @@ from cwpro.webhooks import (
     backfill,
     event_from_mapping,
 )
+from tests.emulator.live import Live
 
 from ._receiving import Recorder, serving
 
@@ -25,39 +25,27 @@ AUTH = ("cwp-hooks", "correct horse battery staple")
 TIME_SCALE = 1e-4  # retries after 0.06 s, 0.12 s, ...
 
 
-class Api:
+class Api(Live):
     """Raw calls to the emulator with a bearer token."""
 
-    def __init__(self, emu: Emulator, session: aiohttp.ClientSession) -> None:
-        self.emu = emu
-        self.session = session
-        self.token = ""
-
-    async def login(self) -> None:
-        credentials = {"client_id": self.emu.client_id, "client_secret": self.emu.client_secret}
-        async with self.session.post(self.emu.url_for("/auth/token"), json=credentials) as resp:
-            assert resp.status == 200
-            self.token = (await resp.json())["data"]["access_token"]
-
-    async def call(self, method: str, path: str, **kwargs: Any) -> Any:
-        headers = {"Authorization": f"Bearer {self.token}"}
-        async with self.session.request(
-            method, self.emu.url_for(path), headers=headers, **kwargs
-        ) as response:
-            assert response.status == 200, await response.text()
-            payload = await response.json()
+    async def payload(self, method: str, path: str, **kwargs: Any) -> Any:
+        """The JSON payload of a call that must succeed."""
+        reply = await self.call(method, path, **kwargs)
+        assert reply.status == 200, reply.raw.decode()
+        assert reply.headers["Content-Type"].startswith("application/json"), reply.headers
+        payload = reply.body
         assert payload.get("code", 200) == 200, payload
         return payload
 
     async def create_work_order(self, name: str) -> dict[str, Any]:
-        return (await self.call("POST", "/workorders", json={"name": name}))["data"]  # type: ignore[no-any-return]
+        return (await self.payload("POST", "/workorders", json={"name": name}))["data"]  # type: ignore[no-any-return]
 
     async def notifications(self) -> AsyncIterator[WebhookEvent]:
         """Every notification record, through the cursor list."""
         cursor: str | None = None
         while True:
             params = {"limit": "50", **({"cursor": cursor} if cursor else {})}
-            page = await self.call("GET", "/webhooks", params=params)
+            page = await self.payload("GET", "/webhooks", params=params)
             for record in page["data"]:
                 yield event_from_mapping(record)
             cursor = page["pagination"]["nextCursor"]
@@ -81,9 +69,7 @@ async def emu() -> AsyncIterator[Emulator]:
 
 @pytest.fixture
 async def api(emu: Emulator) -> AsyncIterator[Api]:
-    async with aiohttp.ClientSession() as session:
-        client = Api(emu, session)
-        await client.login()
+    async with Api.open(emu) as client:
         yield client
 
 
@@ -92,7 +78,7 @@ async def test_created_work_order_reaches_the_receiver(emu: Emulator, api: Api) 
     async with serving(recorder, basic_auth=AUTH) as (receiver, url, _):
         emu.webhooks.add_target(url, basic_auth=AUTH)
         created = await api.create_work_order("Replace the boiler")
-        site = (await api.call("POST", "/sites", json={"name": "Depot"}))["data"]
+        site = (await api.payload("POST", "/sites", json={"name": "Depot"}))["data"]
         await emu.webhooks.drain(timeout=5)
         await receiver.join()
     by_type = {type(event): event for event in recorder.events}
@@ -152,10 +138,8 @@ async def test_duplicated_and_shuffled_deliveries_are_handled_once_in_order() ->
             webhook_duplicate_probability=0.5,
             webhook_reorder_window=0.15,
         ) as emu,
-        aiohttp.ClientSession() as session,
+        Api.open(emu) as api,
     ):
-        api = Api(emu, session)
-        await api.login()
         async with serving(recorder, ordering_window=0.4) as (receiver, url, _):
             emu.webhooks.add_target(url)
             created = [await api.create_work_order(f"order {n}") for n in range(30)]

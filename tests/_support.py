@@ -1,0 +1,56 @@
+"""Helpers several test modules share: ``mypy --strict`` on user code, a raw TCP server, SIGINT.
+
+``mypy_strict`` runs as a user runs it: outside the repository, on the installed packages (the
+editable install is a plain path entry; ``PYTHONPATH``/``MYPYPATH`` are dropped).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+#: Marks a test that interrupts itself with SIGINT (POSIX, Python's own handler installed).
+needs_sigint = pytest.mark.skipif(
+    sys.platform == "win32" or signal.getsignal(signal.SIGINT) is not signal.default_int_handler,
+    reason="POSIX signals, and no custom SIGINT handler installed",
+)
+
+
+def mypy_strict(directory: Path, *files: str) -> subprocess.CompletedProcess[str]:
+    """``mypy --strict files`` run in ``directory`` with a fresh cache there."""
+    pytest.importorskip("mypy")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MYPYPATH")}
+    return subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(directory / ".mypy"),
+         "--no-color-output", *files],
+        cwd=directory, env=env, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+
+
+@contextlib.asynccontextmanager
+async def raw_server(
+    serve: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],
+) -> AsyncIterator[str]:
+    """A TCP server on loopback running ``serve`` per connection; yields its ``http://`` URL."""
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+def send_sigint_after(seconds: float) -> threading.Timer:
+    """SIGINT to this process in ``seconds`` (the main thread gets a KeyboardInterrupt)."""
+    timer = threading.Timer(seconds, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    return timer
