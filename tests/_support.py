@@ -13,10 +13,13 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+import cwpro
 
 #: Marks a test that interrupts itself with SIGINT (POSIX, Python's own handler installed).
 needs_sigint = pytest.mark.skipif(
@@ -54,3 +57,36 @@ def send_sigint_after(seconds: float) -> threading.Timer:
     timer = threading.Timer(seconds, os.kill, (os.getpid(), signal.SIGINT))
     timer.start()
     return timer
+
+
+async def _token(request: Any) -> Any:
+    from aiohttp import web
+
+    data = {"access_token": "t", "token_type": "Bearer", "expires_in": 3600}
+    return web.json_response({"code": 200, "success": True, "reason": "", "data": data})
+
+
+@contextlib.asynccontextmanager
+async def crafted_api(
+    routes: Mapping[str, Callable[[Any], Awaitable[Any]]],
+) -> AsyncIterator[cwpro.AsyncClient]:
+    """An ``aiohttp.web`` app on loopback answering ``GET path`` with ``routes[path]`` (and the
+    token endpoint), and a client of it (no retries, 10 s timeout)."""
+    from aiohttp import web
+
+    app = web.Application()
+    app.router.add_post("/auth/token", _token)
+    for path, handler in routes.items():
+        app.router.add_get(path, handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        async with cwpro.AsyncClient(
+            "id", "secret", base_url=f"http://127.0.0.1:{port}", max_retries=0, timeout=10
+        ) as client:
+            yield client
+    finally:
+        await runner.cleanup()

@@ -17,6 +17,8 @@ from aiohttp import web
 import cwpro
 from cwpro.pagination import AsyncPagePaginator, NumberedPage
 
+from ._support import crafted_api
+
 PAGES = 6
 
 
@@ -68,10 +70,6 @@ class Portal:
     def __init__(self) -> None:
         self.pages_requested: list[int] = []
 
-    async def token(self, request: web.Request) -> web.Response:
-        data = {"access_token": "t", "token_type": "Bearer", "expires_in": 3600}
-        return web.json_response({"code": 200, "success": True, "reason": "", "data": data})
-
     async def links(self, request: web.Request) -> web.Response:
         page = int(request.query.get("page", "1"))
         self.pages_requested.append(page)
@@ -83,21 +81,8 @@ class Portal:
 @pytest.fixture
 async def portal() -> AsyncIterator[tuple[Portal, cwpro.AsyncClient]]:
     server = Portal()
-    app = web.Application()
-    app.router.add_post("/auth/token", server.token)
-    app.router.add_get("/workorder-portal-link", server.links)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        async with cwpro.AsyncClient(
-            "id", "secret", base_url=f"http://127.0.0.1:{port}", max_retries=0, timeout=10
-        ) as client:
-            yield server, client
-    finally:
-        await runner.cleanup()
+    async with crafted_api({"/workorder-portal-link": server.links}) as client:
+        yield server, client
 
 
 async def test_a_malformed_link_raises_naming_request_and_page(

@@ -14,6 +14,8 @@ from aiohttp import web
 
 import cwpro
 
+from ._support import crafted_api
+
 Page = Callable[[str | None], dict[str, Any]]
 
 
@@ -45,10 +47,6 @@ class Crafted:
         self.requests: list[str | None] = []
         self.pages: Page = lambda cursor: _page(range(0), False, None)
 
-    async def token(self, request: web.Request) -> web.Response:
-        data = {"access_token": "t", "token_type": "Bearer", "expires_in": 3600}
-        return web.json_response({"code": 200, "success": True, "reason": "", "data": data})
-
     async def sites(self, request: web.Request) -> web.Response:
         cursor = request.query.get("cursor")
         self.requests.append(cursor)
@@ -58,21 +56,8 @@ class Crafted:
 @pytest.fixture
 async def crafted() -> AsyncIterator[tuple[Crafted, cwpro.AsyncClient]]:
     server = Crafted()
-    app = web.Application()
-    app.router.add_post("/auth/token", server.token)
-    app.router.add_get("/sites", server.sites)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        async with cwpro.AsyncClient(
-            "id", "secret", base_url=f"http://127.0.0.1:{port}", max_retries=0, timeout=10
-        ) as client:
-            yield server, client
-    finally:
-        await runner.cleanup()
+    async with crafted_api({"/sites": server.sites}) as client:
+        yield server, client
 
 
 @pytest.mark.parametrize("as_dict", [False, True])
