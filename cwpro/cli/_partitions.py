@@ -53,11 +53,8 @@ async def plan_partitions(
     if since is not None and until is not None and since > until:
         raise ValueError(f"--since {since.isoformat()} is after --until {until.isoformat()}")
 
-    def first_page(**options: Any) -> cwpro.AsyncCursorPaginator[dict[str, Any]]:
-        return lister(**options, as_dict=True)
-
     plan = await plan_balanced(
-        first_page, query, parts=parts, field=DATE_FIELD, since=since, until=until
+        lister, query, parts=parts, field=DATE_FIELD, since=since, until=until
     )
     return Plan(plan.partitions, plan.total)
 

@@ -87,11 +87,8 @@ async def cursor_pages(
     total = first.total_results or page_size * partitions
     parts = max(1, min(partitions, math.ceil(total / page_size)))
 
-    def first_page(**options: Any) -> cwpro.AsyncCursorPaginator[dict[str, Any]]:
-        return collection.list(**options, as_dict=True)
-
     plan = await plan_partitions(
-        first_page, {}, parts=parts, field=DATE_FIELD, since=start, until=end
+        collection.list, {}, parts=parts, field=DATE_FIELD, since=start, until=end
     )
     export = collection.export(
         plan.partitions, concurrency=len(plan.partitions), limit=page_size, as_dict=True

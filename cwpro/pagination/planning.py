@@ -47,8 +47,8 @@ _MAX_SLICES: Final = 64
 _MAX_ROUNDS: Final = 10
 _PROBES_AT_ONCE: Final = 16
 
-#: ``(**list options) -> first page``: the resource's ``list`` with ``as_dict=True`` bound.
-FirstPage = Callable[..., Awaitable[CursorPage[dict[str, Any]]]]
+#: A resource's ``list`` (``lister(**options, as_dict=True)`` awaited gives the first page).
+Lister = Callable[..., Awaitable[CursorPage[Any]]]
 
 
 @attrs.frozen
@@ -76,15 +76,15 @@ class _Slice:
 
 
 class _Planner:
-    def __init__(self, first_page: FirstPage, query: Mapping[str, Any], field: str) -> None:
-        self.first_page, self.query, self.field = first_page, query, field
+    def __init__(self, lister: Lister, query: Mapping[str, Any], field: str) -> None:
+        self.lister, self.query, self.field = lister, query, field
         self.requests = 0
         self.limit = asyncio.Semaphore(_PROBES_AT_ONCE)
 
     async def page(self, **options: Any) -> CursorPage[dict[str, Any]]:
         async with self.limit:
             self.requests += 1
-            return await self.first_page(**{**options, "limit": 1})
+            return await self.lister(**{**options, "limit": 1, "as_dict": True})
 
     async def edge(self, direction: str) -> tuple[_dt.datetime | None, int | None]:
         page = await self.page(**self.query, sort_by=f"{self.field}:{direction}")
@@ -112,26 +112,28 @@ class _Planner:
         return [_Slice(low, high, count) for (low, high), count in zip(bounds, counts, strict=True)]
 
 
-def _crossing(slices: Sequence[_Slice], parts: int) -> list[_Slice]:
-    """The slices in which the running count crosses a ``k / parts`` share (k < parts)."""
+def _crossings(slices: Sequence[_Slice], parts: int) -> list[tuple[float, _Slice, int]]:
+    """For each share ``k / parts`` of the items (k < parts): the share's item count, the slice
+    in which the running count reaches it, and the items counted before that slice."""
     total = sum(s.count for s in slices)
-    crossing: list[_Slice] = []
-    before, k = 0, 1
-    for piece in slices:
-        after = before + piece.count
-        if k < parts and before < total * k / parts <= after:
-            crossing.append(piece)
-            while k < parts and total * k / parts <= after:
-                k += 1
-        before = after
-    return crossing
+    found: list[tuple[float, _Slice, int]] = []
+    before, index = 0, 0
+    for k in range(1, parts):
+        target = total * k / parts
+        while index < len(slices) and before + slices[index].count < target:
+            before += slices[index].count
+            index += 1
+        if index < len(slices):
+            found.append((target, slices[index], before))
+    return found
 
 
 async def _refine(planner: _Planner, slices: list[_Slice], parts: int) -> list[_Slice]:
     """Split, round after round, the slices where a cut falls that hold over half a share."""
     for _ in range(_MAX_ROUNDS):
         share = sum(s.count for s in slices) / parts
-        dense = [s for s in _crossing(slices, parts) if s.count > share / 2 and s.high > s.low]
+        crossed = {id(piece): piece for _, piece, _ in _crossings(slices, parts)}.values()
+        dense = [s for s in crossed if s.count > share / 2 and s.high > s.low]
         if not dense:
             break
         refined = await asyncio.gather(*(planner.slices(s.low, s.high, _REFINE) for s in dense))
@@ -144,17 +146,8 @@ async def _refine(planner: _Planner, slices: list[_Slice], parts: int) -> list[_
 
 def _cuts(slices: Sequence[_Slice], parts: int) -> list[_dt.datetime]:
     """Where the running count crosses each ``k / parts`` share, interpolated in its slice."""
-    total = sum(s.count for s in slices)
     cuts: list[_dt.datetime] = []
-    before, index = 0, 0
-    for k in range(1, parts):
-        target = total * k / parts
-        while index < len(slices) and before + slices[index].count < target:
-            before += slices[index].count
-            index += 1
-        if index == len(slices):
-            break
-        piece = slices[index]
+    for target, piece, before in _crossings(slices, parts):
         span = piece.high + _MS - piece.low
         fraction = (target - before) / piece.count if piece.count else 0.0
         cut = piece.low + span * fraction
@@ -189,7 +182,7 @@ def _estimate(
 
 
 async def plan_partitions(
-    first_page: FirstPage,
+    lister: Lister,
     query: Mapping[str, Any],
     *,
     parts: int,
@@ -198,7 +191,7 @@ async def plan_partitions(
     until: _dt.datetime | None = None,
     samples: int = 4,
 ) -> PartitionPlan:
-    """Plan ``parts`` partitions of ``first_page(**query)`` with about equal item counts.
+    """Plan ``parts`` partitions of ``lister(**query)`` with about equal item counts.
 
     See the module docstring. ``since``/``until`` bound the range (both included); the outer
     partitions end there, or are opened up when not given.
@@ -213,7 +206,7 @@ async def plan_partitions(
     window_low, window_high = since or OPEN_LOW, until or OPEN_HIGH
     window = {"between": {field: (window_low, window_high)}}
     whole = [window] if since is not None or until is not None else [{}]
-    planner = _Planner(first_page, merge_partition(query, window), field)
+    planner = _Planner(lister, merge_partition(query, window), field)
     if parts == 1:
         edge = await planner.edge("asc")
         return PartitionPlan(whole, edge[1], None if edge[1] is None else [edge[1]], 1)

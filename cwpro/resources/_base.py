@@ -154,14 +154,19 @@ class raw_method(Generic[P, R]):
         return call
 
 
-def _read_page(response: APIResponse[Any], read: Callable[[Any, str], T]) -> T:
-    """``read(payload, where)`` of a list response; a malformed page's error names the request."""
-    where = f"{response.method} {response.url}"
+def _naming(where: str, build: Callable[[], T]) -> T:
+    """``build()``; a :class:`cwpro.ModelError` it raises says ``where`` (the request) too."""
     try:
-        return read(response.payload, where)
+        return build()
     except ModelError as exc:
         exc.args = (f"{exc} ({where})",)
         raise
+
+
+def _read_page(response: APIResponse[Any], read: Callable[[Any, str], T]) -> T:
+    """``read(payload, where)`` of a list response; a malformed page's error names the request."""
+    where = f"{response.method} {response.url}"
+    return _naming(where, lambda: read(response.payload, where))
 
 
 class Resource:
@@ -384,12 +389,8 @@ class Resource:
         def finish(page: NumberedPage[Any]) -> NumberedPage[Any]:
             # Models are built as the page is handed over, not in the fetch task: the task
             # ends (freeing its slot for the next request) as soon as the page is decoded.
-            try:
-                items = structure(page.items)
-            except ModelError as exc:
-                where = f"{endpoint.method} {self._client._transport.url(endpoint.path)}"
-                exc.args = (f"{exc} ({where}, page {page.page})",)
-                raise
+            where = f"{endpoint.method} {self._client._transport.url(endpoint.path)}"
+            items = _naming(f"{where}, page {page.page}", lambda: structure(page.items))
             return attrs.evolve(page, items=items)
 
         in_flight = concurrency
@@ -536,14 +537,9 @@ class CursorListResource(Resource, Generic[M]):
         """
         if "cursor" in query:
             raise InvalidArgumentError("plan_partitions() plans a whole list: no cursor=")
-        endpoint = self.LIST
-
-        def first_page(**options: Any) -> AsyncCursorPaginator[dict[str, Any]]:
-            return self._list(endpoint, options, as_dict=True)
-
-        first_page(**query)  # the options are validated before any request
+        self.list(**query)  # the options are validated before any request
         return await plan_partitions(
-            first_page,
+            self.list,
             query,
             parts=parts,
             field=field,
