@@ -7,6 +7,7 @@ with the requests counted at the server, for the balance an export actually gets
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import datetime as dt
 from collections.abc import AsyncIterator, Mapping
@@ -212,3 +213,22 @@ async def test_a_cursor_or_bad_query_is_refused_before_any_request(
     with pytest.raises(cwpro.InvalidArgumentError):
         await client.workorders.plan_partitions(4, between={"name": (1, "z")})
     assert _list_requests(emu) == before
+
+
+async def test_a_failed_count_cancels_the_other_probes_and_raises() -> None:
+    fake = FakeList([START + dt.timedelta(hours=h) for h in range(100)])
+    started: list[int] = []
+
+    async def flaky(**options: Any) -> CursorPage[dict[str, Any]]:
+        started.append(len(started))
+        if len(started) == 5:
+            raise cwpro.APIConnectionError("the API went away")
+        await asyncio.sleep(0.05)  # the other probes are still in flight when it fails
+        return await fake(**options)
+
+    with pytest.raises(cwpro.APIConnectionError, match="went away"):
+        await plan_partitions(flaky, {}, parts=4, field=FIELD)
+    await asyncio.sleep(0)
+    others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    assert not others  # cancelled and awaited: no probe left running, no error left unread
+    assert len(fake.requests) == 2  # the two edges; no count was answered after the failure

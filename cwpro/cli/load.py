@@ -49,9 +49,6 @@ if TYPE_CHECKING:
 RESOURCES: Final = ("workorders", "sites", "work_types", "webhooks", "portal_links")
 #: The resources loaded incrementally on created_date (``cwpro.dlt.CURSOR_RESOURCES``).
 CURSOR_COLLECTIONS: Final = RESOURCES[:4]
-#: ``cwp_source``'s bounds of --limit and --partitions.
-MAX_PAGE_SIZE: Final = 1000
-MAX_PARTITIONS: Final = 64
 #: Rows a prefetch holds at most per resource before dlt takes them (pages of --limit rows).
 PREFETCH_ROWS: Final = 10_000
 #: What to install for a destination whose dlt extra is missing.
@@ -403,11 +400,12 @@ def _prefetch(args: argparse.Namespace) -> Prefetch | None:
         return None
     if any(importlib.util.find_spec(name) is None for name in ("dlt", "duckdb")):
         return None
+    import cwpro
+    from cwpro.dlt._fetch import MAX_PAGE_SIZE, MAX_PARTITIONS, OPEN_HIGH, OPEN_LOW, CursorWindow
+
     resources = [name for name in args.resources or RESOURCES if name in CURSOR_COLLECTIONS]
     if not resources or not 1 <= args.limit <= MAX_PAGE_SIZE or args.partitions > MAX_PARTITIONS:
         return None
-    import cwpro
-    from cwpro.dlt._fetch import OPEN_HIGH, OPEN_LOW, CursorWindow
     from cwpro.dlt._prefetch import Prefetch
 
     options: dict[str, Any] = {

@@ -24,6 +24,8 @@ from cwpro.pagination.planning import OPEN_HIGH, OPEN_LOW, plan_partitions
 
 __all__ = [
     "DATE_FIELD",
+    "MAX_PAGE_SIZE",
+    "MAX_PARTITIONS",
     "OPEN_HIGH",
     "OPEN_LOW",
     "CursorCollection",
@@ -35,6 +37,10 @@ __all__ = [
 
 DATE_FIELD: Final = "created_date"
 PORTAL_LINKS_PER_PAGE: Final = 100
+#: Bounds of ``cwp_source``'s ``page_size`` and ``partitions`` (``cwpro load``'s --limit and
+#: --partitions).
+MAX_PAGE_SIZE: Final = 1000
+MAX_PARTITIONS: Final = 64
 
 
 class CursorCollection(Protocol):

@@ -18,6 +18,8 @@ from ._batches import BatchStats, OnStats, batches
 from ._columns import column_hints
 from ._fetch import (
     DATE_FIELD,
+    MAX_PAGE_SIZE,
+    MAX_PARTITIONS,
     OPEN_HIGH,
     OPEN_LOW,
     CursorWindow,
@@ -242,8 +244,8 @@ def cwp_source(
         raise cwpro.InvalidArgumentError(f"on_stats must be callable, got {on_stats!r}")
     settings = _Settings(
         client_options=options,
-        page_size=_check_int("page_size", page_size, 1, 1000),
-        partitions=_check_int("partitions", partitions, 1, 64),
+        page_size=_check_int("page_size", page_size, 1, MAX_PAGE_SIZE),
+        partitions=_check_int("partitions", partitions, 1, MAX_PARTITIONS),
         pyarrow=_pyarrow(arrow),
         on_stats=on_stats,
         prefetch=prefetch,

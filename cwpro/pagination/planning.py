@@ -25,17 +25,19 @@ from __future__ import annotations
 import asyncio
 import datetime as _dt
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import attrs
 
 from .._errors import InvalidArgumentError
 from .._serde import parse_datetime
-from .cursor import check_count
+from .cursor import cancel_all, check_count
 from .pages import CursorPage
 from .partitions import merge_partition, split_range
 
 __all__ = ["OPEN_HIGH", "OPEN_LOW", "PartitionPlan", "plan_partitions"]
+
+T = TypeVar("T")
 
 #: The low end of an opened-up first partition.
 OPEN_LOW: Final = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
@@ -75,6 +77,17 @@ class _Slice:
     count: int
 
 
+async def _together(*awaitables: Awaitable[T]) -> list[T]:
+    """Every result; on the first failure the others are cancelled and awaited (none is left
+    running with an error nobody reads), then the failure is raised."""
+    tasks = [asyncio.ensure_future(awaitable) for awaitable in awaitables]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        await cancel_all(tasks)
+        raise
+
+
 class _Planner:
     def __init__(self, lister: Lister, query: Mapping[str, Any], field: str) -> None:
         self.lister, self.query, self.field = lister, query, field
@@ -96,7 +109,7 @@ class _Planner:
             return None, page.total_results
 
     async def counts(self, ranges: Sequence[dict[str, Any]]) -> list[int] | None:
-        pages = await asyncio.gather(
+        pages = await _together(
             *(self.page(**merge_partition(self.query, part)) for part in ranges)
         )
         counts = [page.total_results for page in pages]
@@ -136,7 +149,7 @@ async def _refine(planner: _Planner, slices: list[_Slice], parts: int) -> list[_
         dense = [s for s in crossed if s.count > share / 2 and s.high > s.low]
         if not dense:
             break
-        refined = await asyncio.gather(*(planner.slices(s.low, s.high, _REFINE) for s in dense))
+        refined = await _together(*(planner.slices(s.low, s.high, _REFINE) for s in dense))
         replaced = {id(s): r for s, r in zip(dense, refined, strict=True) if r is not None}
         if not replaced:
             break
@@ -210,7 +223,7 @@ async def plan_partitions(
     if parts == 1:
         edge = await planner.edge("asc")
         return PartitionPlan(whole, edge[1], None if edge[1] is None else [edge[1]], 1)
-    (oldest, total), (newest, _) = await asyncio.gather(planner.edge("asc"), planner.edge("desc"))
+    (oldest, total), (newest, _) = await _together(planner.edge("asc"), planner.edge("desc"))
     if oldest is None or newest is None or newest < oldest or total == 0:
         estimated = None if total is None else [total]
         return PartitionPlan(whole, total, estimated, planner.requests)
