@@ -31,6 +31,9 @@ it is the cursor to pass back (``list(cursor=...)``) to continue with no gap and
 
 Messages and ``repr`` never contain credentials: body excerpts are redacted by the transport
 before an error is built, and request headers are never stored on an error.
+
+Every error pickles with its attributes (and notes), so it can cross a process boundary (a
+``multiprocessing`` worker, a task queue) as the same class.
 """
 
 from __future__ import annotations
@@ -83,6 +86,19 @@ class CwproError(Exception):
 
     #: Where a paginated export can resume after this error (``None`` if not from a paginator).
     resume_cursor: str | None = None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Exception's own reduce calls ``cls(*args)``, which fails for the classes whose
+        # constructors take required keywords (``status=``...): rebuild without __init__.
+        return _rebuild, (type(self), self.args, self.__dict__)
+
+
+def _rebuild(cls: type[CwproError], args: tuple[Any, ...], state: dict[str, Any]) -> CwproError:
+    """An unpickled :class:`CwproError`: its class, ``args`` and attributes as they were."""
+    error = cls.__new__(cls, *args)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
 
 
 class ConfigurationError(CwproError, ValueError):

@@ -49,8 +49,11 @@ if TYPE_CHECKING:
 RESOURCES: Final = ("workorders", "sites", "work_types", "webhooks", "portal_links")
 #: The resources loaded incrementally on created_date (``cwpro.dlt.CURSOR_RESOURCES``).
 CURSOR_COLLECTIONS: Final = RESOURCES[:4]
-#: Rows a prefetch holds at most per resource before dlt takes them (pages of --limit rows).
+#: Rows a prefetch thread holds at most per resource before dlt takes them (pages of dicts).
 PREFETCH_ROWS: Final = 10_000
+#: Rows the fetch worker process holds at most per resource, as Arrow tables (a few hundred
+#: bytes a row; about the time dlt takes to import, at the emulator's pace).
+WORKER_ROWS: Final = 40_000
 #: What to install for a destination whose dlt extra is missing.
 INSTALL_HINTS: Final = {
     "postgres": "pip install 'cwpro[postgres]'",
@@ -406,7 +409,9 @@ def _prefetch(args: argparse.Namespace) -> Prefetch | None:
     resources = [name for name in args.resources or RESOURCES if name in CURSOR_COLLECTIONS]
     if not resources or not 1 <= args.limit <= MAX_PAGE_SIZE or args.partitions > MAX_PARTITIONS:
         return None
+    from cwpro.dlt._arrow import BATCH_ROWS
     from cwpro.dlt._prefetch import Prefetch
+    from cwpro.dlt._worker import fork_is_safe
 
     options: dict[str, Any] = {
         "client_id": args.client_id,
@@ -422,10 +427,16 @@ def _prefetch(args: argparse.Namespace) -> Prefetch | None:
         since = OPEN_LOW if args.since is None else parse_datetime_arg(args.since)
     except Exception:
         return None
+    windows = {
+        name: CursorWindow(name, options, since, OPEN_HIGH, args.limit, args.partitions)
+        for name in resources
+    }
     prefetch = Prefetch()
+    if not args.nested_tables and importlib.util.find_spec("pyarrow") and fork_is_safe():
+        prefetch.start_worker(windows, ahead=-(-WORKER_ROWS // BATCH_ROWS))
+        return prefetch
     ahead = max(args.partitions, -(-PREFETCH_ROWS // args.limit))
-    for name in resources:
-        window = CursorWindow(name, options, since, OPEN_HIGH, args.limit, args.partitions)
+    for name, window in windows.items():
         prefetch.start(name, window, ahead=ahead)
     return prefetch
 

@@ -38,15 +38,16 @@ from cwpro._lazy import lazy_names
 
 if TYPE_CHECKING:
     from ._batches import BatchStats
-    from ._source import CURSOR_RESOURCES, DEFAULT_LAG, RESOURCES, cwp_source
+    from ._fetch import CURSOR_RESOURCES, RESOURCES
+    from ._source import DEFAULT_LAG, cwp_source
 
 __all__ = ["CURSOR_RESOURCES", "DEFAULT_LAG", "RESOURCES", "BatchStats", "cwp_source"]
 
 _LAZY = {
     "BatchStats": "._batches",
-    "CURSOR_RESOURCES": "._source",
+    "CURSOR_RESOURCES": "._fetch",
     "DEFAULT_LAG": "._source",
-    "RESOURCES": "._source",
+    "RESOURCES": "._fetch",
     "cwp_source": "._source",
 }
 

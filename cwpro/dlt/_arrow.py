@@ -17,6 +17,8 @@ work of loading dicts -- the largest cost of a large load -- never runs. The col
   columns.
 
 Every table of one :class:`TableBuilder` has the columns of the one before, plus any new ones.
+Pages are joined into tables of at least :data:`BATCH_ROWS` rows (:class:`Regroup`): few, large
+items keep dlt's per-item work small. This module imports no dlt (the fetch worker uses it).
 """
 
 from __future__ import annotations
@@ -30,12 +32,25 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final
 
+import attrs
+
 import cwpro
 from cwpro._serde import parse_datetime
 
 from ._columns import column_hints
 
-__all__ = ["VARIANT_SUFFIX", "TableBuilder", "load_pyarrow", "quiet_hint_overrides"]
+__all__ = [
+    "BATCH_ROWS",
+    "VARIANT_SUFFIX",
+    "ArrowBatch",
+    "Regroup",
+    "TableBuilder",
+    "load_pyarrow",
+    "quiet_hint_overrides",
+]
+
+#: Rows per Arrow table handed to dlt (pages are joined up to at least this many).
+BATCH_ROWS: Final = 2000
 
 #: Suffix of the column that takes values not fitting their field's column (dlt's spelling).
 VARIANT_SUFFIX: Final = "__v_json"
@@ -102,6 +117,36 @@ def _fits(data_type: str, values: Sequence[Any]) -> bool:
     return found in (None, data_type) or (data_type == "double" and found == "bigint")
 
 
+@attrs.frozen
+class ArrowBatch:
+    """One table of a resource's rows, and the dlt hints of the JSON columns new in it."""
+
+    table: Any
+    new_json: dict[str, Any]
+    rows: int
+
+
+class Regroup:
+    """Joins pages of rows into lists of at least ``size`` rows (:meth:`add`, then :meth:`rest`)."""
+
+    def __init__(self, size: int = BATCH_ROWS) -> None:
+        self._size = size
+        self._rows: list[dict[str, Any]] = []
+
+    def add(self, page: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+        """The rows gathered so far once they are ``size`` or more (then it starts again)."""
+        self._rows.extend(page)
+        if len(self._rows) < self._size:
+            return None
+        full, self._rows = self._rows, []
+        return full
+
+    def rest(self) -> list[dict[str, Any]] | None:
+        """The rows left at the end (fewer than ``size``), or None."""
+        rest, self._rows = self._rows, []
+        return rest or None
+
+
 class TableBuilder:
     """Arrow tables of one resource's rows (see the module docstring); one per resource run."""
 
@@ -122,6 +167,11 @@ class TableBuilder:
             "timestamp": pa.timestamp("us", tz="UTC"),
             "date": pa.date32(),
         }
+
+    def batch(self, rows: Sequence[dict[str, Any]]) -> ArrowBatch:
+        """``rows`` as an :class:`ArrowBatch`."""
+        table, new_json = self.table(rows)
+        return ArrowBatch(table, new_json, len(rows))
 
     def table(self, rows: Sequence[dict[str, Any]]) -> tuple[Any, dict[str, Any]]:
         """``rows`` as a table, and the dlt column hints of JSON columns new in it."""

@@ -1,7 +1,8 @@
 """What a resource hands dlt, and the report after each batch (``on_stats``).
 
 With pyarrow (``arrow=True``), the pages are regrouped into Arrow tables of about
-:data:`BATCH_ROWS` rows (``_arrow``): few, large items keep dlt's per-item work small. Without
+:data:`~cwpro.dlt._arrow.BATCH_ROWS` rows (``_arrow``), or come as tables already (built by the
+fetch worker, ``_worker``): few, large items keep dlt's per-item work small. Without
 it, each page goes as its list of dicts, its ``created_date`` parsed to a datetime: the
 incremental cursor holds datetimes in both forms. The two forms make different tables (JSON
 columns vs child tables; dlt's ``_dlt_load_id`` is a column of the dict form only): a dataset
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, Final
+from typing import Any
 
 import attrs
 import dlt
@@ -20,12 +21,10 @@ import dlt
 import cwpro
 from cwpro._serde import parse_datetime
 
-from ._arrow import TableBuilder, quiet_hint_overrides
+from ._arrow import BATCH_ROWS, ArrowBatch, Regroup, TableBuilder, quiet_hint_overrides
+from ._worker import TableStream
 
 __all__ = ["BATCH_ROWS", "BatchStats", "OnStats", "batches", "regroup"]
-
-#: Rows per Arrow table handed to dlt (pages are joined up to at least this many).
-BATCH_ROWS: Final = 2000
 
 
 @attrs.frozen
@@ -48,14 +47,14 @@ OnStats = Callable[[BatchStats], None]
 
 def regroup(pages: Iterable[list[dict[str, Any]]], size: int) -> Iterator[list[dict[str, Any]]]:
     """The rows of ``pages`` in lists of at least ``size`` (the last one may be shorter)."""
-    group: list[dict[str, Any]] = []
+    groups = Regroup(size)
     for page in pages:
-        group.extend(page)
-        if len(group) >= size:
-            yield group
-            group = []
-    if group:
-        yield group
+        full = groups.add(page)
+        if full is not None:
+            yield full
+    rest = groups.rest()
+    if rest is not None:
+        yield rest
 
 
 def _with_datetimes(page: list[dict[str, Any]], field: str) -> list[dict[str, Any]]:
@@ -70,7 +69,7 @@ def _with_datetimes(page: list[dict[str, Any]], field: str) -> list[dict[str, An
 
 
 def batches(
-    pages: Iterable[list[dict[str, Any]]],
+    pages: Iterable[list[dict[str, Any]]] | TableStream,
     *,
     resource: str,
     model: type[cwpro.Model],
@@ -78,19 +77,24 @@ def batches(
     date_field: str | None,
     on_stats: OnStats | None,
 ) -> Iterator[Any]:
-    """The items for dlt made from ``pages``: Arrow tables when ``pyarrow`` is a module, else
-    the pages of dicts; ``on_stats`` after each one dlt has taken."""
+    """The items for dlt made from ``pages``: Arrow tables when ``pyarrow`` is a module (or
+    ``pages`` is a :class:`TableStream` of them), else the pages of dicts; ``on_stats`` after
+    each one dlt has taken."""
     started = time.monotonic()
     total = 0
     items: Iterator[tuple[int, Any]]
-    if pyarrow is None:
+    if isinstance(pages, TableStream):
+        quiet_hint_overrides(resource)
+        items = _hinted(pages)
+    elif pyarrow is None:
         items = (
             (len(page), page if date_field is None else _with_datetimes(page, date_field))
             for page in pages
         )
     else:
         quiet_hint_overrides(resource)
-        items = _tables(TableBuilder(pyarrow, model, resource), regroup(pages, BATCH_ROWS))
+        builder = TableBuilder(pyarrow, model, resource)
+        items = _hinted(builder.batch(rows) for rows in regroup(pages, BATCH_ROWS))
     for rows, item in items:
         yield item
         total += rows
@@ -98,10 +102,10 @@ def batches(
             on_stats(BatchStats(resource, rows, total, time.monotonic() - started))
 
 
-def _tables(builder: TableBuilder, groups: Iterable[list[dict[str, Any]]]) -> Iterator[Any]:
-    for rows in groups:
-        table, new_json = builder.table(rows)
-        if new_json:  # JSON columns of fields the models do not know: dlt is told once
-            yield len(rows), dlt.mark.with_hints(table, dlt.mark.make_hints(columns=new_json))
+def _hinted(tables: Iterable[ArrowBatch]) -> Iterator[tuple[int, Any]]:
+    for batch in tables:
+        if batch.new_json:  # JSON columns of fields the models do not know: dlt is told once
+            hints = dlt.mark.make_hints(columns=batch.new_json)
+            yield batch.rows, dlt.mark.with_hints(batch.table, hints)
         else:
-            yield len(rows), table
+            yield batch.rows, batch.table

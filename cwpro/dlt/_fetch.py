@@ -20,14 +20,17 @@ from typing import Any, Final, Protocol
 import attrs
 
 import cwpro
+from cwpro.pagination._closing import closing
 from cwpro.pagination.planning import OPEN_HIGH, OPEN_LOW, plan_partitions
 
 __all__ = [
+    "CURSOR_RESOURCES",
     "DATE_FIELD",
     "MAX_PAGE_SIZE",
     "MAX_PARTITIONS",
     "OPEN_HIGH",
     "OPEN_LOW",
+    "RESOURCES",
     "CursorCollection",
     "CursorWindow",
     "cursor_pages",
@@ -35,6 +38,15 @@ __all__ = [
     "portal_link_pages",
 ]
 
+#: Resource name -> (client attribute, model) of the collections loaded on ``created_date``.
+CURSOR_RESOURCES: Final[dict[str, tuple[str, type[cwpro.Model]]]] = {
+    "workorders": ("workorders", cwpro.WorkOrder),
+    "sites": ("sites", cwpro.Site),
+    "work_types": ("work_types", cwpro.WorkType),
+    "webhooks": ("webhooks", cwpro.WebhookNotification),
+}
+#: Every resource of :func:`cwpro.dlt.cwp_source`, in load order.
+RESOURCES: Final = (*CURSOR_RESOURCES, "portal_links")
 DATE_FIELD: Final = "created_date"
 PORTAL_LINKS_PER_PAGE: Final = 100
 #: Bounds of ``cwp_source``'s ``page_size`` and ``partitions`` (``cwpro load``'s --limit and
@@ -99,9 +111,10 @@ async def cursor_pages(
     export = collection.export(
         plan.partitions, concurrency=len(plan.partitions), limit=page_size, as_dict=True
     )
-    async for _, page in export.pages():
-        if page.items:
-            yield page.items
+    async with closing(export.pages()) as pages:
+        async for _, page in pages:
+            if page.items:
+                yield page.items
 
 
 @attrs.frozen
@@ -120,19 +133,22 @@ class CursorWindow:
     async def pages(self) -> AsyncIterator[list[dict[str, Any]]]:
         """:func:`cursor_pages` of the window, on a client of its own."""
         async with cwpro.AsyncClient(**self.client_options) as client:
-            async for batch in cursor_pages(
+            batches = cursor_pages(
                 getattr(client, self.attribute),
                 start=self.start,
                 end=self.end,
                 page_size=self.page_size,
                 partitions=self.partitions,
-            ):
-                yield batch
+            )
+            async with closing(batches):  # closed (its requests cancelled) before the client
+                async for batch in batches:
+                    yield batch
 
 
 async def portal_link_pages(client: cwpro.AsyncClient) -> AsyncIterator[list[dict[str, Any]]]:
     """Every portal link, one page of rows at a time."""
     links = client.portal_links.list(per_page=PORTAL_LINKS_PER_PAGE, as_dict=True)
-    async for page in links.pages():
-        if page.items:
-            yield page.items
+    async with closing(links.pages()) as pages:
+        async for page in pages:
+            if page.items:
+                yield page.items

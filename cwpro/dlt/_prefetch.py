@@ -2,22 +2,26 @@
 
 Importing dlt and setting up its pipeline takes about as long as the fetch's first second;
 the fetch itself needs none of dlt. So ``cwpro load`` starts the windows it can know without
-the pipeline's state (a first run: no state yet; a full refresh: the whole range) here, each in
-its own worker (:class:`~cwpro.dlt._threaded.ThreadedStream`, at most ``ahead`` pages held),
-and each resource of :func:`cwpro.dlt.cwp_source` takes its prefetched stream only when the
-window dlt gives it is the same one (same start, end, page size, partitions and client
-options): otherwise the prefetch is cancelled and the resource fetches its own window, so a
-wrong guess costs at most ``ahead`` pages of requests, never a row. This module imports no dlt.
+the pipeline's state (a first run: no state yet; a full refresh: the whole range) here: all of
+them in one worker process that makes Arrow tables too (:meth:`Prefetch.start_worker`,
+``_worker``: a core of its own while dlt is imported), or each in a worker thread of this
+process (:meth:`Prefetch.start`, pages of dicts, at most ``ahead`` held). Each resource of
+:func:`cwpro.dlt.cwp_source` takes its prefetched stream only when the window dlt gives it is
+the same one (same start, end, page size, partitions and client options) and in a form it
+takes: otherwise the prefetch is cancelled and the resource fetches its own window, so a wrong
+guess costs at most ``ahead`` pages (or tables) of requests, never a row. This module imports
+no dlt.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from ._fetch import CursorWindow
+from ._fetch import CURSOR_RESOURCES, CursorWindow
 from ._threaded import ThreadedStream
+from ._worker import FetchWorker, TableStream
 
 __all__ = ["Prefetch"]
 
@@ -27,7 +31,8 @@ class Prefetch:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._streams: dict[str, tuple[CursorWindow, ThreadedStream[Any]]] = {}
+        self._streams: dict[str, tuple[CursorWindow, ThreadedStream[Any] | TableStream]] = {}
+        self._workers: list[FetchWorker] = []
 
     def start(self, resource: str, window: CursorWindow, *, ahead: int) -> None:
         """Start fetching ``window`` for ``resource`` (at most ``ahead`` pages held)."""
@@ -40,18 +45,38 @@ class Prefetch:
         if previous is not None:
             previous[1].close()
 
-    def take(self, resource: str, window: CursorWindow) -> Iterator[list[dict[str, Any]]] | None:
-        """The pages of ``resource``'s prefetched stream if it fetches ``window``, else None
-        (a prefetch of another window is cancelled). A stream is taken at most once."""
+    def start_worker(
+        self, windows: Mapping[str, CursorWindow], *, ahead: int, method: str = "fork"
+    ) -> None:
+        """Start fetching ``windows`` (by resource) as Arrow tables in one worker process, at
+        most ``ahead`` tables held per resource (see ``_worker`` for ``method``)."""
+        models = {name: (window, CURSOR_RESOURCES[name][1]) for name, window in windows.items()}
+        worker = FetchWorker(models, ahead=ahead, method=method)
+        with self._lock:
+            self._workers.append(worker)
+            previous = [self._streams.pop(name, None) for name in windows]
+            self._streams.update(
+                (name, (window, worker.stream(name))) for name, window in windows.items()
+            )
+        for entry in previous:
+            if entry is not None:
+                entry[1].close()
+
+    def take(
+        self, resource: str, window: CursorWindow, *, tables: bool
+    ) -> Iterator[list[dict[str, Any]]] | TableStream | None:
+        """``resource``'s prefetched stream if it fetches ``window`` in a form the resource
+        takes (Arrow tables fit only ``tables``; pages of dicts fit both), else None (the
+        prefetch is cancelled). A stream is taken at most once."""
         with self._lock:
             entry = self._streams.pop(resource, None)
         if entry is None:
             return None
         fetched, stream = entry
-        if fetched != window:
+        if fetched != window or (isinstance(stream, TableStream) and not tables):
             stream.close()
             return None
-        return stream.items()
+        return stream if isinstance(stream, TableStream) else stream.items()
 
     def resources(self) -> list[str]:
         """The resources whose prefetch has not been taken."""
@@ -59,9 +84,12 @@ class Prefetch:
             return list(self._streams)
 
     def close(self) -> None:
-        """Cancel every prefetch not taken."""
+        """Cancel every prefetch not taken; stop the worker process."""
         with self._lock:
             entries = list(self._streams.values())
             self._streams.clear()
+            workers, self._workers = self._workers, []
         for _, stream in entries:
             stream.close()
+        for worker in workers:
+            worker.close()

@@ -12,34 +12,29 @@ import dlt
 from dlt.extract.resource import DltResource
 
 import cwpro
+from cwpro.pagination._closing import closing
 
 from . import _arrow
 from ._batches import BatchStats, OnStats, batches
 from ._columns import column_hints
 from ._fetch import (
+    CURSOR_RESOURCES,
     DATE_FIELD,
     MAX_PAGE_SIZE,
     MAX_PARTITIONS,
     OPEN_HIGH,
     OPEN_LOW,
+    RESOURCES,
     CursorWindow,
     parse_instant,
     portal_link_pages,
 )
 from ._prefetch import Prefetch
 from ._threaded import stream_in_thread
+from ._worker import TableStream
 
 __all__ = ["CURSOR_RESOURCES", "DEFAULT_LAG", "RESOURCES", "BatchStats", "cwp_source"]
 
-#: Resource name -> (client attribute, model) of the collections loaded on ``created_date``.
-CURSOR_RESOURCES: Final[dict[str, tuple[str, type[cwpro.Model]]]] = {
-    "workorders": ("workorders", cwpro.WorkOrder),
-    "sites": ("sites", cwpro.Site),
-    "work_types": ("work_types", cwpro.WorkType),
-    "webhooks": ("webhooks", cwpro.WebhookNotification),
-}
-#: Every resource of :func:`cwp_source`, in load order.
-RESOURCES: Final = (*CURSOR_RESOURCES, "portal_links")
 #: Seconds of the lag window re-read by each incremental run.
 DEFAULT_LAG: Final = 3600.0
 DEFAULT_PAGE_SIZE: Final = 500
@@ -71,7 +66,7 @@ class _Settings:
 
     def items(
         self,
-        pages: Iterator[list[dict[str, Any]]],
+        pages: Iterator[list[dict[str, Any]]] | TableStream,
         resource: str,
         model: type[cwpro.Model],
         date_field: str | None,
@@ -126,7 +121,9 @@ def _cursor_resource(
         window = CursorWindow(
             attribute, settings.client_options, start, end, settings.page_size, settings.partitions
         )
-        fetched = None if settings.prefetch is None else settings.prefetch.take(name, window)
+        fetched: Iterator[list[dict[str, Any]]] | TableStream | None = None
+        if settings.prefetch is not None:
+            fetched = settings.prefetch.take(name, window, tables=settings.pyarrow is not None)
         if fetched is None:
             fetched = stream_in_thread(
                 window.pages, ahead=settings.partitions, name=f"cwpro-dlt-{name}"
@@ -148,8 +145,8 @@ def _cursor_resource(
 def _portal_links_resource(settings: _Settings) -> DltResource:
     def portal_links() -> Iterator[Any]:
         async def stream() -> AsyncIterator[list[dict[str, Any]]]:
-            async with settings.client() as client:
-                async for batch in portal_link_pages(client):
+            async with settings.client() as client, closing(portal_link_pages(client)) as pages:
+                async for batch in pages:
                     yield batch
 
         fetched = stream_in_thread(stream, name="cwpro-dlt-portal_links")

@@ -272,10 +272,10 @@ def test_a_prefetch_is_taken_only_for_its_own_window() -> None:
     prefetch.start("workorders", window, ahead=2)
     assert started.wait(10)
     later = Window("workorders", {"token": "t"}, low + dt.timedelta(hours=1), low, 500, 8)
-    assert prefetch.take("workorders", later) is None  # another window: cancelled
-    assert prefetch.take("workorders", window) is None  # and gone
+    assert prefetch.take("workorders", later, tables=True) is None  # another window: cancelled
+    assert prefetch.take("workorders", window, tables=True) is None  # and gone
     prefetch.start("workorders", window, ahead=2)
-    pages = prefetch.take("workorders", window)
+    pages = prefetch.take("workorders", window, tables=True)  # dicts fit both
     assert pages is not None and [page[0]["n"] for page in pages] == list(range(5))
     prefetch.start("sites", window, ahead=2)
     prefetch.close()

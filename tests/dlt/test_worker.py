@@ -1,0 +1,270 @@
+"""The fetch worker process (``cwpro.dlt._worker``) over loopback against the emulator.
+
+In this (multi-threaded) test process the worker is spawned; ``cwpro load`` forks it from a
+single-threaded process, which the subprocess tests at the end run for real.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import cwpro
+from cwpro.dlt._arrow import BATCH_ROWS, ArrowBatch, TableBuilder, load_pyarrow
+from cwpro.dlt._fetch import OPEN_HIGH, OPEN_LOW, CursorWindow
+from cwpro.dlt._prefetch import Prefetch
+from cwpro.dlt._worker import FetchWorker, FetchWorkerDied, fork_is_safe
+from cwpro.emulator import EmulatorThread
+
+from .conftest import CLIENT_ID, CLIENT_SECRET, RECENT, WORK_ORDERS
+
+pa = pytest.importorskip("pyarrow")
+duckdb = pytest.importorskip("duckdb")
+
+TOTAL = WORK_ORDERS + RECENT
+
+
+def _window(emu: EmulatorThread, attribute: str = "workorders", **options: Any) -> CursorWindow:
+    client = {
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "base_url": emu.base_url,
+        "max_retries": 0,
+        **options,
+    }
+    return CursorWindow(attribute, client, OPEN_LOW, OPEN_HIGH, 100, 4)
+
+
+def _worker(emu: EmulatorThread, ahead: int = 8, **windows: CursorWindow) -> FetchWorker:
+    from cwpro.dlt._fetch import CURSOR_RESOURCES
+
+    chosen = windows or {"workorders": _window(emu)}
+    models = {name: (window, CURSOR_RESOURCES[name][1]) for name, window in chosen.items()}
+    return FetchWorker(models, ahead=ahead, method="spawn")
+
+
+def _gone(pid: int, within: float = 30.0) -> bool:
+    """Whether process ``pid`` has ended (or is a zombie) within ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                if stat.read().split(") ", 1)[1].startswith("Z"):
+                    return True
+        except FileNotFoundError:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+
+
+def test_the_worker_sends_every_row_as_the_in_process_builder_makes_them(
+    emu: EmulatorThread,
+) -> None:
+    worker = _worker(emu, sites=_window(emu, "sites"), workorders=_window(emu))
+    try:
+        batches = {name: list(worker.stream(name)) for name in ("workorders", "sites")}
+    finally:
+        worker.close()
+    assert all(isinstance(b, ArrowBatch) for bs in batches.values() for b in bs)
+    tables = batches["workorders"]
+    assert [b.rows for b in tables[:-1]] == [BATCH_ROWS] * (len(tables) - 1)
+    assert sum(b.rows for b in tables) == TOTAL
+    ids = [i for b in tables for i in b.table.column("_id").to_pylist()]
+    assert len(set(ids)) == TOTAL
+    assert sum(b.rows for b in batches["sites"]) == 25
+
+    # the same columns and types as the resources' own builder makes of the same rows
+    async def rows() -> list[dict[str, Any]]:
+        async with cwpro.AsyncClient(CLIENT_ID, CLIENT_SECRET, base_url=emu.base_url) as client:
+            page = await client.workorders.list(limit=50, as_dict=True, sort_by="created_date")
+            return page.items
+
+    import asyncio
+
+    local = TableBuilder(load_pyarrow(), cwpro.WorkOrder, "workorders").table(asyncio.run(rows()))
+    assert tables[0].table.schema == local[0].schema
+    assert worker.pid is not None and _gone(worker.pid, 0.0)
+
+
+def test_an_api_error_in_the_worker_is_raised_here_as_itself(emu: EmulatorThread) -> None:
+    emu.emulator.faults.add("status", status=403, route="GET /workorders")
+    worker = _worker(emu)
+    try:
+        with pytest.raises(cwpro.PermissionDeniedError) as caught:
+            list(worker.stream("workorders"))
+    finally:
+        worker.close()
+    assert caught.value.status == 403 and "/workorders" in caught.value.url
+
+
+def test_a_killed_worker_is_reported_not_waited_for(emu: EmulatorThread) -> None:
+    emu.emulator.faults.add("slow_headers", delay=60.0, route="GET /workorders")
+    worker = _worker(emu)
+    try:
+        assert worker.pid is not None
+        os.kill(worker.pid, signal.SIGKILL)
+        with pytest.raises(FetchWorkerDied, match="ended before it sent all workorders"):
+            list(worker.stream("workorders"))
+    finally:
+        worker.close()
+
+
+def test_leaving_a_stream_early_stops_its_fetch_and_close_ends_the_worker(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    with EmulatorThread(seed=5, workorders=12_000, client_id=CLIENT_ID,
+                        client_secret=CLIENT_SECRET) as emu:  # fmt: skip
+        stats = emu.emulator.stats
+        whole = _worker(emu)
+        try:
+            assert sum(batch.rows for batch in whole.stream("workorders")) == 12_000
+        finally:
+            whole.close()
+        everything = stats["GET /workorders"]
+        worker = _worker(emu, ahead=1)
+        try:
+            stream = iter(worker.stream("workorders"))
+            assert next(stream).rows == BATCH_ROWS
+            stream.close()  # e.g. dlt failed on another resource
+            with pytest.raises(KeyError):  # cancelled: gone
+                worker.stream("workorders")
+        finally:
+            worker.close()
+        assert worker.pid is not None and _gone(worker.pid, 0.0)
+        # held at most: a table in the pipe, one queued, one being built, pages in flight
+        assert stats["GET /workorders"] - everything < everything * 3 / 4
+    # the walks were closed before their client: no request failed unread in the worker
+    assert "never retrieved" not in capfd.readouterr().err
+
+
+def test_a_prefetch_worker_is_taken_for_its_own_window_and_form(emu: EmulatorThread) -> None:
+    window = _window(emu)
+    prefetch = Prefetch()
+    prefetch.start_worker({"workorders": window, "sites": _window(emu, "sites")}, ahead=4,
+                          method="spawn")  # fmt: skip
+    assert prefetch.take("sites", window, tables=True) is None  # another window: cancelled
+    assert prefetch.take("workorders", window, tables=False) is None  # dicts wanted: cancelled
+    assert prefetch.resources() == []
+    prefetch.close()
+    prefetch = Prefetch()
+    prefetch.start_worker({"workorders": window}, ahead=4, method="spawn")
+    tables = prefetch.take("workorders", window, tables=True)
+    assert tables is not None and sum(batch.rows for batch in tables) == TOTAL
+    prefetch.close()
+
+
+def test_cwpro_errors_cross_a_process_boundary_as_themselves() -> None:
+    error = cwpro.RateLimitError("slow down", status=429, method="GET", url="https://x/y")
+    error.retry_after = 2.5
+    error.resume_cursor = "c1"
+    back = pickle.loads(pickle.dumps(error))
+    assert type(back) is cwpro.RateLimitError and str(back) == str(error)
+    assert (back.retry_after, back.resume_cursor, back.url) == (2.5, "c1", "https://x/y")
+
+
+# -- cwpro load in a process of its own: the worker is forked ---------------------------------
+def _env(emu: EmulatorThread, tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CWPRO_")}
+    env.update(
+        CWPRO_BASE_URL=emu.base_url,
+        CWPRO_CLIENT_ID=CLIENT_ID,
+        CWPRO_CLIENT_SECRET=CLIENT_SECRET,
+        DLT_DATA_DIR=str(tmp_path / "dlt-data"),
+        RUNTIME__LOG_LEVEL="WARNING",
+    )
+    return env
+
+
+def _cwpro_load(tmp_path: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "cwpro", "-v", "load", "--no-progress",
+            "--pipelines-dir", str(tmp_path / "pipelines"), *args]  # fmt: skip
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the worker is forked on Linux only")
+def test_cwpro_load_forks_its_fetch_worker_and_loads_every_row(
+    emu: EmulatorThread, tmp_path: Path
+) -> None:
+    stats = emu.emulator.stats
+    done = subprocess.run(
+        _cwpro_load(tmp_path, "workorders", "sites"),
+        env=_env(emu, tmp_path),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "in worker process" in done.stderr and "(fork)" in done.stderr
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["rows"] == {"workorders": TOTAL, "sites": 25}
+    with duckdb.connect(str(tmp_path / "cwpro.duckdb"), read_only=True) as connection:
+        row = connection.execute("SELECT count(*), count(DISTINCT _id) FROM cwp.workorders")
+        assert row.fetchone() == (TOTAL, TOTAL)
+    first = stats["GET /workorders"]
+    # the same window fetched by a thread (a full refresh with pyarrow's form not wanted:
+    # --nested-tables) costs the same requests: the worker fetched the window once
+    done = subprocess.run(
+        _cwpro_load(tmp_path, "workorders", "--full-refresh", "--nested-tables",
+                    "--dataset-name", "cwp_nested"),
+        env=_env(emu, tmp_path), cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "in worker process" not in done.stderr
+    assert stats["GET /workorders"] - first == first
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the worker is forked on Linux only")
+def test_a_worker_whose_loading_process_dies_stops(emu: EmulatorThread, tmp_path: Path) -> None:
+    emu.emulator.faults.add("slow_headers", delay=60.0, route="GET /workorders")
+    script = textwrap.dedent(
+        f"""
+        import os, sys
+        from cwpro.dlt._fetch import OPEN_HIGH, OPEN_LOW, CursorWindow
+        from cwpro.dlt._worker import FetchWorker, fork_is_safe
+        import cwpro
+        assert fork_is_safe()
+        window = CursorWindow("workorders", {{"client_id": {CLIENT_ID!r},
+            "client_secret": {CLIENT_SECRET!r}, "base_url": {emu.base_url!r}}},
+            OPEN_LOW, OPEN_HIGH, 100, 2)
+        worker = FetchWorker({{"workorders": (window, cwpro.WorkOrder)}}, ahead=2)
+        print(worker.pid, flush=True)
+        os._exit(0)  # no clean-up: as if killed
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert _gone(int(done.stdout.strip()))
+
+
+def test_fork_is_safe_only_with_one_thread() -> None:
+    # this test process runs threads (the emulator's, pytest's plugins'...)
+    import threading
+
+    started = threading.Event()
+    stop = threading.Event()
+    thread = threading.Thread(target=lambda: (started.set(), stop.wait()))
+    thread.start()
+    try:
+        assert started.wait(10)
+        assert not fork_is_safe()
+    finally:
+        stop.set()
+        thread.join()
+    single = subprocess.run(
+        [sys.executable, "-c", "from cwpro.dlt._worker import fork_is_safe; print(fork_is_safe())"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert single.stdout.strip() == str(sys.platform == "linux")
