@@ -31,6 +31,7 @@ from ._common import (
     add_client_arguments,
     add_command,
     error,
+    logger,
     parse_datetime_arg,
     positive_int,
     print_json,
@@ -364,7 +365,14 @@ def _collector() -> Iterator[Callable[[], None]]:
 def run(args: argparse.Namespace) -> int:
     """The ``cwpro load`` command."""
     with _dlt_defaults(), _collector() as settled:
-        return _run(args, settled)
+        try:
+            return _run(args, settled)
+        except KeyboardInterrupt:  # at any step: importing dlt, fetching, loading
+            sys.stderr.write(
+                "cwpro: interrupted: nothing of this run is reported as loaded; the same "
+                "command completes it\n"
+            )
+            return EXIT_INTERRUPTED
 
 
 def _run(args: argparse.Namespace, settled: Callable[[], None]) -> int:
@@ -433,8 +441,12 @@ def _prefetch(args: argparse.Namespace) -> Prefetch | None:
     }
     prefetch = Prefetch()
     if not args.nested_tables and importlib.util.find_spec("pyarrow") and fork_is_safe():
-        prefetch.start_worker(windows, ahead=-(-WORKER_ROWS // BATCH_ROWS))
-        return prefetch
+        try:
+            prefetch.start_worker(windows, ahead=-(-WORKER_ROWS // BATCH_ROWS))
+        except OSError as exc:  # no process to be had (limits): a thread does it
+            logger.debug("no fetch worker process (%s): fetching in threads", exc)
+        else:
+            return prefetch
     ahead = max(args.partitions, -(-PREFETCH_ROWS // args.limit))
     for name, window in windows.items():
         prefetch.start(name, window, ahead=ahead)
@@ -464,12 +476,6 @@ def _load(
                 info = pipeline.run(source)
             else:
                 info = pipeline.run(source, loader_file_format=file_format)
-        except KeyboardInterrupt:
-            sys.stderr.write(
-                "cwpro: interrupted: nothing of this run is reported as loaded; the same "
-                "command completes it\n"
-            )
-            return EXIT_INTERRUPTED
         except Exception as exc:
             return _failed(exc, pipeline)
         progress.update(sum(counts.rows.values()), sum(counts.rows.values()))

@@ -268,3 +268,36 @@ def test_fork_is_safe_only_with_one_thread() -> None:
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert single.stdout.strip() == str(sys.platform == "linux")
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the worker is forked on Linux only")
+def test_ctrl_c_stops_cwpro_load_and_its_worker(emu: EmulatorThread, tmp_path: Path) -> None:
+    emu.emulator.faults.add("slow_headers", delay=60.0, route="GET /workorders")
+    load = subprocess.Popen(
+        _cwpro_load(tmp_path, "workorders"),
+        env=_env(emu, tmp_path),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # Ctrl-C reaches the whole group: both processes
+    )
+    try:
+        assert load.stderr is not None
+        for line in load.stderr:
+            if "in worker process" in line:
+                worker = int(line.split("in worker process ")[1].split()[0])
+                break
+        else:
+            pytest.fail("no worker was started")
+        while emu.emulator.stats["GET /workorders"] == 0:  # the worker is fetching
+            time.sleep(0.05)
+        os.killpg(load.pid, signal.SIGINT)
+        _, err = load.communicate(timeout=120)
+    finally:
+        if load.poll() is None:
+            load.kill()
+            load.wait()
+    assert load.returncode == 130, err
+    assert "interrupted: nothing of this run is reported as loaded" in err
+    assert _gone(worker)
