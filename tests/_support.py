@@ -45,8 +45,16 @@ def mypy_strict(directory: Path, *files: str) -> subprocess.CompletedProcess[str
 async def raw_server(
     serve: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],
 ) -> AsyncIterator[str]:
-    """A TCP server on loopback running ``serve`` per connection; yields its ``http://`` URL."""
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    """A TCP server on loopback running ``serve`` per connection (the connection is closed when
+    ``serve`` returns or raises); yields its ``http://`` URL."""
+
+    async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await serve(reader, writer)
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(connection, "127.0.0.1", 0)
     try:
         yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
     finally:

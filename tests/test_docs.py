@@ -49,6 +49,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -243,13 +244,10 @@ class Session:
             elif expected.lstrip().startswith("^C"):
                 self._interrupt(command, expected.lstrip()[2:], where)
             else:
-                process = subprocess.Popen(  # stdout and stderr in one stream, as a terminal
-                    ["bash", "-c", command],
-                    cwd=self.cwd,
-                    env=self.env,
+                process = self._bash(  # stdout and stderr in one stream, as a terminal
+                    command,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.STDOUT,
-                    text=True,
                     start_new_session=True,  # a timeout stops everything the command started
                 )
                 try:
@@ -262,15 +260,18 @@ class Session:
                 if expected.strip():
                     assert_output_matches(expected, output, where)
 
+    def _bash(self, script: str, **streams: Any) -> subprocess.Popen[str]:
+        """``bash -c script`` in the page's directory and environment, with text streams."""
+        return subprocess.Popen(
+            ["bash", "-c", script], cwd=self.cwd, env=self.env, text=True, **streams
+        )
+
     def _start(self, command: str, expected: str, where: str) -> None:
-        process = subprocess.Popen(
-            ["bash", "-c", f"exec {command}"],
-            cwd=self.cwd,
-            env=self.env,
+        process = self._bash(
+            f"exec {command}",
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
-            text=True,
         )
         self.background.append(process)
         assert process.stdout is not None
@@ -280,14 +281,7 @@ class Session:
             assert_output_matches(expected, first, where)
 
     def _interrupt(self, command: str, rest: str, where: str) -> None:
-        process = subprocess.Popen(
-            ["bash", "-c", f"exec {command}"],
-            cwd=self.cwd,
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        process = self._bash(f"exec {command}", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 120
         while not list(self.cwd.glob("*.checkpoint.json")):
             assert process.poll() is None, f"{where}: ended before writing a checkpoint"
