@@ -59,7 +59,6 @@ from tests._support import mypy_strict
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 PORTS_IN_DOCS = [str(port) for port in range(8765, 8770)]
-CLIENT_ID, CLIENT_SECRET = "docs", "docs-secret"
 RUNNABLE = {"python", "console", "bash", "text", "toml", "json"}
 
 _FENCE = re.compile(r"^(?P<indent> *)(?P<fence>```+)(?P<lang>[\w-]*)[^\n]*$")
@@ -355,21 +354,15 @@ def shim_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def page_session(tmp_path: Path, shim_bin: Path) -> Iterator[Session]:
     """A working directory and an environment pointing at a fresh emulator."""
     with EmulatorThread(
-        seed=7,
-        workorders=600,
-        sites=30,
-        work_types=8,
-        portal_links=25,
-        client_id=CLIENT_ID,
-        client_secret=CLIENT_SECRET,
+        seed=7, workorders=600, sites=30, work_types=8, portal_links=25
     ) as emulator:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("CWPRO_", "PYTHON"))}
         env.update(
             PATH=f"{shim_bin}{os.pathsep}{env.get('PATH', '/usr/bin:/bin')}",
             PYTHONPATH=str(ROOT),
             CWPRO_BASE_URL=emulator.base_url,
-            CWPRO_CLIENT_ID=CLIENT_ID,
-            CWPRO_CLIENT_SECRET=CLIENT_SECRET,
+            CWPRO_CLIENT_ID=emulator.client_id,
+            CWPRO_CLIENT_SECRET=emulator.client_secret,
             DLT_DATA_DIR=str(tmp_path / ".dlt-data"),  # dlt's pipeline state: fresh per page
         )
         session = Session(tmp_path, env, {port: _free_port() for port in PORTS_IN_DOCS})
