@@ -24,13 +24,14 @@ import random
 import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
 
+import cwpro
 from cwpro.emulator import EmulatorProcess
 
 __all__ = [
@@ -53,6 +54,7 @@ __all__ = [
     "ratio_stats",
     "raw_token",
     "run_script",
+    "sdk_and_raw",
 ]
 
 #: The seed of every emulator the benchmarks start (fixed, so every run sees the same data).
@@ -281,17 +283,33 @@ def emulator(**options: Any) -> Iterator[EmulatorProcess]:
 
 
 class ServerCPU:
-    """CPU seconds the emulator process has used (user + system), read through psutil."""
+    """CPU seconds the emulator process has used (user + system), read through psutil; and,
+    by variant, the seconds it used during each block :meth:`measured` ran."""
 
     def __init__(self, pid: int) -> None:
         import psutil  # type: ignore[import-untyped]  # a test dependency (cwpro[test])
 
         self._process = psutil.Process(pid)
+        self.during: dict[str, list[float]] = {}
 
     def now(self) -> float:
         """The emulator's CPU seconds so far."""
         times = self._process.cpu_times()
         return float(times.user + times.system)
+
+    def measured(
+        self, name: str, block: Callable[[], Awaitable[Any]]
+    ) -> Callable[[], Awaitable[Sample]]:
+        """A variant for :func:`alternate`: :func:`measure` of ``block`` (one unit), the
+        emulator's CPU seconds meanwhile appended to ``during[name]``."""
+
+        async def timed() -> Sample:
+            before = self.now()
+            sample = await measure(block, 1)
+            self.during.setdefault(name, []).append(self.now() - before)
+            return sample
+
+        return timed
 
 
 async def raw_token(session: aiohttp.ClientSession, emu: EmulatorProcess) -> dict[str, str]:
@@ -301,6 +319,19 @@ async def raw_token(session: aiohttp.ClientSession, emu: EmulatorProcess) -> dic
         resp.raise_for_status()
         token: str = (await resp.json())["data"]["access_token"]
     return {"Authorization": f"Bearer {token}"}
+
+
+@contextlib.asynccontextmanager
+async def sdk_and_raw(
+    emu: EmulatorProcess,
+) -> AsyncIterator[tuple[cwpro.AsyncClient, aiohttp.ClientSession, dict[str, str]]]:
+    """A ``cwpro.AsyncClient`` of ``emu`` (default settings), and the raw-aiohttp reference: a
+    session and its bearer header (:func:`raw_token`)."""
+    async with (
+        cwpro.AsyncClient(emu.client_id, emu.client_secret, base_url=emu.base_url) as client,
+        aiohttp.ClientSession() as session,
+    ):
+        yield client, session, await raw_token(session, emu)
 
 
 # -- measuring -------------------------------------------------------------------------------------

@@ -55,10 +55,10 @@ from ._harness import (
     loads,
     measure,
     ratio_stats,
-    raw_token,
     run_async,
     run_script,
     script_command,
+    sdk_and_raw,
     walls,
 )
 
@@ -184,11 +184,7 @@ def _checked(run: Callable[[], Awaitable[int]], expected: int) -> Callable[[], A
 async def _measure(rounds: int, export_rounds: int) -> Measured:
     with emulator(workorders=WORK_ORDERS, latency_ms=LATENCY_MS) as emu:
         server = ServerCPU(emu.pid)
-        async with (
-            cwpro.AsyncClient(emu.client_id, emu.client_secret, base_url=emu.base_url) as client,
-            aiohttp.ClientSession() as session,
-        ):
-            headers = await raw_token(session, emu)
+        async with sdk_and_raw(emu) as (client, session, headers):
             url = f"{emu.base_url}/workorders"
             plan = await client.workorders.plan_partitions(PARTITIONS, limit=PAGE_SIZE)
             parts = plan.partitions
@@ -224,20 +220,10 @@ async def _measure(rounds: int, export_rounds: int) -> Measured:
                 rounds,
             )
 
-            server_cpu: dict[str, list[float]] = {}
-
             def whole(
                 name: str, run: Callable[[], Awaitable[int]]
             ) -> Callable[[], Awaitable[Sample]]:
-                block = _checked(run, WORK_ORDERS)
-
-                async def timed() -> Sample:
-                    before = server.now()
-                    sample = await measure(block, 1)
-                    server_cpu.setdefault(name, []).append(server.now() - before)
-                    return sample
-
-                return timed
+                return server.measured(name, _checked(run, WORK_ORDERS))
 
             await export_items(client, parts, PARTITIONS)  # warm-up (and the emulator's caches)
             everything = await alternate(
@@ -263,7 +249,7 @@ async def _measure(rounds: int, export_rounds: int) -> Measured:
                 started = time.perf_counter()
                 await client.workorders.plan_partitions(PARTITIONS, limit=PAGE_SIZE)
                 planning.append(time.perf_counter() - started)
-            return Measured(fetch, prefetch, everything, server_cpu, plan, planning)
+            return Measured(fetch, prefetch, everything, server.during, plan, planning)
 
 
 @dataclass

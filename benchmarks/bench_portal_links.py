@@ -36,12 +36,11 @@ from ._harness import (
     alternate,
     emulator,
     loads,
-    measure,
     ratio_stats,
-    raw_token,
     run_async,
     run_script,
     script_command,
+    sdk_and_raw,
     walls,
 )
 
@@ -102,13 +101,8 @@ async def raw_concurrent(
 async def _measure(rounds: int) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     with emulator(portal_links=LINKS, workorders=500, latency_ms=LATENCY_MS) as emu:
         server = ServerCPU(emu.pid)
-        async with (
-            cwpro.AsyncClient(emu.client_id, emu.client_secret, base_url=emu.base_url) as client,
-            aiohttp.ClientSession() as session,
-        ):
-            headers = await raw_token(session, emu)
+        async with sdk_and_raw(emu) as (client, session, headers):
             url = f"{emu.base_url}/workorder-portal-link"
-            server_cpu: dict[str, list[float]] = {}
 
             def checked(
                 name: str, walk: Callable[[], Awaitable[int]]
@@ -118,13 +112,7 @@ async def _measure(rounds: int) -> tuple[dict[str, list[float]], dict[str, list[
                     if seen != LINKS:
                         raise AssertionError(f"expected {LINKS} links, got {seen}")
 
-                async def timed() -> Sample:
-                    before = server.now()
-                    sample = await measure(block, 1)
-                    server_cpu.setdefault(name, []).append(server.now() - before)
-                    return sample
-
-                return timed
+                return server.measured(name, block)
 
             await concurrent(client)  # warm-up: connections, token
             samples = await alternate(
@@ -138,7 +126,7 @@ async def _measure(rounds: int) -> tuple[dict[str, list[float]], dict[str, list[
                 },
                 rounds,
             )
-            return {name: walls(values) for name, values in samples.items()}, server_cpu
+            return {name: walls(values) for name, values in samples.items()}, server.during
 
 
 def run(quick: bool = False) -> list[Figure]:

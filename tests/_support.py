@@ -1,4 +1,5 @@
-"""Helpers several test modules share: ``mypy --strict`` on user code, a raw TCP server, SIGINT.
+"""Helpers several test modules share: ``mypy --strict`` on user code, a raw TCP server, SIGINT,
+a crafted API, arbitrary JSON values for hypothesis.
 
 ``mypy_strict`` runs as a user runs it: outside the repository, on the installed packages (the
 editable install is a plain path entry; ``PYTHONPATH``/``MYPYPATH`` are dropped).
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import strategies as st
 
 import cwpro
 
@@ -43,13 +45,38 @@ def mypy_strict(directory: Path, *files: str) -> subprocess.CompletedProcess[str
 async def raw_server(
     serve: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],
 ) -> AsyncIterator[str]:
-    """A TCP server on loopback running ``serve`` per connection; yields its ``http://`` URL."""
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    """A TCP server on loopback running ``serve`` per connection (the connection is closed when
+    ``serve`` returns or raises); yields its ``http://`` URL."""
+
+    async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await serve(reader, writer)
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(connection, "127.0.0.1", 0)
     try:
         yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
     finally:
         server.close()
         await server.wait_closed()
+
+
+def any_json(*, text: int, key: int, entries: int, leaves: int) -> st.SearchStrategy[Any]:
+    """Any JSON value (floats without NaN): strings up to ``text`` characters, arrays and objects
+    of up to ``entries`` members, keys up to ``key`` characters, at most ``leaves`` scalars."""
+    return st.recursive(
+        st.none()
+        | st.booleans()
+        | st.integers()
+        | st.floats(allow_nan=False)
+        | st.text(max_size=text),
+        lambda children: (
+            st.lists(children, max_size=entries)
+            | st.dictionaries(st.text(max_size=key), children, max_size=entries)
+        ),
+        max_leaves=leaves,
+    )
 
 
 def send_sigint_after(seconds: float) -> threading.Timer:

@@ -356,6 +356,25 @@ def _unfinished_cursors(checkpoint: list[dict[str, Any]]) -> set[Any]:
     return {part["cursor"] for part in checkpoint if not part["done"]}
 
 
+def _cursor_query(plan: RunPlan, cursor: str | None) -> dict[str, Any]:
+    """``workorders.list()`` arguments of a cursor walk (resumed at ``cursor`` when given)."""
+    query: dict[str, Any] = {"limit": plan.limit, "prefetch": plan.prefetch}
+    if cursor is not None:
+        query["cursor"] = cursor
+    return query
+
+
+def _export_options(plan: RunPlan, checkpoint: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """``workorders.export()`` keywords of an export walk (resumed from ``checkpoint``)."""
+    return {
+        "concurrency": plan.concurrency,
+        "ordered": plan.ordered,
+        "resume": checkpoint,
+        "limit": plan.limit,
+        "prefetch": plan.prefetch,
+    }
+
+
 # ---------------------------------------------------------------------------------------------
 # async walks
 # ---------------------------------------------------------------------------------------------
@@ -363,10 +382,7 @@ async def _cursor_async(client: cwpro.AsyncClient, plan: RunPlan, result: RunRes
     got: list[str] = []
     cursor: str | None = None
     while True:
-        query: dict[str, Any] = {"limit": plan.limit, "prefetch": plan.prefetch}
-        if cursor is not None:
-            query["cursor"] = cursor
-        paginator = client.workorders.list(**query)
+        paginator = client.workorders.list(**_cursor_query(plan, cursor))
         try:
             if plan.by_item:
                 async for work_order in paginator:
@@ -388,14 +404,7 @@ async def _export_async(
     got: list[str] = []
     checkpoint: list[dict[str, Any]] | None = None
     while True:
-        export = client.workorders.export(
-            partitions,
-            concurrency=plan.concurrency,
-            ordered=plan.ordered,
-            resume=checkpoint,
-            limit=plan.limit,
-            prefetch=plan.prefetch,
-        )
+        export = client.workorders.export(partitions, **_export_options(plan, checkpoint))
         try:
             if plan.by_item:
                 async for work_order in export:
@@ -438,10 +447,7 @@ def _cursor_sync(client: cwpro_sync.Client, plan: RunPlan, result: RunResult) ->
     got: list[str] = []
     cursor: str | None = None
     while True:
-        query: dict[str, Any] = {"limit": plan.limit, "prefetch": plan.prefetch}
-        if cursor is not None:
-            query["cursor"] = cursor
-        paginator = client.workorders.list(**query)
+        paginator = client.workorders.list(**_cursor_query(plan, cursor))
         try:
             if plan.by_item:
                 for work_order in paginator:
@@ -463,14 +469,7 @@ def _export_sync(
     got: list[str] = []
     checkpoint: list[dict[str, Any]] | None = None
     while True:
-        export = client.workorders.export(
-            partitions,
-            concurrency=plan.concurrency,
-            ordered=plan.ordered,
-            resume=checkpoint,
-            limit=plan.limit,
-            prefetch=plan.prefetch,
-        )
+        export = client.workorders.export(partitions, **_export_options(plan, checkpoint))
         try:
             if plan.by_item:
                 for work_order in export:

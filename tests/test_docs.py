@@ -49,6 +49,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -58,7 +59,6 @@ from tests._support import mypy_strict
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 PORTS_IN_DOCS = [str(port) for port in range(8765, 8770)]
-CLIENT_ID, CLIENT_SECRET = "docs", "docs-secret"
 RUNNABLE = {"python", "console", "bash", "text", "toml", "json"}
 
 _FENCE = re.compile(r"^(?P<indent> *)(?P<fence>```+)(?P<lang>[\w-]*)[^\n]*$")
@@ -243,13 +243,10 @@ class Session:
             elif expected.lstrip().startswith("^C"):
                 self._interrupt(command, expected.lstrip()[2:], where)
             else:
-                process = subprocess.Popen(  # stdout and stderr in one stream, as a terminal
-                    ["bash", "-c", command],
-                    cwd=self.cwd,
-                    env=self.env,
+                process = self._bash(  # stdout and stderr in one stream, as a terminal
+                    command,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.STDOUT,
-                    text=True,
                     start_new_session=True,  # a timeout stops everything the command started
                 )
                 try:
@@ -262,15 +259,18 @@ class Session:
                 if expected.strip():
                     assert_output_matches(expected, output, where)
 
+    def _bash(self, script: str, **streams: Any) -> subprocess.Popen[str]:
+        """``bash -c script`` in the page's directory and environment, with text streams."""
+        return subprocess.Popen(
+            ["bash", "-c", script], cwd=self.cwd, env=self.env, text=True, **streams
+        )
+
     def _start(self, command: str, expected: str, where: str) -> None:
-        process = subprocess.Popen(
-            ["bash", "-c", f"exec {command}"],
-            cwd=self.cwd,
-            env=self.env,
+        process = self._bash(
+            f"exec {command}",
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
-            text=True,
         )
         self.background.append(process)
         assert process.stdout is not None
@@ -280,14 +280,7 @@ class Session:
             assert_output_matches(expected, first, where)
 
     def _interrupt(self, command: str, rest: str, where: str) -> None:
-        process = subprocess.Popen(
-            ["bash", "-c", f"exec {command}"],
-            cwd=self.cwd,
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        process = self._bash(f"exec {command}", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 120
         while not list(self.cwd.glob("*.checkpoint.json")):
             assert process.poll() is None, f"{where}: ended before writing a checkpoint"
@@ -361,21 +354,15 @@ def shim_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def page_session(tmp_path: Path, shim_bin: Path) -> Iterator[Session]:
     """A working directory and an environment pointing at a fresh emulator."""
     with EmulatorThread(
-        seed=7,
-        workorders=600,
-        sites=30,
-        work_types=8,
-        portal_links=25,
-        client_id=CLIENT_ID,
-        client_secret=CLIENT_SECRET,
+        seed=7, workorders=600, sites=30, work_types=8, portal_links=25
     ) as emulator:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("CWPRO_", "PYTHON"))}
         env.update(
             PATH=f"{shim_bin}{os.pathsep}{env.get('PATH', '/usr/bin:/bin')}",
             PYTHONPATH=str(ROOT),
             CWPRO_BASE_URL=emulator.base_url,
-            CWPRO_CLIENT_ID=CLIENT_ID,
-            CWPRO_CLIENT_SECRET=CLIENT_SECRET,
+            CWPRO_CLIENT_ID=emulator.client_id,
+            CWPRO_CLIENT_SECRET=emulator.client_secret,
             DLT_DATA_DIR=str(tmp_path / ".dlt-data"),  # dlt's pipeline state: fresh per page
         )
         session = Session(tmp_path, env, {port: _free_port() for port in PORTS_IN_DOCS})

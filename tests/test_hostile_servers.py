@@ -369,7 +369,6 @@ async def forward_proxy(seen: list[str]) -> AsyncIterator[str]:
                     + data
                 )
                 await writer.drain()
-        writer.close()
 
     async with raw_server(handle) as url:
         yield url

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from cwpro import APIConnectionError, CursorPage, NumberedPage, PaginationError, split_range
 from cwpro.pagination import AsyncCursorPaginator, AsyncExport, AsyncPagePaginator
+from tests._support import any_json
 
 
 def cursor_source(
@@ -432,13 +433,7 @@ async def test_the_checkpoint_taken_while_holding_a_last_page_is_done() -> None:
             break
 
 
-_json = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
-    ),
-    max_leaves=12,
-)
+_json = any_json(text=5, key=8, entries=3, leaves=12)
 _pagination = st.fixed_dictionaries(
     {},
     optional={

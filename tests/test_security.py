@@ -201,12 +201,9 @@ async def garbage_server() -> AsyncIterator[str]:
     """Answers every request with a malformed status line."""
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            await reader.readuntil(b"\r\n\r\n")
-            writer.write(b"HTTP/1.1 abc\r\n\r\n")
-            await writer.drain()
-        finally:
-            writer.close()
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 abc\r\n\r\n")
+        await writer.drain()
 
     async with raw_server(serve) as url:
         yield url
@@ -642,24 +639,21 @@ async def recording_server(seen: list[tuple[str, str, str]]) -> AsyncIterator[st
     answer = b'{"error": {"code": "X", "message": "no"}, "code": 404, "data": {}}'
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
-            method, target, _ = head.split("\r\n", 1)[0].split(" ")
-            path, _, query = target.partition("?")
-            seen.append((method, path, query))
-            lowered = head.lower()
-            if "content-length:" in lowered:
-                length = int(lowered.split("content-length:", 1)[1].split("\r\n", 1)[0])
-                await reader.readexactly(length)
-            elif "transfer-encoding: chunked" in lowered:
-                await reader.readuntil(b"\r\n0\r\n\r\n")
-            writer.write(
-                b"HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\n"
-                b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(answer), answer)
-            )
-            await writer.drain()
-        finally:
-            writer.close()
+        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+        method, target, _ = head.split("\r\n", 1)[0].split(" ")
+        path, _, query = target.partition("?")
+        seen.append((method, path, query))
+        lowered = head.lower()
+        if "content-length:" in lowered:
+            length = int(lowered.split("content-length:", 1)[1].split("\r\n", 1)[0])
+            await reader.readexactly(length)
+        elif "transfer-encoding: chunked" in lowered:
+            await reader.readuntil(b"\r\n0\r\n\r\n")
+        writer.write(
+            b"HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\n"
+            b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(answer), answer)
+        )
+        await writer.drain()
 
     async with raw_server(serve) as url:
         yield url

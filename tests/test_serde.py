@@ -38,9 +38,19 @@ def maybe(strategy: Any) -> Any:
 
 
 @st.composite
-def work_order_payloads(draw: Any) -> dict[str, Any]:
-    payload: dict[str, Any] = {"_id": draw(ids)}
-    optional = {
+def payloads(draw: Any, required: dict[str, Any], optional: dict[str, Any]) -> dict[str, Any]:
+    """Every ``required`` key, each ``optional`` key half the time, and unknown ``x_`` fields."""
+    payload = {key: draw(strategy) for key, strategy in required.items()}
+    for key, strategy in optional.items():
+        if draw(st.booleans()):
+            payload[key] = draw(strategy)
+    payload.update(draw(unknown_fields))
+    return payload
+
+
+work_order_payloads = payloads(
+    required={"_id": ids},
+    optional={
         "name": maybe(st.text(max_size=30)),
         "description": maybe(st.text(max_size=30)),
         "status": maybe(st.sampled_from(["draft", "open", "completed", "brand_new_status"])),
@@ -58,28 +68,23 @@ def work_order_payloads(draw: Any) -> dict[str, Any]:
         "scheduled_date": maybe(wire_dates),
         "created_date": maybe(wire_dates),
         "updated_date": maybe(wire_dates),
-    }
-    for key, strategy in optional.items():
-        if draw(st.booleans()):
-            payload[key] = draw(strategy)
-    payload.update(draw(unknown_fields))
-    return payload
+    },
+)
 
 
 @settings(max_examples=200)
-@given(work_order_payloads())
+@given(work_order_payloads)
 def test_work_order_round_trips_exactly(payload: dict[str, Any]) -> None:
     assert unstructure(structure(payload, WorkOrder)) == payload
 
 
-@st.composite
-def portal_link_payloads(draw: Any) -> dict[str, Any]:
-    payload: dict[str, Any] = {
-        "_id": draw(ids),
-        "workorder": draw(ids),
-        "link_token": "wpl_" + draw(st.text(alphabet=HEX, min_size=8, max_size=8)),
-    }
-    nested = {
+portal_link_payloads = payloads(
+    required={
+        "_id": ids,
+        "workorder": ids,
+        "link_token": st.text(alphabet=HEX, min_size=8, max_size=8).map(lambda t: "wpl_" + t),
+    },
+    optional={
         "link_type": st.sampled_from(["public", "private", "secure", "quantum"]),
         "permissions": st.fixed_dictionaries(
             {"can_view_details": st.booleans()},
@@ -111,16 +116,12 @@ def portal_link_payloads(draw: Any) -> dict[str, Any]:
         "__v": st.integers(0, 99),
         "SVClient": st.integers(0, 3),
         "is_active": st.booleans(),
-    }
-    for key, strategy in nested.items():
-        if draw(st.booleans()):
-            payload[key] = draw(strategy)
-    payload.update(draw(unknown_fields))
-    return payload
+    },
+)
 
 
 @settings(max_examples=200)
-@given(portal_link_payloads())
+@given(portal_link_payloads)
 def test_portal_link_round_trips_exactly(payload: dict[str, Any]) -> None:
     assert unstructure(structure(payload, PortalLink)) == payload
 
@@ -329,7 +330,7 @@ def test_to_dict_refuses_what_json_cannot_carry() -> None:
 
 
 @settings(max_examples=200)
-@given(work_order_payloads())
+@given(work_order_payloads)
 def test_to_dict_always_dumps_strictly(payload: dict[str, Any]) -> None:
     model = WorkOrder.from_dict(payload)
     text = json.dumps(model.to_dict(), allow_nan=False)
@@ -338,7 +339,7 @@ def test_to_dict_always_dumps_strictly(payload: dict[str, Any]) -> None:
 
 
 @settings(max_examples=100)
-@given(portal_link_payloads())
+@given(portal_link_payloads)
 def test_portal_link_to_json_round_trips(payload: dict[str, Any]) -> None:
     model = PortalLink.from_dict(payload)
     assert PortalLink.from_dict(json.loads(model.to_json())) == model

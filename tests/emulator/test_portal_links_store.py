@@ -23,6 +23,7 @@ from cwpro.emulator.portal_links import (
     parse_list_query,
 )
 from cwpro.emulator.portal_links.schema import validate_body
+from tests._support import any_json
 from tests.emulator.portal_helpers import OBJECT_ID as OBJECT_ID_PATTERN
 from tests.emulator.portal_helpers import (
     START,
@@ -238,13 +239,7 @@ _QUERY_NAMES = st.sampled_from(
         "other",
     ]
 )
-_JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
-    ),
-    max_leaves=12,
-)
+_JSON = any_json(text=30, key=12, entries=4, leaves=12)
 _LINK_KEYS = st.sampled_from(
     [
         "workorder",

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from cwpro._errors import WebhookPayloadError
 from cwpro.webhooks import WebhookReceiver, parse_event
+from tests._support import any_json
 
 from ._helpers import BASE_TIME, body, notification, object_id
 from ._receiving import Recorder, serving
@@ -37,13 +38,7 @@ def _is_valid(data: bytes) -> bool:
     return True
 
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=10),
-    lambda children: (
-        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
-    ),
-    max_leaves=10,
-)
+json_values = any_json(text=10, key=8, entries=3, leaves=10)
 near_miss = st.fixed_dictionaries(
     {},
     optional={
