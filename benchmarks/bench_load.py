@@ -5,7 +5,8 @@ request. Every side runs as its own fresh process (interpreter start and imports
 after the other in a rotating order, each round from scratch (new pipeline folder, new file):
 
 * ``load``: ``python -m cwpro load workorders --destination duckdb`` (the SDK's partitioned
-  export feeding dlt; 500 items per request, 8 partitions);
+  export feeding dlt; 500 items per request, 8 partitions; a first run, as every round is, is
+  fetched and made Arrow tables by a worker process while dlt is imported);
 * ``export``: ``python -m cwpro export workorders --out FILE`` (JSON lines, its defaults);
 * ``rest_api``: dlt's generic ``rest_api`` source configured for the same endpoint (bearer
   token, cursor paginator on ``pagination.nextCursor``, ``data`` selector, 500 per page, merge
