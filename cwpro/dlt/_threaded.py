@@ -25,6 +25,8 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, Final, Generic, TypeVar
 
+from cwpro.pagination._closing import closing
+
 __all__ = ["ThreadedStream", "stream_in_thread"]
 
 T = TypeVar("T")
@@ -71,15 +73,10 @@ class ThreadedStream(Generic[T]):
     async def _produce(self, make: Callable[[], AsyncIterator[T]]) -> None:
         handoff = self._handoff
         try:
-            stream = make()
-            try:
+            async with closing(make()) as stream:
                 async for item in stream:
                     await self._room.acquire()
                     handoff.put((_ITEM, item))
-            finally:
-                aclose = getattr(stream, "aclose", None)
-                if aclose is not None:
-                    await aclose()
         except asyncio.CancelledError:
             handoff.put((_END, None))
             raise
