@@ -178,12 +178,17 @@ async def create_workorder(request: web.Request) -> web.Response:
     return ok(item)
 
 
-async def update_workorder(request: web.Request) -> web.Response:
-    """``PATCH /workorders/{id}``: validate the sent fields and apply them."""
+async def _patch_of(request: web.Request) -> tuple[EmulatorContext, str, dict[str, Any]]:
+    """The context, the id of an existing work order (else the 404) and the JSON body."""
     ctx = context_of(request)
     object_id = request.match_info["id"]
     found(ctx.state.workorders, object_id, "work order")
-    body = await read_json_object(request)
+    return ctx, object_id, await read_json_object(request)
+
+
+async def update_workorder(request: web.Request) -> web.Response:
+    """``PATCH /workorders/{id}``: validate the sent fields and apply them."""
+    ctx, object_id, body = await _patch_of(request)
     fields = validated_fields(body, ctx.state, creating=False)
     updated = ctx.state.workorders.update(object_id, fields, ctx.clock.now())
     if updated is None:
@@ -193,10 +198,7 @@ async def update_workorder(request: web.Request) -> web.Response:
 
 async def update_workorder_status(request: web.Request) -> web.Response:
     """``PATCH /workorders/{id}/status`` with ``{"status": ...}``: data is a message string."""
-    ctx = context_of(request)
-    object_id = request.match_info["id"]
-    found(ctx.state.workorders, object_id, "work order")
-    body = await read_json_object(request)
+    ctx, object_id, body = await _patch_of(request)
     status = _check_status(body.get("status"))
     ctx.state.workorders.update(object_id, {"status": status}, ctx.clock.now())
     return ok(f"Status updated successfully to: '{status}' for work order with ID: {object_id}")
