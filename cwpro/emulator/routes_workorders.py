@@ -50,24 +50,20 @@ def _check_name(value: Any) -> str:
     return value
 
 
-def _check_status(value: Any) -> str:
-    if value not in STATUSES:
+def _one_of(value: Any, allowed: tuple[str, ...], code: str, what: str, plural: str) -> str:
+    if value not in allowed:
         raise BusinessError(
-            "WO_0003",
-            "The status provided is not valid",
-            "Valid statuses are: " + ", ".join(STATUSES),
+            code, f"The {what} provided is not valid", f"Valid {plural} are: " + ", ".join(allowed)
         )
     return str(value)
+
+
+def _check_status(value: Any) -> str:
+    return _one_of(value, STATUSES, "WO_0003", "status", "statuses")
 
 
 def _check_priority(value: Any) -> str:
-    if value not in PRIORITIES:
-        raise BusinessError(
-            "WO_0004",
-            "The priority provided is not valid",
-            "Valid priorities are: " + ", ".join(PRIORITIES),
-        )
-    return str(value)
+    return _one_of(value, PRIORITIES, "WO_0004", "priority", "priorities")
 
 
 def _check_site(value: Any, state: EmulatorState) -> str | None:
