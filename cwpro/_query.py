@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal, TypeAlias
 
 from typing_extensions import TypedDict
@@ -156,49 +156,45 @@ def build_query(
         if operator not in ("and", "or"):
             raise InvalidArgumentError(f"filter_operator must be 'and' or 'or', got {operator!r}")
         params.append(("filterOperator", operator))
-    in_ = options.get("in_")
-    if in_ is not None:
-        if not isinstance(in_, Mapping):
-            raise InvalidArgumentError("in_ must be a mapping of column -> values")
-        for column, values in in_.items():
-            _check_column("in_", column)
-            if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+    for column, values in _by_column(options, "in_", "values"):
+        if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+            raise InvalidArgumentError(f"in_[{column!r}] must be a list of values, not {values!r}")
+        items = [format_value(v) for v in values]
+        if not items:
+            raise InvalidArgumentError(f"in_[{column!r}] is empty: it would match nothing")
+        params.append(("in", f"{column}![{', '.join(items)}]"))
+    for column, bounds in _by_column(options, "between", "(start, end)"):
+        if isinstance(bounds, (str, bytes)) or not isinstance(bounds, Sequence) or len(bounds) != 2:
+            raise InvalidArgumentError(
+                f"between[{column!r}] must be a (start, end) pair, got {bounds!r}"
+            )
+        start, end = bounds
+        if type(start) is not type(end) and not (
+            isinstance(start, (int, float)) and isinstance(end, (int, float))
+        ):
+            raise InvalidArgumentError(
+                f"between[{column!r}]: start and end must be of the same kind"
+            )
+        try:
+            if start > end:
                 raise InvalidArgumentError(
-                    f"in_[{column!r}] must be a list of values, not {values!r}"
+                    f"between[{column!r}]: start {start!r} is after end {end!r}"
                 )
-            items = [format_value(v) for v in values]
-            if not items:
-                raise InvalidArgumentError(f"in_[{column!r}] is empty: it would match nothing")
-            params.append(("in", f"{column}![{', '.join(items)}]"))
-    between = options.get("between")
-    if between is not None:
-        if not isinstance(between, Mapping):
-            raise InvalidArgumentError("between must be a mapping of column -> (start, end)")
-        for column, bounds in between.items():
-            _check_column("between", column)
-            if (
-                isinstance(bounds, (str, bytes))
-                or not isinstance(bounds, Sequence)
-                or len(bounds) != 2
-            ):
-                raise InvalidArgumentError(
-                    f"between[{column!r}] must be a (start, end) pair, got {bounds!r}"
-                )
-            start, end = bounds
-            if type(start) is not type(end) and not (
-                isinstance(start, (int, float)) and isinstance(end, (int, float))
-            ):
-                raise InvalidArgumentError(
-                    f"between[{column!r}]: start and end must be of the same kind"
-                )
-            try:
-                if start > end:
-                    raise InvalidArgumentError(
-                        f"between[{column!r}]: start {start!r} is after end {end!r}"
-                    )
-            except TypeError:
-                raise InvalidArgumentError(
-                    f"between[{column!r}]: start and end cannot be compared"
-                ) from None
-            params.append(("between", f"{column}![{format_value(start)}, {format_value(end)}]"))
+        except TypeError:
+            raise InvalidArgumentError(
+                f"between[{column!r}]: start and end cannot be compared"
+            ) from None
+        params.append(("between", f"{column}![{format_value(start)}, {format_value(end)}]"))
     return params
+
+
+def _by_column(options: Mapping[str, Any], key: str, what: str) -> Iterator[tuple[str, Any]]:
+    """The (column, value) pairs of the mapping option ``key``, each column name checked."""
+    given = options.get(key)
+    if given is None:
+        return
+    if not isinstance(given, Mapping):
+        raise InvalidArgumentError(f"{key} must be a mapping of column -> {what}")
+    for column, value in given.items():
+        _check_column(key, column)
+        yield column, value

@@ -57,10 +57,13 @@ async def add_fault(request: web.Request) -> web.Response:
     return json_response(fault.to_dict(), status=201)
 
 
-def _non_negative(value: object) -> float | None:
-    """``value`` as a float if it is a number >= 0 (a bool is not), else None."""
+def _non_negative(
+    body: dict[str, Any], key: str, default: float | None = None
+) -> float | web.Response:
+    """``body[key]`` as a float if it is a number >= 0 (a bool is not), else the 400 to answer."""
+    value = body.get(key, default)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        return None
+        return json_response({"error": f"{key} must be a number >= 0"}, status=400)
     return float(value)
 
 
@@ -81,10 +84,9 @@ async def clear_faults(request: web.Request) -> web.Response:
 async def set_latency(request: web.Request) -> web.Response:
     """Set the latency added to every API request."""
     ctx = context_of(request)
-    body = await _body(request)
-    milliseconds = _non_negative(body.get("ms"))
-    if milliseconds is None:
-        return json_response({"error": "ms must be a number >= 0"}, status=400)
+    milliseconds = _non_negative(await _body(request), "ms")
+    if isinstance(milliseconds, web.Response):
+        return milliseconds
     ctx.settings.latency_ms = milliseconds
     return json_response({"latency_ms": ctx.settings.latency_ms})
 
@@ -98,10 +100,9 @@ async def expire_tokens(request: web.Request) -> web.Response:
 async def advance_clock(request: web.Request) -> web.Response:
     """Move the emulator clock forward by ``advance`` seconds."""
     ctx = context_of(request)
-    body = await _body(request)
-    seconds = _non_negative(body.get("advance", 0))
-    if seconds is None:
-        return json_response({"error": "advance must be a number >= 0"}, status=400)
+    seconds = _non_negative(await _body(request), "advance", 0)
+    if isinstance(seconds, web.Response):
+        return seconds
     return json_response({"now": format_datetime(ctx.clock.advance(seconds))})
 
 

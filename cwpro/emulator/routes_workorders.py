@@ -50,24 +50,20 @@ def _check_name(value: Any) -> str:
     return value
 
 
-def _check_status(value: Any) -> str:
-    if value not in STATUSES:
+def _one_of(value: Any, allowed: tuple[str, ...], code: str, what: str, plural: str) -> str:
+    if value not in allowed:
         raise BusinessError(
-            "WO_0003",
-            "The status provided is not valid",
-            "Valid statuses are: " + ", ".join(STATUSES),
+            code, f"The {what} provided is not valid", f"Valid {plural} are: " + ", ".join(allowed)
         )
     return str(value)
+
+
+def _check_status(value: Any) -> str:
+    return _one_of(value, STATUSES, "WO_0003", "status", "statuses")
 
 
 def _check_priority(value: Any) -> str:
-    if value not in PRIORITIES:
-        raise BusinessError(
-            "WO_0004",
-            "The priority provided is not valid",
-            "Valid priorities are: " + ", ".join(PRIORITIES),
-        )
-    return str(value)
+    return _one_of(value, PRIORITIES, "WO_0004", "priority", "priorities")
 
 
 def _check_site(value: Any, state: EmulatorState) -> str | None:
@@ -178,12 +174,17 @@ async def create_workorder(request: web.Request) -> web.Response:
     return ok(item)
 
 
-async def update_workorder(request: web.Request) -> web.Response:
-    """``PATCH /workorders/{id}``: validate the sent fields and apply them."""
+async def _patch_of(request: web.Request) -> tuple[EmulatorContext, str, dict[str, Any]]:
+    """The context, the id of an existing work order (else the 404) and the JSON body."""
     ctx = context_of(request)
     object_id = request.match_info["id"]
     found(ctx.state.workorders, object_id, "work order")
-    body = await read_json_object(request)
+    return ctx, object_id, await read_json_object(request)
+
+
+async def update_workorder(request: web.Request) -> web.Response:
+    """``PATCH /workorders/{id}``: validate the sent fields and apply them."""
+    ctx, object_id, body = await _patch_of(request)
     fields = validated_fields(body, ctx.state, creating=False)
     updated = ctx.state.workorders.update(object_id, fields, ctx.clock.now())
     if updated is None:
@@ -193,10 +194,7 @@ async def update_workorder(request: web.Request) -> web.Response:
 
 async def update_workorder_status(request: web.Request) -> web.Response:
     """``PATCH /workorders/{id}/status`` with ``{"status": ...}``: data is a message string."""
-    ctx = context_of(request)
-    object_id = request.match_info["id"]
-    found(ctx.state.workorders, object_id, "work order")
-    body = await read_json_object(request)
+    ctx, object_id, body = await _patch_of(request)
     status = _check_status(body.get("status"))
     ctx.state.workorders.update(object_id, {"status": status}, ctx.clock.now())
     return ok(f"Status updated successfully to: '{status}' for work order with ID: {object_id}")

@@ -281,6 +281,14 @@ class Resource:
         response = _captured_too(await self._client._transport.send(request))
         return self._parse(endpoint, response)
 
+    async def _update(
+        self, endpoint: Endpoint[M], id: str, body: dict[str, Any], options: Mapping[str, Any]
+    ) -> M:
+        """PATCH the fields in ``body`` of object ``id``; no field at all is refused unsent."""
+        if not body:
+            raise InvalidArgumentError("update() needs at least one field to change")
+        return await self._call(endpoint, path={"id": id}, json=body, options=options)
+
     # -- lists (cursor walks, exports, page-number lists: cwpro.pagination does the walking) --
     def _items(self, endpoint: Endpoint[Any], as_dict: bool) -> StructureItems[Any]:
         """How a page's raw ``data`` becomes its items: the plain dicts, or models."""

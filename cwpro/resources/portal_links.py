@@ -294,9 +294,7 @@ class PortalLinks(Resource):
             is_active=is_active,
             company_namespace=company_namespace,
         )
-        if not body:
-            raise InvalidArgumentError("update() needs at least one field to change")
-        return await self._call(self.UPDATE, path={"id": id}, json=body, options=options)
+        return await self._update(self.UPDATE, id, body, options)
 
     async def delete(self, id: str, **options: Unpack[CallOptions]) -> None:
         """Delete a portal link; its token stops working. Returns ``None``.

@@ -99,9 +99,7 @@ class WorkOrders(CursorListResource[WorkOrder]):
             scheduled_date=scheduled_date,
             extra=extra,
         )
-        if not body:
-            raise InvalidArgumentError("update() needs at least one field to change")
-        return await self._call(self.UPDATE, path={"id": id}, json=body, options=options)
+        return await self._update(self.UPDATE, id, body, options)
 
     async def update_status(
         self, id: str, status: WorkOrderStatus | str, **options: Unpack[CallOptions]

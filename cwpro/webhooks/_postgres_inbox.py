@@ -15,12 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from cwpro._errors import WebhookInboxError
 from cwpro.webhooks._group_commit import GroupCommitter
-from cwpro.webhooks._inbox import (
-    InboxEntry,
-    check_limit,
-    check_older_than,
-    encode_event,
-)
+from cwpro.webhooks._inbox import InboxEntry, check_limit, check_older_than, encode_event
 from cwpro.webhooks._sql_inbox import COLUMNS, SQLInboxBase, entry_from_row
 
 if TYPE_CHECKING:

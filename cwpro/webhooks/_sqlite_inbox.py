@@ -19,12 +19,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
 from cwpro._errors import WebhookInboxError
 from cwpro.webhooks._group_commit import GroupCommitter
-from cwpro.webhooks._inbox import (
-    InboxEntry,
-    check_limit,
-    check_older_than,
-    encode_event,
-)
+from cwpro.webhooks._inbox import InboxEntry, check_limit, check_older_than, encode_event
 from cwpro.webhooks._sql_inbox import COLUMNS, SQLInboxBase, entry_from_row
 
 if TYPE_CHECKING:
@@ -198,6 +193,11 @@ class SQLiteInbox(SQLInboxBase):
     async def _write(self, op: Callable[[sqlite3.Connection], _T]) -> _T:
         return cast(_T, await self._writes.submit(op))
 
+    async def _update(self, sql: str, params: Sequence[Any]) -> int:
+        """Run one write statement in the group commit; the number of rows it changed."""
+        changed: int = await self._write(lambda conn: conn.execute(sql, params).rowcount)
+        return changed
+
     # -- lifecycle -----------------------------------------------------------------------
 
     async def open(self) -> None:
@@ -241,15 +241,10 @@ class SQLiteInbox(SQLInboxBase):
 
     async def recover(self) -> int:
         """Put every ``running`` event back to ``pending`` (one process per file)."""
-
-        def reset(conn: sqlite3.Connection) -> int:
-            cursor = conn.execute(
-                f"UPDATE {TABLE} SET state = 'pending', updated_at = ? WHERE state = 'running'",
-                (time.time(),),
-            )
-            return cursor.rowcount
-
-        return await self._write(reset)
+        return await self._update(
+            f"UPDATE {TABLE} SET state = 'pending', updated_at = ? WHERE state = 'running'",
+            (time.time(),),
+        )
 
     async def claim(self, limit: int, *, received_before: float) -> list[InboxEntry]:
         """Take due pending events, oldest ``created_date`` first (see :meth:`Inbox.claim`).
@@ -297,24 +292,20 @@ class SQLiteInbox(SQLInboxBase):
 
     async def complete(self, event_id: str) -> None:
         """Mark a claimed event ``done``."""
-        await self._write(
-            lambda conn: conn.execute(
-                f"UPDATE {TABLE} SET state = 'done', last_error = NULL, updated_at = ? "
-                "WHERE event_id = ?",
-                (time.time(), event_id),
-            )
+        await self._update(
+            f"UPDATE {TABLE} SET state = 'done', last_error = NULL, updated_at = ? "
+            "WHERE event_id = ?",
+            (time.time(), event_id),
         )
 
     async def fail(self, event_id: str, error: str, *, retry_at: float | None) -> None:
         """Record a failed attempt (pending until ``retry_at``, or dead)."""
         now = time.time()
         state = "dead" if retry_at is None else "pending"
-        await self._write(
-            lambda conn: conn.execute(
-                f"UPDATE {TABLE} SET state = ?, last_error = ?, next_attempt_at = ?, "
-                "updated_at = ? WHERE event_id = ?",
-                (state, error, now if retry_at is None else retry_at, now, event_id),
-            )
+        await self._update(
+            f"UPDATE {TABLE} SET state = ?, last_error = ?, next_attempt_at = ?, "
+            "updated_at = ? WHERE event_id = ?",
+            (state, error, now if retry_at is None else retry_at, now, event_id),
         )
 
     async def release(self, event_ids: Sequence[str]) -> None:
@@ -349,15 +340,11 @@ class SQLiteInbox(SQLInboxBase):
     async def replay(self, event_id: str) -> bool:
         """Make a dead or done event pending again with no attempts."""
         now = time.time()
-        changed: int = await self._write(
-            lambda conn: (
-                conn.execute(
-                    f"UPDATE {TABLE} SET state = 'pending', attempts = 0, last_error = NULL, "
-                    "next_attempt_at = ?, received_at = MIN(received_at, ?), updated_at = ? "
-                    "WHERE event_id = ? AND state IN ('dead', 'done') AND body IS NOT NULL",
-                    (now, now, now, event_id),
-                ).rowcount
-            )
+        changed = await self._update(
+            f"UPDATE {TABLE} SET state = 'pending', attempts = 0, last_error = NULL, "
+            "next_attempt_at = ?, received_at = MIN(received_at, ?), updated_at = ? "
+            "WHERE event_id = ? AND state IN ('dead', 'done') AND body IS NOT NULL",
+            (now, now, now, event_id),
         )
         return changed == 1
 
@@ -366,15 +353,9 @@ class SQLiteInbox(SQLInboxBase):
         check_older_than(older_than)
         cutoff = time.time() - older_than.total_seconds()
         states = ("done", "dead") if dead else ("done", "done")
-        changed: int = await self._write(
-            lambda conn: (
-                conn.execute(
-                    f"DELETE FROM {TABLE} WHERE state IN (?, ?) AND updated_at < ?",
-                    (*states, cutoff),
-                ).rowcount
-            )
+        return await self._update(
+            f"DELETE FROM {TABLE} WHERE state IN (?, ?) AND updated_at < ?", (*states, cutoff)
         )
-        return changed
 
     async def contains(self, event_id: str) -> bool:
         """True if the id is known (stored, or recorded by :meth:`mark_seen`)."""
@@ -388,23 +369,15 @@ class SQLiteInbox(SQLInboxBase):
     async def mark_seen(self, event_id: str) -> bool:
         """Record an id handled elsewhere (no body, ``done``); True if it was new."""
         now = time.time()
-        changed: int = await self._write(
-            lambda conn: (
-                conn.execute(
-                    f"INSERT INTO {TABLE} (event_id, event_name, created_date, body, state, "
-                    "attempts, received_at, next_attempt_at, updated_at) "
-                    "VALUES (?, '', '', NULL, 'done', 0, ?, ?, ?) "
-                    "ON CONFLICT (event_id) DO NOTHING",
-                    (event_id, now, now, now),
-                ).rowcount
-            )
+        changed = await self._update(
+            f"INSERT INTO {TABLE} (event_id, event_name, created_date, body, state, "
+            "attempts, received_at, next_attempt_at, updated_at) "
+            "VALUES (?, '', '', NULL, 'done', 0, ?, ?, ?) "
+            "ON CONFLICT (event_id) DO NOTHING",
+            (event_id, now, now, now),
         )
         return changed == 1
 
     async def forget(self, event_id: str) -> None:
         """Delete an id recorded by :meth:`mark_seen`."""
-        await self._write(
-            lambda conn: conn.execute(
-                f"DELETE FROM {TABLE} WHERE event_id = ? AND body IS NULL", (event_id,)
-            )
-        )
+        await self._update(f"DELETE FROM {TABLE} WHERE event_id = ? AND body IS NULL", (event_id,))

@@ -177,12 +177,7 @@ def validate_body(body: Mapping[str, Any], *, creating: bool) -> tuple[Document,
     if "expiry_date" in body:
         _check_expiry(body["expiry_date"], fields, problems)
     for name, flat_check in _FLAT_CHECKS:
-        if name in body:
-            problem = flat_check(body[name])
-            if problem is None:
-                fields[name] = copy.deepcopy(body[name])
-            else:
-                problems.append(f"{name}: {problem}")
+        _take(body, name, flat_check, fields, problems, label=name)
     for name, schema in NESTED_SCHEMAS.items():
         if name not in body:
             continue
@@ -192,11 +187,25 @@ def validate_body(body: Mapping[str, Any], *, creating: bool) -> tuple[Document,
             continue
         nested: Document = {}
         for key, (check, _default) in schema.items():
-            if key in given:
-                problem = check(given[key])
-                if problem is None:
-                    nested[key] = copy.deepcopy(given[key])
-                else:
-                    problems.append(f"{name}.{key}: {problem}")
+            _take(given, key, check, nested, problems, label=f"{name}.{key}")
         fields[name] = nested
     return fields, problems
+
+
+def _take(
+    given: Mapping[str, Any],
+    key: str,
+    check: Check,
+    into: Document,
+    problems: list[str],
+    *,
+    label: str,
+) -> None:
+    """Copy ``given[key]`` into ``into`` if it passes ``check``, else report it as ``label``."""
+    if key not in given:
+        return
+    problem = check(given[key])
+    if problem is None:
+        into[key] = copy.deepcopy(given[key])
+    else:
+        problems.append(f"{label}: {problem}")
