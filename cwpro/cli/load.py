@@ -477,6 +477,8 @@ def _load(
             else:
                 info = pipeline.run(source, loader_file_format=file_format)
         except Exception as exc:
+            if isinstance(_root_cause(exc), KeyboardInterrupt):  # dlt wrapped a Ctrl-C
+                raise KeyboardInterrupt from None
             return _failed(exc, pipeline)
         progress.update(sum(counts.rows.values()), sum(counts.rows.values()))
     stack.close()  # the database closed (DuckDB: checkpointed) before the run is reported
