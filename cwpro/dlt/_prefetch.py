@@ -15,6 +15,7 @@ no dlt.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -24,6 +25,8 @@ from ._threaded import ThreadedStream
 from ._worker import FetchWorker, TableStream
 
 __all__ = ["Prefetch"]
+
+logger = logging.getLogger("cwpro.dlt")
 
 
 class Prefetch:
@@ -74,8 +77,10 @@ class Prefetch:
             return None
         fetched, stream = entry
         if fetched != window or (isinstance(stream, TableStream) and not tables):
+            logger.debug("the prefetch of %s is not the window dlt asks for: dropped", resource)
             stream.close()
             return None
+        logger.debug("%s: taking its prefetched window", resource)
         return stream if isinstance(stream, TableStream) else stream.items()
 
     def resources(self) -> list[str]:
