@@ -3,15 +3,14 @@
 
 Mirrored: ``cwpro.AsyncClient``, the ``cwpro.Async*`` classes ``cwpro`` exports and the resource
 classes of ``cwpro.resources.RESOURCES`` with their bases. Each twin wraps the async object
-(``self._async``) and its client's :class:`cwpro_sync._bridge.Bridge`. Signatures go through the
-``CODE`` table (``AsyncX`` -> ``X``), docstrings through ``DOCS`` (``await x()`` -> ``x()``,
+(``self._async``) and its client's :class:`cwpro_sync._bridge.Bridge`. Code goes through the
+``CODE`` table (``AsyncX`` -> ``X``), docstrings through ``DOCS`` first (``await x()`` -> ``x()``,
 ``async for`` -> ``for``, ...). ``async def`` runs through the bridge, async generators become
 blocking ones, ``__await__`` becomes ``first_page()``, ``__aiter__`` ``__iter__``; results of a
 mirrored type are wrapped in their twin; public ``self.x`` of an ``__init__`` become properties;
-a class's ``if TYPE_CHECKING:`` blocks (the overload stacks) are kept, rewritten the same way.
-Anything else is an error. Each module is given every import its code might need and ``ruff
-check --fix`` keeps the used ones (and sorts them); then ``ruff format``. ``--check`` compares
-with the files on disk and exits 1 when they are stale.
+a class's ``if TYPE_CHECKING:`` blocks (the overload stacks) are copied, rewritten. Anything else
+is an error. Each module is given every import its code may need: ``ruff check --fix`` keeps the
+used ones, ``ruff format`` lays it out. ``--check`` exits 1 when the files on disk are stale.
 """
 
 from __future__ import annotations
@@ -43,8 +42,9 @@ CODE[r"\w+WithRawResponse"] = "RawResponseProxy"
 #: The async special members mirrored -> the names of their blocking twins.
 RENAMES = {"__aiter__": "__iter__", "__await__": "first_page", "__repr__": "__repr__"}
 RENAMES |= {"__aenter__": "__enter__", "__aexit__": "__exit__"}
-#: The hand-written classes generated code uses -> their modules.
-HAND_WRITTEN = {"Bridge": "cwpro_sync._bridge", "RawResponseProxy": "cwpro_sync._raw_response"}
+#: Names generated code takes from elsewhere than the async modules -> their modules.
+IMPORTS = {"Bridge": "cwpro_sync._bridge", "RawResponseProxy": "cwpro_sync._raw_response"}
+IMPORTS |= dict.fromkeys(["Iterator", "Iterable", "Generator"], "collections.abc")
 #: Members of the async client the blocking client implements itself.
 ROOT_BODIES = {
     "close": "if self._owns:\n            self._bridge.close()",
@@ -54,9 +54,7 @@ ROOT_BODIES = {
 #: Prose: (pattern, replacement) applied in order to every docstring.
 DOCS = [
     (r"\bcwpro\.Async(\w+)", r"cwpro_sync.\1"),
-    (r"``async with``", "``with``"),
     (r"\basync with\b", "with"),
-    (r"\(``async for``\)", "(``for ... in``)"),
     (r"``async for``", "``for ... in``"),
     (r"\basync (for|def)\b", r"\1"),
     (r"\bAsynchronous client\b", "Blocking client"),
@@ -131,13 +129,10 @@ class Source:
         self.origins: Imports = {  # its own names, then (overriding) the names it imports
             n: (f"from {name} import {n}", False) for n in vars(self.module) if n[0] != "_"
         }
-        self._collect(self.tree.body, False)
-
-    def _collect(self, body: list[ast.stmt], checking: bool) -> None:
-        for stmt in body:
-            if type_checking(stmt):
-                self._collect(stmt.body, True)
-            elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
+        body = [(stmt, False) for stmt in self.tree.body]
+        body += [(stmt, True) for b in self.tree.body if type_checking(b) for stmt in b.body]
+        for stmt, checking in body:
+            if isinstance(stmt, (ast.Import, ast.ImportFrom)):
                 module = getattr(stmt, "module", None) or ""
                 relative = "." * getattr(stmt, "level", 0) + module
                 base = importlib.util.resolve_name(relative, self.module.__package__ or "")
@@ -162,7 +157,7 @@ def docs(text: str) -> str:
 
 
 def literal(text: str, indent: str, width: int = 100) -> str:
-    """A docstring literal, its lines indented (and broken where a rewrite made them too long)."""
+    """A docstring at ``indent`` (ruff indents its other lines), long lines broken at spaces."""
     lines: list[str] = []
     for line in text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"').splitlines():
         lead = line[: len(line) - len(line.lstrip())]
@@ -171,8 +166,7 @@ def literal(text: str, indent: str, width: int = 100) -> str:
             lines.append(line[:cut])
             line, room = lead + line[cut + 1 :], width - len(indent)
         lines.append(line)
-    body = "\n".join([lines[0], *(indent + line if line else "" for line in lines[1:])])
-    return f'{indent}"""{body}{chr(10) + indent if len(lines) > 1 else ""}"""'
+    return f'{indent}"""' + "\n".join(lines) + ('\n"""' if len(lines) > 1 else '"""')
 
 
 def forwarded(args: ast.arguments) -> str:
@@ -198,12 +192,7 @@ class Generator:
         CODE.update(self.twin)
         self.alias = {n: "Async" + self.twin[n] for n in self.classes}  # names the async class
         #: Where generated code gets the names no async module gives it (these win).
-        self.imports: Imports = {
-            n: (f"from collections.abc import {n}", False) for n in CODE.values()
-        }
-        self.imports |= {
-            n: (f"from {module} import {n}", False) for n, module in HAND_WRITTEN.items()
-        }
+        self.imports: Imports = {n: (f"from {m} import {n}", False) for n, m in IMPORTS.items()}
         for n, cls in self.classes.items():
             suffix = "" if self.alias[n] == n else f" as {self.alias[n]}"
             self.imports[self.alias[n]] = (f"from {cls.__module__} import {n}{suffix}", False)
@@ -230,10 +219,8 @@ class Generator:
             imports = {n: self.imports[n] for n in names}  # ruff keeps what __init__ imports
             blocks = []
             if dotted == REGISTRY[0]:
-                rows = "".join(
-                    f'    "{k}": {self.twin[v.__name__]},\n' for k, v in self.registry.items()
-                )
-                blocks.append(f"{REGISTRY[1]}: dict[str, type[Resource]] = {{\n{rows}}}")
+                rows = [f'"{k}": {self.twin[v.__name__]},' for k, v in self.registry.items()]
+                blocks.append(f"{REGISTRY[1]}: dict[str, type[Resource]] = {{{' '.join(rows)}}}")
                 names.append(REGISTRY[1])
             doc = f"Blocking twins of :mod:`{dotted}` (generated)."
             files[package + "/__init__.py"] = self.module(doc, blocks, names, imports)
@@ -288,15 +275,12 @@ class Generator:
         It may hold only public plain ``def``s, whose bodies never run: the prose rules meet
         only docstrings and comments there.
         """
-        defs = [
-            n for n in ast.walk(block) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
-        ]
-        if block.orelse or any(
-            isinstance(n, ast.AsyncFunctionDef) or n.name[0] == "_" for n in defs
-        ):
-            raise GenerationError(
-                f"no blocking mapping for the TYPE_CHECKING block at {block.lineno}"
-            )
+        if block.orelse:
+            raise GenerationError(f"no blocking mapping for the else: of line {block.lineno}")
+        for fn in ast.walk(block):
+            name = getattr(fn, "name", "")
+            if isinstance(fn, ast.AsyncFunctionDef) or name.startswith("_"):
+                raise GenerationError(f"no blocking mapping for {name} under TYPE_CHECKING")
         return docs("\n".join(source.lines[block.lineno - 1 : block.end_lineno]))
 
     def member(self, fn: ast.FunctionDef | ast.AsyncFunctionDef, cls: type) -> list[str]:
@@ -306,11 +290,9 @@ class Generator:
             return self.attributes(fn, self.sources[cls.__module__])
         if name == "__init_subclass__" or (name.startswith("_") and not name.endswith("__")):
             return []  # private, or class machinery of the async class
-        if name.startswith("__") and name not in RENAMES:
-            raise GenerationError(f"no blocking mapping for {where}")
         decorators = [ast.unparse(d) for d in fn.decorator_list]
-        if decorators not in ([], ["property"]):
-            raise GenerationError(f"no blocking mapping for decorated {where}")
+        if (name.startswith("__") and name not in RENAMES) or decorators not in ([], ["property"]):
+            raise GenerationError(f"no blocking mapping for {where} (decorated: {decorators})")
         doc = ast.get_docstring(fn)
         if doc is None and not name.startswith("__"):
             raise GenerationError(f"{where} has no docstring")
@@ -324,8 +306,12 @@ class Generator:
             if not (result := re.fullmatch(r"Generator\[Any, None, (.+)\]", returns)):
                 raise GenerationError(f"annotate {where} Generator[Any, None, T]")
             returns, body = result[1], "return self._bridge.run(self._async)"
-        elif name == "__aiter__":
-            body = self.unasync_body(fn) or "return self._bridge.iterate(self._async.__aiter__())"
+        elif name == "__aiter__":  # made blocking if all it awaits is the pages (no thread hop)
+            loop = "\n".join(ast.unparse(s) for s in (fn.body[1:] if doc else fn.body))
+            loop = re.sub(r"\basync for (.+) in self\.pages\(\)", r"for \1 in self.pages()", loop)
+            body = "return self._bridge.iterate(self._async.__aiter__())"
+            if not re.search(r"\b(async|await)\b", loop):
+                body = loop.replace("\n", "\n        ")
         elif decorators:
             body = "return " + self.wrap(returns, f"self._async.{name}")
         elif isinstance(fn, ast.AsyncFunctionDef):
@@ -348,14 +334,6 @@ class Generator:
             return f"{kind}(self._bridge, {expr})"
         return expr
 
-    def unasync_body(self, fn: ast.AsyncFunctionDef | ast.FunctionDef) -> str | None:
-        """The body of ``__aiter__`` with ``async for ... in self.pages()`` made ``for``, if that
-        is all it awaits: the pages come through the bridge, the items without a thread hop."""
-        body = fn.body[1:] if ast.get_docstring(fn) else fn.body
-        text = "\n".join(ast.unparse(s) for s in body)
-        text = re.sub(r"\basync for (.+) in self\.pages\(\)", r"for \1 in self.pages()", text)
-        return None if re.search(r"\b(async|await)\b", text) else text.replace("\n", "\n        ")
-
     def attributes(self, init: ast.FunctionDef | ast.AsyncFunctionDef, source: Source) -> list[str]:
         """Public ``self.x`` set by an async ``__init__`` -> read-only properties."""
         out = []
@@ -363,10 +341,9 @@ class Generator:
             target = getattr(stmt, "target", None) or getattr(stmt, "targets", [stmt])[0]
             if not (public := re.fullmatch(r"self\.([^\W_]\w*)", ast.unparse(target))):
                 continue  # not an attribute, or private state of the async object
-            value = getattr(stmt, "value", None)
             if isinstance(stmt, ast.AnnAssign):
                 kind = code(ast.unparse(stmt.annotation))
-            elif isinstance(value, ast.Constant):
+            elif isinstance(value := getattr(stmt, "value", None), ast.Constant):
                 kind = type(value.value).__name__
             else:
                 raise GenerationError(f"annotate self.{public[1]} in {init.name}")
@@ -407,15 +384,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     on_disk = {p.relative_to(OUT).as_posix(): p.read_text() for p in OUT.rglob("*.py")}
     ours = {p for p, text in on_disk.items() if text.startswith(HEADER)}  # hand-written: kept
-    paths = sorted(ours | set(files))  # a generated file no longer generated is obsolete
-    stale = {p: files.get(p) for p in paths if on_disk.get(p) != files.get(p)}
-    for path, text in stale.items():
-        print(f"{'stale' if text else 'obsolete'}: cwpro_sync/{path}", file=sys.stderr)
-        if not check and text is None:
-            (OUT / path).unlink()
-        elif not check and text is not None:
+    stale = sorted(p for p in ours | set(files) if on_disk.get(p) != files.get(p))
+    for path in stale:  # a file generated before but not now is obsolete
+        print(f"{'stale' if path in files else 'obsolete'}: cwpro_sync/{path}", file=sys.stderr)
+        if not check and path in files:
             (OUT / path).parent.mkdir(parents=True, exist_ok=True)
-            (OUT / path).write_text(text)
+            (OUT / path).write_text(files[path])
+        elif not check:
+            (OUT / path).unlink()
     if check and stale:
         print("regenerate with: python scripts/generate_sync.py", file=sys.stderr)
         return 1
