@@ -106,9 +106,6 @@ WRAPPER_TEMPLATE = """
         self._async = wrapped
 """
 
-#: Where a name comes from: (the import statement, whether only under ``TYPE_CHECKING``).
-Imports = dict[str, tuple[str, bool]]
-
 
 class GenerationError(Exception):
     """The async surface has something this generator does not know how to mirror."""
@@ -120,18 +117,18 @@ def type_checking(stmt: ast.stmt) -> TypeGuard[ast.If]:
 
 
 class Source:
-    """One async module: its parsed source and the import giving each of its names."""
+    """One async module: its parsed source and the import statement giving each of its names."""
 
     def __init__(self, name: str) -> None:
         self.module = importlib.import_module(name)
         text = inspect.getsource(self.module)
         self.tree, self.lines = ast.parse(text), text.splitlines()
-        self.origins: Imports = {  # its own names, then (overriding) the names it imports
-            n: (f"from {name} import {n}", False) for n in vars(self.module) if n[0] != "_"
-        }
-        body = [(stmt, False) for stmt in self.tree.body]
-        body += [(stmt, True) for b in self.tree.body if type_checking(b) for stmt in b.body]
-        for stmt, checking in body:
+        # its own names, then (overriding them) those it imports; apart: imports for type checking
+        self.origins = {n: f"from {name} import {n}" for n in vars(self.module) if n[0] != "_"}
+        self.checking: dict[str, str] = {}
+        body = [(stmt, self.origins) for stmt in self.tree.body]
+        body += [(s, self.checking) for b in self.tree.body if type_checking(b) for s in b.body]
+        for stmt, found in body:
             if isinstance(stmt, (ast.Import, ast.ImportFrom)):
                 module = getattr(stmt, "module", None) or ""
                 relative = "." * getattr(stmt, "level", 0) + module
@@ -139,7 +136,7 @@ class Source:
                 for a in stmt.names:
                     what = f"from {base} import {a.name}" if relative else f"import {a.name}"
                     what += f" as {a.asname}" if a.asname else ""
-                    self.origins[a.asname or a.name] = (what, checking)
+                    found[a.asname or a.name] = what
 
 
 def code(text: str) -> str:
@@ -192,12 +189,12 @@ class Generator:
         CODE.update(self.twin)
         self.alias = {n: "Async" + self.twin[n] for n in self.classes}  # names the async class
         #: Where generated code gets the names no async module gives it (these win).
-        self.imports: Imports = {n: (f"from {m} import {n}", False) for n, m in IMPORTS.items()}
+        self.imports = {n: f"from {m} import {n}" for n, m in IMPORTS.items()}
         for n, cls in self.classes.items():
             suffix = "" if self.alias[n] == n else f" as {self.alias[n]}"
-            self.imports[self.alias[n]] = (f"from {cls.__module__} import {n}{suffix}", False)
+            self.imports[self.alias[n]] = f"from {cls.__module__} import {n}{suffix}"
             twin_module = "cwpro_sync" + cls.__module__.removeprefix("cwpro")
-            self.imports[self.twin[n]] = (f"from {twin_module} import {self.twin[n]}", False)
+            self.imports[self.twin[n]] = f"from {twin_module} import {self.twin[n]}"
         self.sources = {c.__module__: Source(c.__module__) for c in self.classes.values()}
 
     def files(self) -> dict[str, str]:
@@ -209,14 +206,17 @@ class Generator:
             doc += docs(inspect.getdoc(source.module) or "")
             blocks = [self.twin_class(node) for node in nodes]
             names = [self.twin[node.name] for node in nodes]
-            imports = {n: i for n, i in (source.origins | self.imports).items() if n not in names}
+            known = {n: i for n, i in (source.origins | self.imports).items() if n not in names}
+            checking = [f"    {i}" for n, i in source.checking.items() if n not in {*known, *names}]
+            imports = [*known.values(), "from typing import TYPE_CHECKING", "if TYPE_CHECKING:"]
+            imports += checking or ["    pass"]  # an empty block ruff drops, like unused imports
             path = name.removeprefix("cwpro.").replace(".", "/") + ".py"
             files[path] = self.module(doc, blocks, names, imports)
         for package in sorted({p.rsplit("/", 1)[0] for p in files if "/" in p}):
             dotted = "cwpro." + package.replace("/", ".")
             members = [c for c in self.classes.values() if c.__module__.startswith(dotted + ".")]
             names = [self.twin[c.__name__] for c in members]
-            imports = {n: self.imports[n] for n in names}  # ruff keeps what __init__ imports
+            imports = [self.imports[n] for n in names]  # ruff keeps what __init__ imports
             blocks = []
             if dotted == REGISTRY[0]:
                 rows = [f'"{k}": {self.twin[v.__name__]},' for k, v in self.registry.items()]
@@ -225,17 +225,13 @@ class Generator:
             doc = f"Blocking twins of :mod:`{dotted}` (generated)."
             files[package + "/__init__.py"] = self.module(doc, blocks, names, imports)
         exports = [self.twin.get(n, n) for n in self.cwpro.__all__]
-        imports = {n: self.imports.get(n, (f"from cwpro import {n}", False)) for n in exports}
+        imports = [self.imports.get(n, f"from cwpro import {n}") for n in exports]
         files["__init__.py"] = self.module(PACKAGE_DOC, [], exports, imports)
         return {path: format_code(path, text) for path, text in sorted(files.items())}
 
-    def module(self, doc: str, blocks: list[str], names: list[str], imports: Imports) -> str:
+    def module(self, doc: str, blocks: list[str], names: list[str], imports: list[str]) -> str:
         """A module: header, docstring, ``imports``, ``__all__`` = ``names``, ``blocks``."""
-        plain = [statement for statement, checking in imports.values() if not checking]
-        typing = [f"    {statement}" for statement, checking in imports.values() if checking]
-        if typing:
-            plain += ["from typing import TYPE_CHECKING", "if TYPE_CHECKING:", *typing]
-        top = [HEADER + literal(doc, ""), "from __future__ import annotations", *plain]
+        top = [HEADER + literal(doc, ""), "from __future__ import annotations", *imports]
         return "\n".join(top) + f"\n\n__all__ = {names!r}\n\n" + "\n\n\n".join(blocks) + "\n"
 
     def twin_class(self, node: ast.ClassDef) -> str:
