@@ -130,13 +130,11 @@ class Source:
         body += [(s, self.checking) for b in self.tree.body if type_checking(b) for s in b.body]
         for stmt, found in body:
             if isinstance(stmt, (ast.Import, ast.ImportFrom)):
-                module = getattr(stmt, "module", None) or ""
-                relative = "." * getattr(stmt, "level", 0) + module
+                relative = "." * getattr(stmt, "level", 0) + (getattr(stmt, "module", None) or "")
                 base = importlib.util.resolve_name(relative, self.module.__package__ or "")
+                head = f"from {base} import " if relative else "import "  # made absolute
                 for a in stmt.names:
-                    what = f"from {base} import {a.name}" if relative else f"import {a.name}"
-                    what += f" as {a.asname}" if a.asname else ""
-                    found[a.asname or a.name] = what
+                    found[a.asname or a.name] = head + ast.unparse(a)  # one name: x or x as y
 
 
 def code(text: str) -> str:
@@ -308,27 +306,22 @@ class Generator:
             body = "return self._bridge.iterate(self._async.__aiter__())"
             if not re.search(r"\b(async|await)\b", loop):
                 body = loop.replace("\n", "\n        ")
-        elif decorators:
-            body = "return " + self.wrap(returns, f"self._async.{name}")
-        elif isinstance(fn, ast.AsyncFunctionDef):
-            run = "iterate" if inspect.isasyncgenfunction(getattr(cls, name)) else "run"
-            body = "return " + self.wrap(returns, f"self._bridge.{run}({call})")
-        else:
-            body = "return " + self.wrap(returns, call)
+        else:  # the same on the async object: through the bridge if async, the result wrapped
+            expr = f"self._async.{name}" if decorators else call
+            if isinstance(fn, ast.AsyncFunctionDef):
+                run = "iterate" if inspect.isasyncgenfunction(getattr(cls, name)) else "run"
+                expr = f"self._bridge.{run}({expr})"
+            kind = returns.partition("[")[0]  # CursorPaginator for CursorPaginator[T]
+            if kind == self.twin[ROOT_CLASS]:  # a view of the client
+                expr = f"self._view({expr})"
+            elif kind in (*self.twin.values(), "RawResponseProxy"):  # made from the bridge
+                expr = f"{kind}(self._bridge, {expr})"
+            body = f"return {expr}"
         text = "    @property\n" * bool(decorators)
         text += f"    def {RENAMES.get(name, name)}({code(ast.unparse(fn.args))}) -> {returns}:\n"
         if doc is not None:
             text += literal(docs(doc), "        ") + "\n"
         return [text + "        " + body]
-
-    def wrap(self, returns: str, expr: str) -> str:
-        """``expr`` wrapped in the blocking class of its (rewritten) return type, if it has one."""
-        kind = returns.partition("[")[0]  # CursorPaginator for CursorPaginator[T]
-        if kind == self.twin[ROOT_CLASS]:
-            return f"self._view({expr})"
-        if kind in (*self.twin.values(), "RawResponseProxy"):  # made from the bridge and expr
-            return f"{kind}(self._bridge, {expr})"
-        return expr
 
     def attributes(self, init: ast.FunctionDef | ast.AsyncFunctionDef, source: Source) -> list[str]:
         """Public ``self.x`` set by an async ``__init__`` -> read-only properties."""
