@@ -286,7 +286,7 @@ class Generator:
             return []  # private, or class machinery of the async class
         decorators = [ast.unparse(d) for d in fn.decorator_list]
         if (name.startswith("__") and name not in RENAMES) or decorators not in ([], ["property"]):
-            raise GenerationError(f"no blocking mapping for {where} (decorated: {decorators})")
+            raise GenerationError(f"no blocking mapping for {where} (decorators: {decorators})")
         doc = ast.get_docstring(fn)
         if doc is None and not name.startswith("__"):
             raise GenerationError(f"{where} has no docstring")
