@@ -96,7 +96,7 @@ class _Engine:
         running = _running_loop()
         if running is self.loop:
             _refuse(awaitable, REENTRANT_MESSAGE)
-        call, wakeup = _Call(awaitable), None
+        call = _Call(awaitable)
         with self.lock:
             if self.closed and not internal:
                 _refuse(awaitable, CLOSED_MESSAGE)
@@ -104,17 +104,25 @@ class _Engine:
             if idle and running is None:
                 self.driver = call  # the baton: this thread runs the loop
             else:
-                call.wakeup = wakeup = threading.Lock()
-                wakeup.acquire()
+                call.wakeup = threading.Lock()
+                call.wakeup.acquire()
                 self.waiting.add(call)
                 self.driver = _HELPER if idle else self.driver
-        if wakeup is None:
-            self._drive(call)
+        if call.wakeup is None:
+            self._start(call)
         else:
             self.loop.call_soon_threadsafe(self._start, call)
-            if idle:
-                self._wake_helper()
-            self._wait(call, wakeup)
+            if idle:  # nobody runs the loop: hand it to the helper thread
+                self._release()
+        try:
+            self._block(call)
+        except BaseException:  # Ctrl-C: cancel, let it unwind (a second one: stop), raise
+            self.loop.call_soon_threadsafe(self._cancel, call)
+            self._block(call)
+            raise
+        finally:
+            if self.driver is call:  # only this thread moves the baton on from its call
+                self._release()
         error, call.error = call.error, None  # no cycle through the traceback
         if isinstance(error, asyncio.CancelledError) and self.closed:
             raise CwproError(CLOSED_DURING_CALL) from None
@@ -126,71 +134,45 @@ class _Engine:
         call.task = self.loop.create_task(self._execute(call))
 
     async def _execute(self, call: _Call) -> None:
+        """Run ``call``, record its outcome, wake its caller; stop the loop if it may stop."""
         try:
             call.result = await call.awaitable
         except BaseException as exc:  # kept for the caller, who raises it in its own thread
             call.error = exc
-        finally:
-            self._complete(call)
-
-    def _complete(self, call: _Call) -> None:
-        """Record that ``call`` is done and wake its caller; stop the loop if it may stop."""
         call.done = True
-        if self.driver is call:  # its own thread runs the loop: stop after this step
-            self.loop.stop()
-            return
         with self.lock:
             self.waiting.discard(call)
-            drained = self.driver is _HELPER and not self.waiting
+            stop = self.driver is call or (self.driver is _HELPER and not self.waiting)
         if call.wakeup is not None:
             call.wakeup.release()
-        if drained:
+        if stop:  # the driver's own call is done, or the helper's last: stop after this step
             self.loop.stop()
 
     def _cancel(self, call: _Call) -> None:
         # queued after the task's first step: a task cancelled before it never runs _execute
         self.loop.call_soon(call.task.cancel)
 
-    def _drive(self, call: _Call) -> None:
-        """Run the loop in this thread until ``call`` is done, then let go of it."""
-        self._start(call)
-        try:
-            while not call.done:
-                self.loop.run_forever()
-        except BaseException:  # Ctrl-C while running the loop: cancel, let it unwind, raise
-            self._cancel(call)
-            while not call.done:
-                self.loop.run_forever()
-            raise
-        finally:
-            self._release()
-
-    def _wait(self, call: _Call, wakeup: threading.Lock) -> None:
-        try:
-            wakeup.acquire()
-        except BaseException:  # Ctrl-C: cancel, wait for it to unwind (a second one: stop), raise
-            self.loop.call_soon_threadsafe(self._cancel, call)
-            wakeup.acquire()
-            raise
+    def _block(self, call: _Call) -> None:
+        """Until ``call`` is done: wait to be woken, or (its driver) run the loop meanwhile."""
+        if call.wakeup is not None:
+            call.wakeup.acquire()
+        while not call.done:
+            self.loop.run_forever()
 
     def _release(self) -> None:
-        """Let go of the loop: to the helper thread if calls wait, else idle (or finish)."""
+        """Let go of the loop: to the helper thread while calls wait, else idle (or finish)."""
         with self.lock:
             self.driver = _HELPER if self.waiting else None
             helper, finish = self.driver is _HELPER, self.driver is None and self.closed
+        if helper and self.helper is None:
+            self.helper = threading.Thread(target=self._help, name="cwpro-sync-loop", daemon=True)
+            self.helper.start()
         if helper:
-            self._wake_helper()
+            self.helper_go.release()
         elif finish:  # after close(): no call can come any more
             self._finish()
 
-    def _wake_helper(self) -> None:
-        if self.helper is None:
-            self.helper = threading.Thread(target=self._help, name="cwpro-sync-loop", daemon=True)
-            self.helper.start()
-        self.helper_go.release()
-
     def _help(self) -> None:
-        """The helper thread: run the loop whenever woken, until no call waits."""
         while self.helper_go.acquire() and not self.loop.is_closed():
             try:
                 self.loop.run_forever()  # stopped by the last waiting call done
@@ -198,8 +180,7 @@ class _Engine:
                 self._release()
 
     def close(self) -> None:
-        if self.pid != os.getpid():
-            self.closed = True  # the parent owns the loop and the sockets: touch nothing
+        if self.pid != os.getpid():  # the parent owns the loop and the sockets: touch nothing
             return
         if _running_loop() is self.loop:  # collected on the private loop, which cannot wait
             with contextlib.suppress(RuntimeError):  # (the interpreter is shutting down)
@@ -251,19 +232,17 @@ class Bridge:
         Closing it early (``break``, ``.close()``, garbage collection) closes the async iterator,
         which cancels its in-flight requests (the loop does, if closed or if this runs on it).
         """
-        while True:
-            try:
-                element = self._engine.run(iterator.__anext__())
-            except StopAsyncIteration:
-                return
-            try:
-                yield element
-            except GeneratorExit:
-                aclose = getattr(iterator, "aclose", None)
-                if aclose is not None and not self._engine.closed:
-                    with contextlib.suppress(CwproError):
-                        self._engine.run(aclose())
-                raise
+        try:
+            while True:
+                yield self._engine.run(iterator.__anext__())
+        except StopAsyncIteration:
+            return
+        except GeneratorExit:  # thrown in at the yield: closed early
+            aclose = getattr(iterator, "aclose", None)
+            if aclose is not None and not self._engine.closed:
+                with contextlib.suppress(CwproError):
+                    self._engine.run(aclose())
+            raise
 
     def close(self) -> None:
         """Close the async client and the private loop (idempotent)."""

@@ -3,33 +3,29 @@
 
 Mirrored: ``cwpro.AsyncClient``, the ``cwpro.Async*`` classes ``cwpro`` exports and the resource
 classes of ``cwpro.resources.RESOURCES`` with their bases. Each twin wraps the async object
-(``self._async``) and its client's :class:`cwpro_sync._bridge.Bridge`. Signatures go through the
-``CODE`` table (``AsyncX`` -> ``X``), docstrings through ``DOCS`` (``await x()`` -> ``x()``,
+(``self._async``) and its client's :class:`cwpro_sync._bridge.Bridge`. Code goes through the
+``CODE`` table (``AsyncX`` -> ``X``), docstrings through ``DOCS`` first (``await x()`` -> ``x()``,
 ``async for`` -> ``for``, ...). ``async def`` runs through the bridge, async generators become
 blocking ones, ``__await__`` becomes ``first_page()``, ``__aiter__`` ``__iter__``; results of a
 mirrored type are wrapped in their twin; public ``self.x`` of an ``__init__`` become properties;
-a class's ``if TYPE_CHECKING:`` blocks (the overload stacks) are kept, rewritten the same way.
-Anything else is an error. Output goes through ``ruff check --fix`` (imports) and ``ruff
-format``; ``--check`` compares with the files on disk and exits 1 when they are stale.
+a class's ``if TYPE_CHECKING:`` blocks (the overload stacks) are copied, rewritten. Anything else
+is an error. Each module is given every import its code may need: ``ruff check --fix`` keeps the
+used ones, ``ruff format`` lays it out. ``--check`` exits 1 when the files on disk are stale.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
-import builtins
-import contextlib
-import copy
 import importlib
 import importlib.util
 import inspect
 import re
 import subprocess
 import sys
-import textwrap
 from itertools import takewhile
 from pathlib import Path
-from typing import Any, TypeGuard
+from typing import TypeGuard
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "cwpro_sync"
@@ -39,15 +35,16 @@ HEADER = (
 )
 ROOT_CLASS = "AsyncClient"
 REGISTRY = ("cwpro.resources", "RESOURCES")  # attribute -> resource class, mirrored as a table
-#: Async names -> blocking names in code (the mirrored classes are added at run time).
+#: Async names -> blocking names in code, as whole words (regular expressions; the mirrored
+#: classes are added at run time). A resource's ``with_raw_response`` proxy has one twin.
 CODE = {"AsyncIterator": "Iterator", "AsyncIterable": "Iterable", "AsyncGenerator": "Generator"}
-#: Async members -> the names of their blocking twins.
-RENAMES = {"__aiter__": "__iter__", "__await__": "first_page"}
+CODE[r"\w+WithRawResponse"] = "RawResponseProxy"
+#: The async special members mirrored -> the names of their blocking twins.
+RENAMES = {"__aiter__": "__iter__", "__await__": "first_page", "__repr__": "__repr__"}
 RENAMES |= {"__aenter__": "__enter__", "__aexit__": "__exit__"}
-#: Properties returning a proxy of async methods -> the blocking proxy class.
-PROXIES = {"with_raw_response": "RawResponseProxy"}
-#: The hand-written classes generated code uses -> their modules.
-HAND_WRITTEN = {"Bridge": "cwpro_sync._bridge", "RawResponseProxy": "cwpro_sync._raw_response"}
+#: Names generated code takes from elsewhere than the async modules -> their modules.
+IMPORTS = {"Bridge": "cwpro_sync._bridge", "RawResponseProxy": "cwpro_sync._raw_response"}
+IMPORTS |= dict.fromkeys(["Iterator", "Iterable", "Generator"], "collections.abc")
 #: Members of the async client the blocking client implements itself.
 ROOT_BODIES = {
     "close": "if self._owns:\n            self._bridge.close()",
@@ -55,11 +52,9 @@ ROOT_BODIES = {
     "__aexit__": "self.close()",
 }
 #: Prose: (pattern, replacement) applied in order to every docstring.
-DOCS: list[tuple[str, Any]] = [
+DOCS = [
     (r"\bcwpro\.Async(\w+)", r"cwpro_sync.\1"),
-    (r"``async with``", "``with``"),
     (r"\basync with\b", "with"),
-    (r"\(``async for``\)", "(``for ... in``)"),
     (r"``async for``", "``for ... in``"),
     (r"\basync (for|def)\b", r"\1"),
     (r"\bAsynchronous client\b", "Blocking client"),
@@ -68,6 +63,10 @@ DOCS: list[tuple[str, Any]] = [
     (r"\bcoroutines?\b", "call"),
     (r"\bawaitables?\b", "result"),
     (r"Use one client per event loop\.", "One client can be shared by many threads."),
+    # awaiting a paginator, or the list() call making one, gave its first page
+    (r"``await ([\w.]+)``", r"``\1.first_page()``"),
+    (r"\bawait ([\w.]+\.list\([^()]*\))", r"\1.first_page()"),
+    (r"\bawait ([\w.]+\()", r"\1"),  # any other awaited call is a method that now blocks
 ]
 CLIENT_INTRO = (
     "The twin of :class:`cwpro.AsyncClient`: the same arguments, resources, methods, models and\n"
@@ -86,17 +85,17 @@ ROOT_TEMPLATE = """
     {annotations}
 
     def __init__({args}) -> None:
-        \"\"\"Create the client: the same arguments as :class:`cwpro.{async_name}`.\"\"\"
-        self._wrap({async_name}({forward}), None)
+        \"\"\"Create the client: the same arguments as :class:`cwpro.AsyncClient`.\"\"\"
+        self._wrap(AsyncClient({forward}), None)
 
-    def _wrap(self, wrapped: {async_name}, parent: {name} | None) -> None:
+    def _wrap(self, wrapped: AsyncClient, parent: Client | None) -> None:
         self._async = wrapped
         self._owns = parent is None  # a view shares its client's bridge, and so its loop
         self._bridge: Bridge = Bridge(wrapped.close) if parent is None else parent._bridge
         {resources}
 
-    def _view(self, wrapped: {async_name}) -> {name}:
-        view = object.__new__({name})
+    def _view(self, wrapped: AsyncClient) -> Client:
+        view = object.__new__(Client)
         view._wrap(wrapped, self)
         return view
 """
@@ -114,63 +113,46 @@ class GenerationError(Exception):
 
 def type_checking(stmt: ast.stmt) -> TypeGuard[ast.If]:
     """Whether ``stmt`` is an ``if TYPE_CHECKING:`` block."""
-    return isinstance(stmt, ast.If) and "TYPE_CHECKING" in ast.unparse(stmt.test)
+    return isinstance(stmt, ast.If) and ast.unparse(stmt.test) == "TYPE_CHECKING"
 
 
 class Source:
-    """One async module: its parsed source and the import giving each of its names."""
+    """One async module: its parsed source and the import statement giving each of its names."""
 
     def __init__(self, name: str) -> None:
         self.module = importlib.import_module(name)
         text = inspect.getsource(self.module)
         self.tree, self.lines = ast.parse(text), text.splitlines()
-        self.origins: dict[str, tuple[str, bool]] = {}  # name -> (import, only when TYPE_CHECKING)
-        self._collect(self.tree.body, False)
-
-    def _collect(self, body: list[ast.stmt], checking: bool) -> None:
-        for stmt in body:
-            if type_checking(stmt):
-                self._collect(stmt.body, True)
-            elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
-                module = getattr(stmt, "module", None) or ""
-                relative = "." * getattr(stmt, "level", 0) + module
+        # its own names, then (overriding them) those it imports; apart: imports for type checking
+        self.origins = {n: f"from {name} import {n}" for n in vars(self.module) if n[0] != "_"}
+        self.checking: dict[str, str] = {}
+        body = [(stmt, self.origins) for stmt in self.tree.body]
+        body += [(s, self.checking) for b in self.tree.body if type_checking(b) for s in b.body]
+        for stmt, found in body:
+            if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+                relative = "." * getattr(stmt, "level", 0) + (getattr(stmt, "module", None) or "")
                 base = importlib.util.resolve_name(relative, self.module.__package__ or "")
+                head = f"from {base} import " if relative else "import "  # made absolute
                 for a in stmt.names:
-                    what = f"from {base} import {a.name}" if relative else f"import {a.name}"
-                    what += f" as {a.asname}" if a.asname else ""
-                    self.origins[a.asname or a.name] = (what, checking)
-            elif isinstance(stmt, (ast.ClassDef, ast.FunctionDef, ast.Assign, ast.AnnAssign)):
-                targets = getattr(stmt, "targets", [getattr(stmt, "target", stmt)])
-                for name in [getattr(n, "name", None) or getattr(n, "id", None) for n in targets]:
-                    if name:
-                        self.origins[name] = (f"from {self.module.__name__} import {name}", False)
-
-    def cls(self, name: str) -> ast.ClassDef:
-        """The top-level class statement ``name``."""
-        return next(s for s in self.tree.body if isinstance(s, ast.ClassDef) and s.name == name)
+                    found[a.asname or a.name] = head + ast.unparse(a)  # one name: x or x as y
 
 
 def code(text: str) -> str:
     """Async names -> blocking names (whole identifiers only)."""
-    return re.sub(r"\b\w+\b", lambda m: CODE.get(m.group(0), m.group(0)), text)
+    for pattern, replacement in CODE.items():
+        text = re.sub(rf"\b{pattern}\b", replacement, text)
+    return text
 
 
-def docs(text: str, async_methods: set[str]) -> str:
+def docs(text: str) -> str:
     """A docstring rewritten so that it is true for a blocking caller."""
     for pattern, replacement in DOCS:
         text = re.sub(pattern, replacement, text)
-
-    def unawait(match: re.Match[str]) -> str:
-        target, call = match.group(1), match.group(2) or ""
-        if call and target.rsplit(".", 1)[-1] in async_methods:
-            return target + call  # a coroutine method: calling it blocks
-        return f"{target}{call}.first_page()"  # a paginator: awaiting it gave the first page
-
-    return code(re.sub(r"\bawait ([\w.]+)(\([^()]*\))?", unawait, text))
+    return code(text)
 
 
 def literal(text: str, indent: str, width: int = 100) -> str:
-    """A docstring literal, its lines indented (and broken where a rewrite made them too long)."""
+    """A docstring at ``indent`` (ruff indents its other lines), long lines broken at spaces."""
     lines: list[str] = []
     for line in text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"').splitlines():
         lead = line[: len(line) - len(line.lstrip())]
@@ -179,8 +161,7 @@ def literal(text: str, indent: str, width: int = 100) -> str:
             lines.append(line[:cut])
             line, room = lead + line[cut + 1 :], width - len(indent)
         lines.append(line)
-    body = "\n".join([lines[0], *(indent + line if line else "" for line in lines[1:])])
-    return f'{indent}"""{body}{chr(10) + indent if len(lines) > 1 else ""}"""'
+    return f'{indent}"""' + "\n".join(lines) + ('\n"""' if len(lines) > 1 else '"""')
 
 
 def forwarded(args: ast.arguments) -> str:
@@ -189,12 +170,6 @@ def forwarded(args: ast.arguments) -> str:
     out += [f"*{args.vararg.arg}"] if args.vararg else []
     out += [f"{a.arg}={a.arg}" for a in args.kwonlyargs]
     return ", ".join(out + ([f"**{args.kwarg.arg}"] if args.kwarg else []))
-
-
-def base_name(node: ast.expr | None) -> str | None:
-    """``AsyncCursorPaginator`` for ``AsyncCursorPaginator[T]``."""
-    node = node.value if isinstance(node, ast.Subscript) else node
-    return node.id if isinstance(node, ast.Name) else None
 
 
 class Generator:
@@ -207,240 +182,176 @@ class Generator:
         classes = [getattr(self.cwpro, n) for n in self.cwpro.__all__ if n.startswith("Async")]
         for cls in self.registry.values():
             classes += [c for c in cls.__mro__ if issubclass(c, registry_module.Resource)]
-        self.classes = list(dict.fromkeys(classes))
-        self.twin = {c.__name__: c.__name__.removeprefix("Async") for c in self.classes}
+        self.classes = {c.__name__: c for c in classes}
+        self.twin = {n: n.removeprefix("Async") for n in self.classes}
         CODE.update(self.twin)
-        self.alias = {c.__name__: "Async" + self.twin[c.__name__] for c in self.classes}
-        self.module_of = {self.twin[c.__name__]: sync_module(c) for c in self.classes}
-        self.sources = {c.__module__: Source(c.__module__) for c in self.classes}
-        trees = [ast.walk(s.tree) for s in self.sources.values()]
-        self.async_methods = {
-            n.name for t in trees for n in t if isinstance(n, ast.AsyncFunctionDef)
-        }
+        self.alias = {n: "Async" + self.twin[n] for n in self.classes}  # names the async class
+        #: Where generated code gets the names no async module gives it (these win).
+        self.imports = {n: f"from {m} import {n}" for n, m in IMPORTS.items()}
+        for n, cls in self.classes.items():
+            suffix = "" if self.alias[n] == n else f" as {self.alias[n]}"
+            self.imports[self.alias[n]] = f"from {cls.__module__} import {n}{suffix}"
+            twin_module = "cwpro_sync" + cls.__module__.removeprefix("cwpro")
+            self.imports[self.twin[n]] = f"from {twin_module} import {self.twin[n]}"
+        self.sources = {c.__module__: Source(c.__module__) for c in self.classes.values()}
 
     def files(self) -> dict[str, str]:
         files: dict[str, str] = {}
         for name, source in self.sources.items():
-            group = sorted(
-                (c for c in self.classes if c.__module__ == name),
-                key=lambda c: source.cls(c.__name__).lineno,
-            )
+            nodes = [s for s in source.tree.body if isinstance(s, ast.ClassDef)]
+            nodes = [node for node in nodes if node.name in self.classes]
             doc = f"Blocking twin of :mod:`{name}` (generated).\n\n"
-            doc += docs(inspect.getdoc(source.module) or "", self.async_methods)
-            blocks = [self.twin_class(cls, source) for cls in group]
+            doc += docs(inspect.getdoc(source.module) or "")
+            blocks = [self.twin_class(node) for node in nodes]
+            names = [self.twin[node.name] for node in nodes]
+            known = {n: i for n, i in (source.origins | self.imports).items() if n not in names}
+            checking = [f"    {i}" for n, i in source.checking.items() if n not in {*known, *names}]
+            imports = [*known.values(), "from typing import TYPE_CHECKING", "if TYPE_CHECKING:"]
+            imports += checking or ["    pass"]  # an empty block ruff drops, like unused imports
             path = name.removeprefix("cwpro.").replace(".", "/") + ".py"
-            files[path] = self.module(doc, blocks, [self.twin[c.__name__] for c in group], source)
+            files[path] = self.module(doc, blocks, names, imports)
         for package in sorted({p.rsplit("/", 1)[0] for p in files if "/" in p}):
             dotted = "cwpro." + package.replace("/", ".")
-            members = [c for c in self.classes if c.__module__.startswith(dotted + ".")]
+            members = [c for c in self.classes.values() if c.__module__.startswith(dotted + ".")]
             names = [self.twin[c.__name__] for c in members]
+            imports = [self.imports[n] for n in names]  # ruff keeps what __init__ imports
             blocks = []
             if dotted == REGISTRY[0]:
-                rows = "".join(f'    "{k}": {v.__name__},\n' for k, v in self.registry.items())
-                blocks.append(f"{REGISTRY[1]}: dict[str, type[Resource]] = {{\n{rows}}}")
+                rows = [f'"{k}": {self.twin[v.__name__]},' for k, v in self.registry.items()]
+                blocks.append(f"{REGISTRY[1]}: dict[str, type[Resource]] = {{{' '.join(rows)}}}")
                 names.append(REGISTRY[1])
             doc = f"Blocking twins of :mod:`{dotted}` (generated)."
-            files[package + "/__init__.py"] = self.module(doc, blocks, names)
+            files[package + "/__init__.py"] = self.module(doc, blocks, names, imports)
         exports = [self.twin.get(n, n) for n in self.cwpro.__all__]
-        files["__init__.py"] = self.module(PACKAGE_DOC, [], exports)
+        imports = [self.imports.get(n, f"from cwpro import {n}") for n in exports]
+        files["__init__.py"] = self.module(PACKAGE_DOC, [], exports, imports)
         return {path: format_code(path, text) for path, text in sorted(files.items())}
 
-    def module(self, doc: str, blocks: list[str], names: list[str], *sources: Source) -> str:
-        """A module: header, docstring, the imports its code and ``__all__`` need, ``blocks``."""
-        body = "\n\n\n".join(blocks)
-        needed: dict[str, bool] = {}  # import -> only for type checking
-        defined = {getattr(s, "name", None) or ast.unparse(s.target) for s in ast.parse(body).body}  # type: ignore[attr-defined]
-        words = set(re.findall(r"[A-Za-z_]\w*", body)) | set(names)  # ruff drops what is unused
-        for name in sorted(words - defined - set(dir(builtins))):
-            with contextlib.suppress(GenerationError):  # a word of prose, a local, an attribute
-                statement, checking = self.origin(name, list(sources))
-                needed[statement] = needed.get(statement, True) and checking
-        imports = [s for s, checking in needed.items() if not checking]
-        typing = [f"    {s}" for s, checking in needed.items() if checking]
-        if typing:
-            imports += ["from typing import TYPE_CHECKING", "if TYPE_CHECKING:", *typing]
+    def module(self, doc: str, blocks: list[str], names: list[str], imports: list[str]) -> str:
+        """A module: header, docstring, ``imports``, ``__all__`` = ``names``, ``blocks``."""
         top = [HEADER + literal(doc, ""), "from __future__ import annotations", *imports]
-        return "\n".join(top) + f"\n\n__all__ = {names!r}\n\n" + body + "\n"
+        return "\n".join(top) + f"\n\n__all__ = {names!r}\n\n" + "\n\n\n".join(blocks) + "\n"
 
-    def origin(self, name: str, sources: list[Source]) -> tuple[str, bool]:
-        """The import giving ``name`` to a generated module, and whether only for typing."""
-        if name in self.module_of:
-            return f"from {self.module_of[name]} import {name}", False
-        for cls in self.classes:
-            if name == self.alias[cls.__name__]:
-                suffix = "" if name == cls.__name__ else f" as {name}"
-                return f"from {cls.__module__} import {cls.__name__}{suffix}", False
-        if name in HAND_WRITTEN:
-            return f"from {HAND_WRITTEN[name]} import {name}", False
-        if name in CODE.values():
-            return f"from collections.abc import {name}", False
-        for source in sources:
-            if name in source.origins:
-                return source.origins[name]
-        if not sources and name in self.cwpro.__all__:  # a package re-exporting cwpro's names
-            return f"from cwpro import {name}", False
-        raise GenerationError(f"cannot tell where {name!r} comes from")
-
-    def twin_class(self, cls: type, source: Source) -> str:
-        node, root = source.cls(cls.__name__), cls.__name__ == ROOT_CLASS
-        name, alias = self.twin[cls.__name__], self.alias[cls.__name__]
+    def twin_class(self, node: ast.ClassDef) -> str:
+        cls, root = self.classes[node.name], node.name == ROOT_CLASS
         params = ", ".join(p.__name__ for p in getattr(cls, "__parameters__", ()))
-        wrapped = f"{alias}[{params}]" if params else alias
-        bases = ", ".join(code(ast.unparse(b)) for b in node.bases)
-        summary, _, rest = docs(inspect.getdoc(cls) or "", self.async_methods).partition("\n\n")
+        wrapped = f"{self.alias[node.name]}[{params}]" if params else self.alias[node.name]
+        bases = [code(ast.unparse(b)) for b in node.bases]
+        summary, _, rest = docs(inspect.getdoc(cls) or "").partition("\n\n")
         doc = f"{summary}\n\n{CLIENT_INTRO}\n\n{rest}" if root else f"{summary}\n\n{rest}".strip()
-        text = f"class {name}({bases}):\n" + literal(doc, "    ") + f"\n\n    _async: {wrapped}\n"
+        text = f"class {self.twin[node.name]}({', '.join(bases)}):\n" + literal(doc, "    ")
+        text += f"\n\n    _async: {wrapped}\n"
         if root:
             init = next(s for s in node.body if getattr(s, "name", None) == "__init__")
             assert isinstance(init, ast.FunctionDef)
-            attrs = [
-                (s.target.id, code(ast.unparse(s.annotation)))
-                for s in node.body
-                if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name)
-            ]
+            resources = {a: self.twin[c.__name__] for a, c in self.registry.items()}
             text += ROOT_TEMPLATE.format(
-                name=name,
-                async_name=ROOT_CLASS,
                 args=code(ast.unparse(init.args)),
                 forward=forwarded(init.args),
-                annotations="\n    ".join(f"{a}: {kind}" for a, kind in attrs),
+                annotations="\n    ".join(f"{a}: {kind}" for a, kind in resources.items()),
                 resources="\n        ".join(
-                    f"self.{a} = {kind}(self._bridge, wrapped.{a})" for a, kind in attrs
+                    f"self.{a} = {kind}(self._bridge, wrapped.{a})" for a, kind in resources.items()
                 ),
             )
-        elif not any(base_name(b) in self.twin.values() for b in node.bases):
+        elif not any(b.partition("[")[0] in self.twin.values() for b in bases):  # else inherited
             text += WRAPPER_TEMPLATE.format(wrapped=wrapped)
         members: list[str] = []
         for stmt in node.body:
             if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                members += self.member(stmt, cls, name, source)
+                members += self.member(stmt, cls)
             elif type_checking(stmt):
-                members += self.typing_block(stmt, source)
+                members.append(self.typing_block(stmt, self.sources[cls.__module__]))
         return text + "\n" + "\n\n".join(members)
 
-    def typing_block(self, block: ast.If, source: Source) -> list[str]:
-        """A class's ``if TYPE_CHECKING:`` block (overload stacks), rewritten like the rest."""
-        block, header = copy.deepcopy(block), source.lines[block.lineno - 1].strip()
-        if block.orelse or not header.startswith("if TYPE_CHECKING:"):
-            raise GenerationError(f"write {header!r} as a plain 'if TYPE_CHECKING:' block")
+    def typing_block(self, block: ast.If, source: Source) -> str:
+        """A class's ``if TYPE_CHECKING:`` block (overload stacks): its source, rewritten.
+
+        It may hold only public plain ``def``s, whose bodies never run: the prose rules meet
+        only docstrings and comments there.
+        """
+        if block.orelse:
+            raise GenerationError(f"no blocking mapping for the else: of line {block.lineno}")
         for fn in ast.walk(block):
             name = getattr(fn, "name", "")
             if isinstance(fn, ast.AsyncFunctionDef) or name.startswith("_"):
                 raise GenerationError(f"no blocking mapping for {name} under TYPE_CHECKING")
-            if isinstance(fn, ast.FunctionDef) and (doc := ast.get_docstring(fn)) is not None:
-                fn.body[0] = ast.Expr(ast.Constant(docs(doc, self.async_methods)))
-        body = textwrap.indent("\n\n".join(ast.unparse(s) for s in block.body), "    ")
-        return [textwrap.indent(code(f"{header}\n{body}"), "    ")]
+        return docs("\n".join(source.lines[block.lineno - 1 : block.end_lineno]))
 
-    def member(
-        self, fn: ast.FunctionDef | ast.AsyncFunctionDef, cls: type, twin: str, source: Source
-    ) -> list[str]:
+    def member(self, fn: ast.FunctionDef | ast.AsyncFunctionDef, cls: type) -> list[str]:
         """The blocking twin of one method of ``cls`` (none for private members)."""
-        name, root = fn.name, cls.__name__ == ROOT_CLASS
+        name, where = fn.name, f"{cls.__name__}.{fn.name}"
         if name == "__init__":
-            return self.attributes(fn, source)
-        if name in ("__init_subclass__", "__class_getitem__", "__del__"):
-            return []  # class machinery of the async class, not part of its surface
-        if name.startswith("_") and name not in RENAMES and name != "__repr__":
-            if name.startswith("__") and name.endswith("__"):
-                raise GenerationError(f"no blocking mapping for {cls.__name__}.{name}")
-            return []
+            return self.attributes(fn, self.sources[cls.__module__])
+        if name == "__init_subclass__" or (name.startswith("_") and not name.endswith("__")):
+            return []  # private, or class machinery of the async class
         decorators = [ast.unparse(d) for d in fn.decorator_list]
-        own = [s for s in fn.body if not isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))]
-        generator = any(isinstance(n, (ast.Yield, ast.YieldFrom)) for s in own for n in ast.walk(s))
+        if (name.startswith("__") and name not in RENAMES) or decorators not in ([], ["property"]):
+            raise GenerationError(f"no blocking mapping for {where} (decorators: {decorators})")
+        doc = ast.get_docstring(fn)
+        if doc is None and not name.startswith("__"):
+            raise GenerationError(f"{where} has no docstring")
         returns = code(ast.unparse(fn.returns)) if fn.returns else "None"
         call = f"self._async.{name}({forwarded(fn.args)})"
-        doc = ast.get_docstring(fn)
-        if doc is None and name not in ("__repr__", "__aenter__", "__aexit__"):
-            raise GenerationError(f"{cls.__name__}.{name} has no docstring")
         if name == "__repr__":
-            body = f'return repr(self._async).replace("cwpro.{ROOT_CLASS}", "cwpro_sync.Client", 1)'
-        elif root and name in ROOT_BODIES:
-            body, returns = ROOT_BODIES[name], twin if name == "__aenter__" else returns
+            body = 'return repr(self._async).replace("cwpro.AsyncClient", "cwpro_sync.Client", 1)'
+        elif cls.__name__ == ROOT_CLASS and name in ROOT_BODIES:
+            body = ROOT_BODIES[name]
         elif name == "__await__":
-            if not isinstance(getattr(fn.returns, "slice", None), ast.Tuple):
-                raise GenerationError(f"annotate {cls.__name__}.__await__ Generator[Any, None, T]")
-            returns = code(ast.unparse(fn.returns.slice.elts[2]))  # type: ignore[union-attr]
-            body = "return self._bridge.run(self._async)"
-        elif name == "__aiter__":
-            body = self.unasync_body(fn) or "return self._bridge.iterate(self._async.__aiter__())"
-        elif decorators not in ([], ["property"]):
-            raise GenerationError(f"no blocking mapping for decorated {cls.__name__}.{name}")
-        elif name in PROXIES:
-            returns = PROXIES[name]
-            body = f"return {returns}(self._bridge, self._async.{name})"
-        elif decorators:
-            body = "return " + self.wrap(fn.returns, f"self._async.{name}")
-        elif isinstance(fn, ast.AsyncFunctionDef):
-            run = "iterate" if generator else "run"
-            body = "return " + self.wrap(fn.returns, f"self._bridge.{run}({call})")
-        else:
-            body = "return " + self.wrap(fn.returns, call)
+            if not (result := re.fullmatch(r"Generator\[Any, None, (.+)\]", returns)):
+                raise GenerationError(f"annotate {where} Generator[Any, None, T]")
+            returns, body = result[1], "return self._bridge.run(self._async)"
+        elif name == "__aiter__":  # made blocking if all it awaits is the pages (no thread hop)
+            loop = "\n".join(ast.unparse(s) for s in (fn.body[1:] if doc else fn.body))
+            loop = re.sub(r"\basync for (.+) in self\.pages\(\)", r"for \1 in self.pages()", loop)
+            body = "return self._bridge.iterate(self._async.__aiter__())"
+            if not re.search(r"\b(async|await)\b", loop):
+                body = loop.replace("\n", "\n        ")
+        else:  # the same on the async object: through the bridge if async, the result wrapped
+            expr = f"self._async.{name}" if decorators else call
+            if isinstance(fn, ast.AsyncFunctionDef):
+                run = "iterate" if inspect.isasyncgenfunction(getattr(cls, name)) else "run"
+                expr = f"self._bridge.{run}({expr})"
+            kind = returns.partition("[")[0]  # CursorPaginator for CursorPaginator[T]
+            if kind == self.twin[ROOT_CLASS]:  # a view of the client
+                expr = f"self._view({expr})"
+            elif kind in (*self.twin.values(), "RawResponseProxy"):  # made from the bridge
+                expr = f"{kind}(self._bridge, {expr})"
+            body = f"return {expr}"
         text = "    @property\n" * bool(decorators)
         text += f"    def {RENAMES.get(name, name)}({code(ast.unparse(fn.args))}) -> {returns}:\n"
         if doc is not None:
-            text += literal(docs(doc, self.async_methods), "        ") + "\n"
+            text += literal(docs(doc), "        ") + "\n"
         return [text + "        " + body]
-
-    def wrap(self, returns: ast.expr | None, expr: str) -> str:
-        """``expr`` wrapped in the twin of its mirrored return type, if it has one."""
-        kind = base_name(returns)
-        if kind == ROOT_CLASS:
-            return f"self._view({expr})"
-        if kind in self.alias and kind != self.twin[kind]:
-            return f"{self.twin[kind]}(self._bridge, {expr})"
-        return expr
-
-    def unasync_body(self, fn: ast.AsyncFunctionDef | ast.FunctionDef) -> str | None:
-        """The body of ``__aiter__`` with ``async for`` made ``for``, if that is all it awaits."""
-        body = fn.body[1:] if ast.get_docstring(fn) else fn.body
-        for node in (n for s in body for n in ast.walk(s)):
-            if isinstance(node, (ast.Await, ast.AsyncWith)) or (
-                isinstance(node, (ast.AsyncFor, ast.comprehension))
-                and getattr(node, "is_async", True)
-                and ast.unparse(node.iter) not in ("self", "self.pages()")
-            ):
-                return None
-        text = "\n".join(ast.unparse(s) for s in body).replace("async for ", "for ")
-        return text.replace("\n", "\n        ")
 
     def attributes(self, init: ast.FunctionDef | ast.AsyncFunctionDef, source: Source) -> list[str]:
         """Public ``self.x`` set by an async ``__init__`` -> read-only properties."""
         out = []
         for stmt in init.body:
-            target = getattr(stmt, "target", None) or next(iter(getattr(stmt, "targets", [])), None)
-            if not isinstance(target, ast.Attribute) or ast.unparse(target.value) != "self":
-                continue
-            if target.attr.startswith("_"):  # private state of the async object
-                continue
-            value = getattr(stmt, "value", None)
+            target = getattr(stmt, "target", None) or getattr(stmt, "targets", [stmt])[0]
+            if not (public := re.fullmatch(r"self\.([^\W_]\w*)", ast.unparse(target))):
+                continue  # not an attribute, or private state of the async object
             if isinstance(stmt, ast.AnnAssign):
                 kind = code(ast.unparse(stmt.annotation))
-            elif isinstance(value, ast.Constant):
+            elif isinstance(value := getattr(stmt, "value", None), ast.Constant):
                 kind = type(value.value).__name__
-            elif isinstance(value, ast.ListComp) and isinstance(value.elt, ast.Call):
-                kind = f"list[{ast.unparse(value.elt.func)}]"
             else:
-                raise GenerationError(f"annotate self.{target.attr} in {init.name}")
+                raise GenerationError(f"annotate self.{public[1]} in {init.name}")
             above = [line.strip() for line in reversed(source.lines[: stmt.lineno - 1])]
             comment = [line[2:].strip() for line in takewhile(lambda x: x.startswith("#:"), above)]
-            doc = " ".join(comment[::-1]) or f"The ``{target.attr}`` of the wrapped async object."
+            doc = " ".join(comment[::-1]) or f"The ``{public[1]}`` of the wrapped async object."
             out.append(
-                f"    @property\n    def {target.attr}(self) -> {kind}:\n"
-                f'        """{doc}"""\n        return self._async.{target.attr}'
+                f"    @property\n    def {public[1]}(self) -> {kind}:\n"
+                f'        """{doc}"""\n        return self._async.{public[1]}'
             )
         return out
 
 
-def sync_module(cls: type) -> str:
-    """``cwpro_sync.pagination.cursor`` for a class of ``cwpro.pagination.cursor``."""
-    return "cwpro_sync" + cls.__module__.removeprefix("cwpro")
-
-
 def format_code(path: str, text: str) -> str:
-    """``ruff check --fix`` (import order, ``__all__`` order) then ``ruff format``, as CI checks."""
+    """``ruff check --fix`` (unused imports out, sorted; unknown names fail), ``ruff format``."""
     name = str(ROOT / "cwpro_sync" / path)  # the project's ruff settings, wherever OUT is
     fix = ["check", "--select", "F401,F821,I,RUF022,TC005,UP028", "--fix", "--unsafe-fixes", "-q"]
+    # imports are merged before the unused ones go: no magic trailing comma may be left behind
+    fix += ["--config", "lint.isort.split-on-trailing-comma = false"]
     for command in (fix, ["format"]):
         argv = [sys.executable, "-m", "ruff", *command, "--stdin-filename", name, "-"]
         result = subprocess.run(argv, input=text, capture_output=True, text=True, cwd=ROOT)  # noqa: S603
@@ -460,27 +371,20 @@ def main(argv: list[str] | None = None) -> int:
     except GenerationError as exc:
         print(f"generate_sync: {exc}", file=sys.stderr)
         return 2
-    ours = {
-        p.relative_to(OUT).as_posix() for p in OUT.rglob("*.py") if p.read_text().startswith(HEADER)
-    }
-    stale: dict[str, str | None] = {
-        p: t for p, t in files.items() if not (OUT / p).is_file() or (OUT / p).read_text() != t
-    }
-    stale |= dict.fromkeys(sorted(ours - set(files)))  # obsolete: generated, no longer wanted
-    for path, text in stale.items():
-        verb = ("stale", "wrote") if text is not None else ("obsolete", "removed")
-        print(f"{verb[0] if check else verb[1]}: cwpro_sync/{path}", file=sys.stderr)
-        if check:
-            continue
-        if text is None:
-            (OUT / path).unlink()
-        else:
+    on_disk = {p.relative_to(OUT).as_posix(): p.read_text() for p in OUT.rglob("*.py")}
+    ours = {p for p, text in on_disk.items() if text.startswith(HEADER)}  # hand-written: kept
+    stale = sorted(p for p in ours | set(files) if on_disk.get(p) != files.get(p))
+    for path in stale:  # a file generated before but not now is obsolete
+        print(f"{'stale' if path in files else 'obsolete'}: cwpro_sync/{path}", file=sys.stderr)
+        if not check and path in files:
             (OUT / path).parent.mkdir(parents=True, exist_ok=True)
-            (OUT / path).write_text(text)
+            (OUT / path).write_text(files[path])
+        elif not check:
+            (OUT / path).unlink()
     if check and stale:
         print("regenerate with: python scripts/generate_sync.py", file=sys.stderr)
         return 1
-    done = "is up to date" if check or not stale else "was regenerated"
+    done = "was regenerated" if stale else "is up to date"
     print(f"cwpro_sync/ {done} ({len(files)} generated files)")
     return 0
 
