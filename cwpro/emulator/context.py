@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +54,8 @@ class EmulatorContext:
         self.base_url = base_url
         self.selections = SelectionCache()
         self.upload_dir: Path | None = None
+        #: The tasks answering requests now (``in_flight_middleware``), cancelled on close.
+        self.in_flight: set[asyncio.Task[Any]] = set()
 
     def publish(self, event: str, data: dict[str, Any]) -> dict[str, Any]:
         """Record a webhook notification for ``event`` and start delivering it."""

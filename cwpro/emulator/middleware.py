@@ -62,6 +62,22 @@ def _is_admin(request: web.BaseRequest) -> bool:
 
 
 @web.middleware
+async def in_flight_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Keep the task answering ``request`` in the context's ``in_flight`` while it runs: one
+    whose client has gone is no connection aiohttp's shutdown waits for, so closing the
+    emulator cancels it (a slow fault would sleep on past the loop, destroyed pending)."""
+    task = asyncio.current_task()
+    if task is None:  # pragma: no cover - aiohttp answers every request in a task
+        return await handler(request)
+    in_flight = context_of(request).in_flight
+    in_flight.add(task)
+    try:
+        return await handler(request)
+    finally:
+        in_flight.discard(task)
+
+
+@web.middleware
 async def stats_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Count every API request by ``"METHOD /route-template"``."""
     if not _is_admin(request):
@@ -146,6 +162,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 
 MIDDLEWARES = (
+    in_flight_middleware,
     stats_middleware,
     latency_middleware,
     fault_middleware,

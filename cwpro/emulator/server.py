@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import random
@@ -306,6 +307,12 @@ class Emulator:
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
+            # What the shutdown did not wait for (a request whose client has gone, still in a
+            # slow fault) is cancelled here, before the loop can close over it.
+            waiting = list(self._context.in_flight)
+            for task in waiting:
+                task.cancel()
+            await asyncio.gather(*waiting, return_exceptions=True)
         self._remove_upload_dir()
 
     def _remove_upload_dir(self) -> None:

@@ -248,3 +248,30 @@ async def test_a_million_work_orders_start_fast_and_page_in_constant_time() -> N
         assert newest[0]["_id"] == last_id
         async with session.get(emu.url_for(f"/workorders/{last_id}"), headers=headers) as response:
             assert (await response.json())["data"]["_id"] == last_id
+
+
+def test_stopping_cancels_a_request_whose_client_is_gone(caplog: pytest.LogCaptureFixture) -> None:
+    # a request held by a slow fault whose client was killed is no connection aiohttp's
+    # graceful shutdown waits for: it was destroyed, pending, with the thread's loop (and the
+    # next test's leak check reported it)
+    emu = EmulatorThread(seed=3, workorders=5, client_id="a", client_secret="b").start()
+    emu.emulator.faults.add("slow_headers", delay=600.0, route="GET /sites")
+    script = (
+        "import asyncio, aiohttp\n"
+        "async def main():\n"
+        "    async with aiohttp.ClientSession() as session:\n"
+        f"        await session.get({emu.base_url + '/sites'!r})\n"
+        "asyncio.run(main())\n"
+    )
+    client = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 60
+        while emu.emulator.stats["GET /sites"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert emu.emulator.stats["GET /sites"] == 1
+    finally:
+        client.kill()
+        client.wait()
+    emu.stop()
+    gc.collect()
+    assert "Task was destroyed but it is pending" not in caplog.text
