@@ -77,7 +77,7 @@ class Prefetch:
             return None
         fetched, stream = entry
         if fetched != window or (isinstance(stream, TableStream) and not tables):
-            logger.debug("the prefetch of %s is not the window dlt asks for: dropped", resource)
+            logger.debug("%s: its prefetch is not the window or form asked for: dropped", resource)
             stream.close()
             return None
         logger.debug("%s: taking its prefetched window", resource)
