@@ -419,7 +419,7 @@ def _prefetch(args: argparse.Namespace) -> Prefetch | None:
         return None
     from cwpro.dlt._arrow import BATCH_ROWS
     from cwpro.dlt._prefetch import Prefetch
-    from cwpro.dlt._worker import fork_is_safe
+    from cwpro.dlt._worker import worker_helps
 
     options: dict[str, Any] = {
         "client_id": args.client_id,
@@ -440,7 +440,7 @@ def _prefetch(args: argparse.Namespace) -> Prefetch | None:
         for name in resources
     }
     prefetch = Prefetch()
-    if not args.nested_tables and importlib.util.find_spec("pyarrow") and fork_is_safe():
+    if not args.nested_tables and importlib.util.find_spec("pyarrow") and worker_helps():
         try:
             prefetch.start_worker(windows, ahead=-(-WORKER_ROWS // BATCH_ROWS))
         except OSError as exc:  # no process to be had (limits): a thread does it

@@ -8,8 +8,9 @@ into Arrow tables with the :class:`~cwpro.dlt._arrow.TableBuilder` the resources
 them over through one pipe per resource, at most ``ahead`` tables held per resource; the loading
 process only unpickles tables (Arrow buffers: no work per row).
 
-* The worker is forked where that is safe (:func:`fork_is_safe`: Linux, and the loading process
-  has one thread), or started fresh (``method="spawn"``).
+* ``cwpro load`` forks the worker where that is safe and worth it (:func:`worker_helps`:
+  Linux, the loading process has one thread and may run on two cores or more); it can also be
+  started fresh (``method="spawn"``, the tests).
 * It ignores SIGINT: Ctrl-C interrupts the load, whose clean-up stops the worker.
 * An error in the worker (the API's, a value that does not fit its column) is raised in the
   loading process as the same exception (cwpro's errors pickle; its traceback in the worker is
@@ -46,7 +47,7 @@ from cwpro.pagination._closing import closing
 from ._arrow import ArrowBatch, Regroup, TableBuilder, load_pyarrow
 from ._fetch import CursorWindow
 
-__all__ = ["FetchWorker", "FetchWorkerDied", "TableStream", "fork_is_safe"]
+__all__ = ["FetchWorker", "FetchWorkerDied", "TableStream", "fork_is_safe", "worker_helps"]
 
 logger = logging.getLogger("cwpro.dlt")
 
@@ -69,6 +70,12 @@ def fork_is_safe() -> bool:
         return len(os.listdir("/proc/self/task")) == 1
     except OSError:
         return False
+
+
+def worker_helps() -> bool:
+    """Whether a forked worker would have a core of its own (this process may run on two or
+    more) and can be forked safely (:func:`fork_is_safe`); on one core a thread does better."""
+    return fork_is_safe() and len(os.sched_getaffinity(0)) >= 2
 
 
 class TableStream:

@@ -271,6 +271,20 @@ def test_fork_is_safe_only_with_one_thread() -> None:
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="the worker is forked on Linux only")
+def test_the_worker_is_used_only_with_a_second_core() -> None:
+    def helps(cores: set[int]) -> str:
+        return subprocess.run(
+            [sys.executable, "-c", "from cwpro.dlt._worker import worker_helps; print(worker_helps())"],
+            capture_output=True, text=True, timeout=60,
+            preexec_fn=lambda: os.sched_setaffinity(0, cores),
+        ).stdout.strip()  # fmt: skip
+
+    cores = os.sched_getaffinity(0)
+    assert helps({min(cores)}) == "False"  # one core: the thread prefetch does better
+    assert helps(cores) == str(len(cores) >= 2)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the worker is forked on Linux only")
 def test_ctrl_c_stops_cwpro_load_and_its_worker(emu: EmulatorThread, tmp_path: Path) -> None:
     emu.emulator.faults.add("slow_headers", delay=60.0, route="GET /workorders")
     load = subprocess.Popen(
