@@ -76,7 +76,8 @@ WHY_MISSED: Mapping[str, str] = {
         "extract ~0.3 s (writing 10 Parquet files, dlt's incremental filter, importing "
         "pyarrow.compute ~0.1 s), normalize 0.04 s, load ~0.3 s (staging copy ~0.1 s, merge "
         "~0.08 s, dlt's bookkeeping), DuckDB's final checkpoint ~0.15 s. With the client pinned "
-        "to one core (the worker sharing it) the load is 2.4 s (2.8x). At 100,000 items the "
+        "to one core the load fetches in a thread (a worker sharing the core gave 2.4 s): "
+        "2.1-2.2 s (2.6x). At 100,000 items the "
         "emulator's render cache no longer holds the data and every side waits on it: load "
         "~6.2 s, export ~5.9 s (1.05x)."
     ),

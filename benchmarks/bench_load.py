@@ -15,7 +15,8 @@ after the other in a rotating order, each round from scratch (new pipeline folde
 An unmeasured export runs first (the emulator renders each work order once). Every side may
 use every core, as on a machine whose API is elsewhere (the emulator stays
 pinned to one core, which it shares): ``cwpro load`` uses a second core for its fetch worker.
-One more ``cwpro load`` pinned to the other core alone is reported beside the ratios.
+One more ``cwpro load`` pinned to the other core alone (where it fetches in a thread: a worker
+would share the core) is reported beside the ratios.
 
 Then, on the last round's pipeline, 100 new work orders are created and ``cwpro load`` runs
 again: its ``GET /workorders`` requests are compared with the first run's (counted by the
@@ -244,7 +245,8 @@ def run(quick: bool = False) -> list[Figure]:
         f"run; load {load.median:.2f} s, export {export.median:.2f} s, rest_api {rest.median:.2f} s"
     )
     one_core = (
-        f"cwpro load with one core for the client (its worker sharing it): {pinned:.2f} s, "
+        f"cwpro load with one core for the client (no worker then: the thread prefetch): "
+        f"{pinned:.2f} s, "
         f"{pinned / export.median:.2f}x the export, rest_api {rest.median / pinned:.2f}x it"
     )
     request_ratio = rerun_requests / max(1, first_requests[-1]) * 100
