@@ -294,7 +294,16 @@ def test_the_worker_is_used_only_with_a_second_core() -> None:
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="the worker is forked on Linux only")
-def test_ctrl_c_stops_cwpro_load_and_its_worker(emu: EmulatorThread, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "when",
+    [
+        "in worker process",  # just forked: the loading process is importing dlt
+        "taking its prefetched window",  # dlt is extracting: it waits on the worker
+    ],
+)
+def test_ctrl_c_stops_cwpro_load_and_its_worker(
+    emu: EmulatorThread, tmp_path: Path, when: str
+) -> None:
     emu.emulator.faults.add("slow_headers", delay=60.0, route="GET /workorders")
     load = subprocess.Popen(
         _cwpro_load(tmp_path, "workorders"),
@@ -311,7 +320,7 @@ def test_ctrl_c_stops_cwpro_load_and_its_worker(emu: EmulatorThread, tmp_path: P
         for line in load.stderr:
             if "in worker process" in line:
                 worker = int(line.split("in worker process ")[1].split()[0])
-            if "taking its prefetched window" in line:  # dlt is extracting: it waits on it
+            if when in line:
                 break
         assert worker is not None, "no worker was started"
         os.killpg(load.pid, signal.SIGINT)
