@@ -46,10 +46,9 @@ if TYPE_CHECKING:
     from cwpro.dlt import BatchStats
     from cwpro.dlt._prefetch import Prefetch
 
-#: The resources of ``cwpro.dlt.cwp_source`` (command-line spellings with '-' accepted too).
+#: The resources of ``cwpro.dlt.cwp_source`` (command-line spellings with '-' accepted too;
+#: spelled out here so that parsing the command line imports nothing of cwpro.dlt).
 RESOURCES: Final = ("workorders", "sites", "work_types", "webhooks", "portal_links")
-#: The resources loaded incrementally on created_date (``cwpro.dlt.CURSOR_RESOURCES``).
-CURSOR_COLLECTIONS: Final = RESOURCES[:4]
 #: Rows a prefetch thread holds at most per resource before dlt takes them (pages of dicts).
 PREFETCH_ROWS: Final = 10_000
 #: Rows the fetch worker process holds at most per resource, as Arrow tables (a few hundred
@@ -412,9 +411,16 @@ def _prefetch(args: argparse.Namespace) -> Prefetch | None:
     if any(importlib.util.find_spec(name) is None for name in ("dlt", "duckdb")):
         return None
     import cwpro
-    from cwpro.dlt._fetch import MAX_PAGE_SIZE, MAX_PARTITIONS, OPEN_HIGH, OPEN_LOW, CursorWindow
+    from cwpro.dlt._fetch import (
+        CURSOR_RESOURCES,
+        MAX_PAGE_SIZE,
+        MAX_PARTITIONS,
+        OPEN_HIGH,
+        OPEN_LOW,
+        CursorWindow,
+    )
 
-    resources = [name for name in args.resources or RESOURCES if name in CURSOR_COLLECTIONS]
+    resources = [name for name in args.resources or RESOURCES if name in CURSOR_RESOURCES]
     if not resources or not 1 <= args.limit <= MAX_PAGE_SIZE or args.partitions > MAX_PARTITIONS:
         return None
     from cwpro.dlt._arrow import BATCH_ROWS
@@ -435,8 +441,10 @@ def _prefetch(args: argparse.Namespace) -> Prefetch | None:
         since = OPEN_LOW if args.since is None else parse_datetime_arg(args.since)
     except Exception:
         return None
-    windows = {
-        name: CursorWindow(name, options, since, OPEN_HIGH, args.limit, args.partitions)
+    windows = {  # the windows cwp_source's resources will ask for on a first run
+        name: CursorWindow(
+            CURSOR_RESOURCES[name][0], options, since, OPEN_HIGH, args.limit, args.partitions
+        )
         for name in resources
     }
     prefetch = Prefetch()

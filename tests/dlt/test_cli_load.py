@@ -281,3 +281,10 @@ def test_a_prefetch_is_taken_only_for_its_own_window() -> None:
     prefetch.close()
     assert prefetch.resources() == []
     assert [t for t in threading.enumerate() if t.name.startswith("cwpro-dlt-")] == []
+
+
+def test_the_command_names_the_sources_resources() -> None:
+    from cwpro.cli import load
+    from cwpro.dlt import RESOURCES
+
+    assert load.RESOURCES == RESOURCES
