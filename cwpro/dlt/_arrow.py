@@ -153,9 +153,9 @@ class TableBuilder:
     def __init__(self, pa: Any, model: type[cwpro.Model], resource: str) -> None:
         self._pa = pa
         self._resource = resource
-        self._types: dict[str, str] = {
-            name: hint["data_type"] for name, hint in column_hints(model, nested=False).items()
-        }
+        hints = column_hints(model, nested=False)
+        self._types: dict[str, str] = {name: hint["data_type"] for name, hint in hints.items()}
+        self._required = frozenset(name for name, hint in hints.items() if not hint["nullable"])
         self._known = frozenset(self._types)
         self._dumps = _json_dumps()
         self._arrow_types: Final = {
@@ -192,7 +192,13 @@ class TableBuilder:
                     new_json[variant] = {"data_type": "json", "nullable": True}
             columns[name] = values
         arrays = [self._array(name, kind, columns[name]) for name, kind in self._types.items()]
-        return self._pa.Table.from_arrays(arrays, names=list(self._types)), new_json
+        fields = [  # required and complete: not null, as dlt's schema has it (nothing to cast)
+            self._pa.field(
+                name, array.type, nullable=name not in self._required or bool(array.null_count)
+            )
+            for name, array in zip(self._types, arrays, strict=True)
+        ]
+        return self._pa.Table.from_arrays(arrays, schema=self._pa.schema(fields)), new_json
 
     def _add_unknown(self, rows: Sequence[dict[str, Any]], new_json: dict[str, Any]) -> None:
         """Give the fields of ``rows`` not seen before a type (the all-null ones wait)."""

@@ -1,8 +1,11 @@
 """What a resource hands dlt, and the report after each batch (``on_stats``).
 
 With pyarrow (``arrow=True``), the pages are regrouped into Arrow tables of about
-:data:`~cwpro.dlt._arrow.BATCH_ROWS` rows (``_arrow``), or come as tables already (built by the
-fetch worker, ``_worker``): few, large items keep dlt's per-item work small. Without
+:data:`~cwpro.dlt._arrow.BATCH_ROWS` rows (``_arrow``): few, large items keep dlt's per-item
+work small. Or they come as Parquet files already (written by the fetch worker, ``_spool``):
+each is handed to dlt to import as it is, with the rows its incremental cursor needs (a file
+dlt could not take unread -- columns its naming would rename, JSON columns new in it -- is read
+into a table and goes the table's way; either way it is deleted once dlt has it). Without
 it, each page goes as its list of dicts, its ``created_date`` parsed to a datetime: the
 incremental cursor holds datetimes in both forms. The two forms make different tables (JSON
 columns vs child tables; dlt's ``_dlt_load_id`` is a column of the dict form only): a dataset
@@ -11,20 +14,28 @@ keeps the form it was first loaded with.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
+import logging
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import attrs
 import dlt
+from dlt.extract.hints import HintsMeta
 
 import cwpro
 from cwpro._serde import parse_datetime
 
 from ._arrow import BATCH_ROWS, ArrowBatch, Regroup, TableBuilder, quiet_hint_overrides
+from ._spool import TableFile
 from ._worker import TableStream
 
 __all__ = ["BATCH_ROWS", "BatchStats", "OnStats", "batches", "regroup"]
+
+logger = logging.getLogger("cwpro.dlt")
 
 
 @attrs.frozen
@@ -78,14 +89,14 @@ def batches(
     on_stats: OnStats | None,
 ) -> Iterator[Any]:
     """The items for dlt made from ``pages``: Arrow tables when ``pyarrow`` is a module (or
-    ``pages`` is a :class:`TableStream` of them), else the pages of dicts; ``on_stats`` after
-    each one dlt has taken."""
+    ``pages`` is a :class:`TableStream` of Parquet files), else the pages of dicts;
+    ``on_stats`` after each one dlt has taken."""
     started = time.monotonic()
     total = 0
     items: Iterator[tuple[int, Any]]
     if isinstance(pages, TableStream):
         quiet_hint_overrides(resource)
-        items = _hinted(pages)
+        items = _imported(pages)
     elif pyarrow is None:
         items = (
             (len(page), page if date_field is None else _with_datetimes(page, date_field))
@@ -109,3 +120,30 @@ def _hinted(tables: Iterable[ArrowBatch]) -> Iterator[tuple[int, Any]]:
             yield batch.rows, dlt.mark.with_hints(batch.table, hints)
         else:
             yield batch.rows, batch.table
+
+
+def _imported(files: Iterable[TableFile]) -> Iterator[tuple[int, Any]]:
+    """Each file for dlt to import, or read as a table where it cannot be imported as it is;
+    deleted once dlt has it (it resumes this generator only after it imported the file)."""
+    pq = importlib.import_module("pyarrow.parquet")  # typed Any: pyarrow has no stubs
+    naming = dlt.current.source_schema().naming
+    for file in files:
+        try:
+            item = dlt.mark.with_file_import(
+                file.path, "parquet", items_count=file.rows, hints=file.cursor_rows
+            )
+            hinted = isinstance(getattr(item, "meta", None), HintsMeta)
+            names = file.cursor_rows.column_names
+            if any(naming.normalize_identifier(n) != n for n in names) or (
+                file.new_json and not hinted
+            ):
+                logger.debug("%s: read into a table (dlt would change it)", file.path)
+                yield from _hinted([file.read(pq)])
+                continue
+            logger.debug("%s: imported (%d rows)", file.path, file.rows)
+            if file.new_json:  # dlt takes hints or a table to take the schema from: both here
+                item.meta.hints = dlt.mark.make_hints(columns=file.new_json)
+            yield file.rows, item
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(file.path)

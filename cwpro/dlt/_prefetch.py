@@ -3,13 +3,14 @@
 Importing dlt and setting up its pipeline takes about as long as the fetch's first second;
 the fetch itself needs none of dlt. So ``cwpro load`` starts the windows it can know without
 the pipeline's state (a first run: no state yet; a full refresh: the whole range) here: all of
-them in one worker process that makes Arrow tables too (:meth:`Prefetch.start_worker`,
-``_worker``: a core of its own while dlt is imported), or each in a worker thread of this
-process (:meth:`Prefetch.start`, pages of dicts, at most ``ahead`` held). Each resource of
+them in one worker process that writes them to Parquet files too
+(:meth:`Prefetch.start_worker`, ``_worker``: a core of its own while dlt is imported), or
+each in a worker thread of this process (:meth:`Prefetch.start`, pages of dicts, at most
+``ahead`` held). Each resource of
 :func:`cwpro.dlt.cwp_source` takes its prefetched stream only when the window dlt gives it is
 the same one (same start, end, page size, partitions and client options) and in a form it
 takes: otherwise the prefetch is cancelled and the resource fetches its own window, so a wrong
-guess costs at most ``ahead`` pages (or tables) of requests, never a row. This module imports
+guess costs at most ``ahead`` pages (or files) of requests, never a row. This module imports
 no dlt.
 """
 
@@ -51,8 +52,9 @@ class Prefetch:
     def start_worker(
         self, windows: Mapping[str, CursorWindow], *, ahead: int, method: str = "fork"
     ) -> None:
-        """Start fetching ``windows`` (by resource) as Arrow tables in one worker process, at
-        most ``ahead`` tables held per resource (see ``_worker`` for ``method``)."""
+        """Start fetching ``windows`` (by resource) as Parquet files of Arrow tables in one
+        worker process, at most ``ahead`` files held per resource (see ``_worker`` for
+        ``method``)."""
         models = {name: (window, CURSOR_RESOURCES[name][1]) for name, window in windows.items()}
         worker = FetchWorker(models, ahead=ahead, method=method)
         with self._lock:

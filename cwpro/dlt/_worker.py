@@ -1,12 +1,13 @@
-"""Cursor windows fetched and made Arrow tables in a worker process, beside dlt's import.
+"""Cursor windows fetched and written to Parquet files in a worker process, beside dlt's import.
 
 ``cwpro load`` spends its first second importing dlt and setting up the pipeline: Python work
 that holds the interpreter lock, so a fetch in a thread of the same process gets only what is
 left of one core. A worker *process* has a core of its own. :class:`FetchWorker` fetches the
 windows a first run or a full refresh will read (``_prefetch`` decides which), joins their pages
-into Arrow tables with the :class:`~cwpro.dlt._arrow.TableBuilder` the resources use, and hands
-them over through one pipe per resource, at most ``ahead`` tables held per resource; the loading
-process only unpickles tables (Arrow buffers: no work per row).
+into Arrow tables with the :class:`~cwpro.dlt._arrow.TableBuilder` the resources use, writes
+them to Parquet files (``_spool``) in a folder of its own, and hands each finished file over
+through one pipe per resource, at most ``ahead`` files held per resource. The loading process
+has dlt import each file as it is: no work per row, and not even the tables' bytes, cross.
 
 * ``cwpro load`` forks the worker where that is safe and worth it (:func:`worker_helps`:
   Linux, the loading process has one thread and may run on two cores or more); it can also be
@@ -16,9 +17,11 @@ process only unpickles tables (Arrow buffers: no work per row).
   loading process as the same exception (cwpro's errors pickle; its traceback in the worker is
   logged at DEBUG on ``cwpro.dlt``).
 * A worker that dies (killed, out of memory) is reported as a :class:`FetchWorkerDied`, never
-  waited for; if the loading process dies, the worker sees its control pipe close and stops.
-* :meth:`FetchWorker.cancel` stops one resource; :meth:`FetchWorker.close` stops and joins
-  the worker.
+  waited for; if the loading process dies, the worker sees its control pipe close, stops and
+  removes its folder.
+* A file received is the receiver's: it may move or delete it. :meth:`FetchWorker.cancel`
+  stops one resource; :meth:`FetchWorker.close` stops and joins the worker and removes its
+  folder with every file still in it.
 
 This module imports no dlt.
 """
@@ -32,8 +35,10 @@ import logging
 import multiprocessing
 import os
 import pickle
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import traceback
 from collections.abc import Iterator, Mapping
@@ -44,8 +49,9 @@ from typing import Any, Final
 import cwpro
 from cwpro.pagination._closing import closing
 
-from ._arrow import ArrowBatch, Regroup, TableBuilder, load_pyarrow
-from ._fetch import CursorWindow
+from ._arrow import Regroup, TableBuilder, load_pyarrow
+from ._fetch import DATE_FIELD, CursorWindow
+from ._spool import FILE_ROWS, ParquetSpool, TableFile
 
 __all__ = ["FetchWorker", "FetchWorkerDied", "TableStream", "fork_is_safe", "worker_helps"]
 
@@ -53,7 +59,7 @@ logger = logging.getLogger("cwpro.dlt")
 
 #: Seconds :meth:`FetchWorker.close` waits for the worker to end after SIGTERM, then SIGKILL.
 STOP_TIMEOUT: Final = 10.0
-_TABLE, _ERROR, _END = "table", "error", "end"
+_FILE, _ERROR, _END = "file", "error", "end"
 
 
 class FetchWorkerDied(RuntimeError):
@@ -79,7 +85,7 @@ def worker_helps() -> bool:
 
 
 class TableStream:
-    """The tables of one resource's window, in order, as the worker sends them (iterate once).
+    """The files of one resource's window, in order, as the worker sends them (iterate once).
 
     Leaving the iteration early (dlt failed, the generator was closed) cancels the resource
     in the worker."""
@@ -88,12 +94,12 @@ class TableStream:
         self._worker = worker
         self.resource = resource
 
-    def __iter__(self) -> Iterator[ArrowBatch]:
+    def __iter__(self) -> Iterator[TableFile]:
         finished = False
         try:
             while True:
                 kind, value = self._worker.receive(self.resource)
-                if kind == _TABLE:
+                if kind == _FILE:
                     yield value
                     continue
                 finished = True
@@ -118,9 +124,11 @@ class FetchWorker:
         *,
         ahead: int,
         method: str = "fork",
+        file_rows: int = FILE_ROWS,
     ) -> None:
         if ahead < 1:
             raise ValueError(f"ahead must be >= 1, got {ahead}")
+        self.directory = tempfile.mkdtemp(prefix="cwpro-load-")
         context: Any = multiprocessing.get_context(method)  # typeshed: no Process on BaseContext
         pipes = {name: context.Pipe(duplex=False) for name in windows}
         control_end, self._control = context.Pipe(duplex=False)
@@ -137,6 +145,8 @@ class FetchWorker:
                 dict(windows),
                 outputs,
                 ahead,
+                self.directory,
+                file_rows,
                 control_end,
                 [self._control, *self._inputs.values()],
             ),
@@ -157,13 +167,13 @@ class FetchWorker:
         return self._pid
 
     def stream(self, resource: str) -> TableStream:
-        """The tables of ``resource``'s window."""
+        """The files of ``resource``'s window."""
         if resource not in self._inputs:
             raise KeyError(resource)
         return TableStream(self, resource)
 
     def receive(self, resource: str) -> tuple[str, Any]:
-        """The next message of ``resource``: a table, its error, or its end."""
+        """The next message of ``resource``: a file, its error, or its end."""
         with self._lock:
             pipe = self._inputs.get(resource)
         if pipe is None:
@@ -189,7 +199,8 @@ class FetchWorker:
             self._control.send(resource)
 
     def close(self) -> None:
-        """Stop the worker (if it still runs) and wait for it to end (idempotent)."""
+        """Stop the worker (if it still runs), wait for it to end and remove its folder
+        (idempotent)."""
         with self._lock:
             pipes, self._inputs = list(self._inputs.values()), {}
             closed, self._closed = self._closed, True
@@ -206,6 +217,7 @@ class FetchWorker:
             self._process.kill()
             self._process.join()
         self._process.close()
+        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 # -- in the worker process -------------------------------------------------------------------
@@ -213,6 +225,8 @@ def _serve(
     windows: dict[str, tuple[CursorWindow, type[cwpro.Model]]],
     outputs: dict[str, Connection],
     ahead: int,
+    directory: str,
+    file_rows: int,
     control: Connection,
     parent_ends: list[Connection],
 ) -> None:
@@ -222,30 +236,43 @@ def _serve(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     gc.freeze()  # what a fork inherited stays shared: collections no longer touch it
     pyarrow = load_pyarrow()
-    asyncio.run(_fetch_all(windows, outputs, ahead, control, pyarrow))
+    spools = {
+        name: ParquetSpool(
+            pyarrow, directory, name, DATE_FIELD, (window.start, window.end), file_rows=file_rows
+        )
+        for name, (window, _) in windows.items()
+    }
+    if asyncio.run(_fetch_all(windows, outputs, ahead, spools, control, pyarrow)):
+        shutil.rmtree(directory, ignore_errors=True)  # the loading process is gone
 
 
 async def _fetch_all(
     windows: dict[str, tuple[CursorWindow, type[cwpro.Model]]],
     outputs: dict[str, Connection],
     ahead: int,
+    spools: dict[str, ParquetSpool],
     control: Connection,
     pyarrow: Any,
-) -> None:
+) -> bool:
+    """Fetch every window; whether the loading process closed the control pipe (or died)."""
     loop = asyncio.get_running_loop()
     tasks = {
-        name: asyncio.create_task(_fetch(name, window, model, outputs[name], ahead, pyarrow))
+        name: asyncio.create_task(
+            _fetch(name, window, model, outputs[name], ahead, spools[name], pyarrow)
+        )
         for name, (window, model) in windows.items()
     }
 
     cancelled: set[str] = set()
+    parent_gone = False
 
     def on_control() -> None:
+        nonlocal parent_gone
         try:
             names = [control.recv()]
         except (EOFError, OSError):  # the loading process closed or died: stop everything
             loop.remove_reader(control.fileno())
-            names = list(tasks)
+            names, parent_gone = list(tasks), True
         for name in (tasks.keys() & names) - cancelled:  # once: a second would cut its clean-up
             cancelled.add(name)
             tasks[name].cancel()
@@ -256,6 +283,7 @@ async def _fetch_all(
     finally:
         with contextlib.suppress(Exception):
             loop.remove_reader(control.fileno())
+    return parent_gone
 
 
 async def _fetch(
@@ -264,9 +292,10 @@ async def _fetch(
     model: type[cwpro.Model],
     output: Connection,
     ahead: int,
+    spool: ParquetSpool,
     pyarrow: Any,
 ) -> None:
-    """Fetch one window into tables; a sender task writes them to ``output`` in order."""
+    """Fetch one window into files; a sender task writes them to ``output`` in order."""
     held: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(ahead)
     sender = asyncio.create_task(_send(held, output))
     try:
@@ -276,15 +305,19 @@ async def _fetch(
             async for page in pages:
                 rows = groups.add(page)
                 if rows is not None:
-                    await held.put((_TABLE, builder.batch(rows)))
+                    for done in spool.add(builder.batch(rows)):
+                        await held.put((_FILE, done))
         rows = groups.rest()
-        if rows is not None:
-            await held.put((_TABLE, builder.batch(rows)))
+        finished = spool.add(builder.batch(rows)) if rows is not None else []
+        for done in finished + spool.finish():
+            await held.put((_FILE, done))
         await held.put((_END, None))
     except asyncio.CancelledError:
         sender.cancel()
+        spool.discard()
         raise
     except Exception as exc:
+        spool.discard()
         await held.put((_ERROR, _portable(exc)))
     await sender
 
@@ -296,7 +329,7 @@ async def _send(held: asyncio.Queue[tuple[str, Any]], output: Connection) -> Non
         while True:
             message = await held.get()
             await loop.run_in_executor(None, output.send, message)
-            if message[0] != _TABLE:
+            if message[0] != _FILE:
                 return
     except OSError:  # the loading process cancelled this resource or is gone
         return
