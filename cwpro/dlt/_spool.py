@@ -33,7 +33,7 @@ from ._arrow import ArrowBatch
 __all__ = ["FILE_ROWS", "ParquetSpool", "TableFile"]
 
 #: Rows per Parquet file the worker hands over (a file ends at the first table reaching it).
-FILE_ROWS: Final = 10_000
+FILE_ROWS: Final = 100_000
 
 
 @attrs.frozen

@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import importlib
 import logging
 import multiprocessing
 import os
@@ -57,6 +58,10 @@ __all__ = ["FetchWorker", "FetchWorkerDied", "TableStream", "fork_is_safe", "wor
 
 logger = logging.getLogger("cwpro.dlt")
 
+#: What a forked worker inherits imported: the loading process imports them later anyway
+#: (dlt does, to take the files), so importing them before the fork costs it nothing, and
+#: the worker starts fetching ~0.08 s sooner.
+SHARED_IMPORTS: Final = ("pyarrow", "pyarrow.compute", "pyarrow.parquet")
 #: Seconds :meth:`FetchWorker.close` waits for the worker to end after SIGTERM, then SIGKILL.
 STOP_TIMEOUT: Final = 10.0
 _FILE, _ERROR, _END = "file", "error", "end"
@@ -129,6 +134,9 @@ class FetchWorker:
         if ahead < 1:
             raise ValueError(f"ahead must be >= 1, got {ahead}")
         self.directory = tempfile.mkdtemp(prefix="cwpro-load-")
+        if method == "fork":
+            for module in SHARED_IMPORTS:
+                importlib.import_module(module)
         context: Any = multiprocessing.get_context(method)  # typeshed: no Process on BaseContext
         pipes = {name: context.Pipe(duplex=False) for name in windows}
         control_end, self._control = context.Pipe(duplex=False)
