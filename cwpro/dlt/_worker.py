@@ -31,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import importlib
 import logging
 import multiprocessing
 import os
@@ -58,10 +57,6 @@ __all__ = ["FetchWorker", "FetchWorkerDied", "TableStream", "fork_is_safe", "wor
 
 logger = logging.getLogger("cwpro.dlt")
 
-#: What a forked worker inherits imported: the loading process imports them later anyway
-#: (dlt does, to take the files), so importing them before the fork costs it nothing, and
-#: the worker starts fetching ~0.08 s sooner.
-SHARED_IMPORTS: Final = ("pyarrow", "pyarrow.compute", "pyarrow.parquet")
 #: Seconds :meth:`FetchWorker.close` waits for the worker to end after SIGTERM, then SIGKILL.
 STOP_TIMEOUT: Final = 10.0
 _FILE, _ERROR, _END = "file", "error", "end"
@@ -134,9 +129,6 @@ class FetchWorker:
         if ahead < 1:
             raise ValueError(f"ahead must be >= 1, got {ahead}")
         self.directory = tempfile.mkdtemp(prefix="cwpro-load-")
-        if method == "fork":
-            for module in SHARED_IMPORTS:
-                importlib.import_module(module)
         context: Any = multiprocessing.get_context(method)  # typeshed: no Process on BaseContext
         pipes = {name: context.Pipe(duplex=False) for name in windows}
         control_end, self._control = context.Pipe(duplex=False)
@@ -243,14 +235,11 @@ def _serve(
         end.close()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     gc.freeze()  # what a fork inherited stays shared: collections no longer touch it
-    pyarrow = load_pyarrow()
-    spools = {
-        name: ParquetSpool(
-            pyarrow, directory, name, DATE_FIELD, (window.start, window.end), file_rows=file_rows
-        )
-        for name, (window, _) in windows.items()
+    files = {
+        name: _Files(name, model, window, directory, file_rows)
+        for name, (window, model) in windows.items()
     }
-    if asyncio.run(_fetch_all(windows, outputs, ahead, spools, control, pyarrow)):
+    if asyncio.run(_fetch_all(windows, outputs, ahead, files, control)):
         shutil.rmtree(directory, ignore_errors=True)  # the loading process is gone
 
 
@@ -258,17 +247,14 @@ async def _fetch_all(
     windows: dict[str, tuple[CursorWindow, type[cwpro.Model]]],
     outputs: dict[str, Connection],
     ahead: int,
-    spools: dict[str, ParquetSpool],
+    files: dict[str, _Files],
     control: Connection,
-    pyarrow: Any,
 ) -> bool:
     """Fetch every window; whether the loading process closed the control pipe (or died)."""
     loop = asyncio.get_running_loop()
     tasks = {
-        name: asyncio.create_task(
-            _fetch(name, window, model, outputs[name], ahead, spools[name], pyarrow)
-        )
-        for name, (window, model) in windows.items()
+        name: asyncio.create_task(_fetch(window, outputs[name], ahead, files[name]))
+        for name, (window, _) in windows.items()
     }
 
     cancelled: set[str] = set()
@@ -294,38 +280,66 @@ async def _fetch_all(
     return parent_gone
 
 
-async def _fetch(
-    name: str,
-    window: CursorWindow,
-    model: type[cwpro.Model],
-    output: Connection,
-    ahead: int,
-    spool: ParquetSpool,
-    pyarrow: Any,
-) -> None:
+class _Files:
+    """One resource's rows into Parquet files: its table builder and spool, made at its first
+    rows (importing pyarrow then overlaps the wait for the first requests)."""
+
+    def __init__(
+        self,
+        name: str,
+        model: type[cwpro.Model],
+        window: CursorWindow,
+        directory: str,
+        file_rows: int,
+    ) -> None:
+        self._name, self._model, self._directory = name, model, directory
+        self._window, self._file_rows = (window.start, window.end), file_rows
+        self._builder: TableBuilder | None = None
+        self._spool: ParquetSpool | None = None
+
+    def add(self, rows: list[dict[str, Any]]) -> list[TableFile]:
+        """Write ``rows``; the files this completed."""
+        if self._builder is None or self._spool is None:
+            pyarrow = load_pyarrow()
+            self._builder = TableBuilder(pyarrow, self._model, self._name)
+            self._spool = ParquetSpool(
+                pyarrow, self._directory, self._name, DATE_FIELD, self._window,
+                file_rows=self._file_rows,
+            )  # fmt: skip
+        return self._spool.add(self._builder.batch(rows))
+
+    def finish(self) -> list[TableFile]:
+        """Complete the last file (if rows went into it)."""
+        return [] if self._spool is None else self._spool.finish()
+
+    def discard(self) -> None:
+        """Remove the file being written."""
+        if self._spool is not None:
+            self._spool.discard()
+
+
+async def _fetch(window: CursorWindow, output: Connection, ahead: int, files: _Files) -> None:
     """Fetch one window into files; a sender task writes them to ``output`` in order."""
     held: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(ahead)
     sender = asyncio.create_task(_send(held, output))
     try:
-        builder = TableBuilder(pyarrow, model, name)
         groups = Regroup()
         async with closing(window.pages()) as pages:  # a cancel closes the client here
             async for page in pages:
                 rows = groups.add(page)
                 if rows is not None:
-                    for done in spool.add(builder.batch(rows)):
+                    for done in files.add(rows):
                         await held.put((_FILE, done))
         rows = groups.rest()
-        finished = spool.add(builder.batch(rows)) if rows is not None else []
-        for done in finished + spool.finish():
+        for done in (files.add(rows) if rows is not None else []) + files.finish():
             await held.put((_FILE, done))
         await held.put((_END, None))
     except asyncio.CancelledError:
         sender.cancel()
-        spool.discard()
+        files.discard()
         raise
     except Exception as exc:
-        spool.discard()
+        files.discard()
         await held.put((_ERROR, _portable(exc)))
     await sender
 
