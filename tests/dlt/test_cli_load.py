@@ -64,6 +64,24 @@ def test_zero_configuration_duckdb_load_then_incremental(
     assert _duckdb_count(database, "workorders") == (WORK_ORDERS + RECENT + 30,) * 2
 
 
+@pytest.mark.parametrize("keep", [None, "false"])
+def test_the_staging_dataset_is_emptied_after_a_load_unless_dlt_is_told_otherwise(
+    cwpro_env: EmulatorThread,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    keep: str | None,
+) -> None:
+    if keep is not None:
+        monkeypatch.setenv("LOAD__TRUNCATE_STAGING_DATASET", keep)
+    status, _, stderr = _load(capsys, "workorders", "--destination", "duckdb")
+    assert status == 0, stderr
+    with duckdb.connect(str(tmp_path / "cwpro.duckdb"), read_only=True) as connection:
+        row = connection.execute("SELECT count(*) FROM cwp_staging.workorders").fetchone()
+    assert row == ((0,) if keep is None else (WORK_ORDERS + RECENT,))
+    assert _duckdb_count(tmp_path / "cwpro.duckdb", "workorders") == (WORK_ORDERS + RECENT,) * 2
+
+
 def test_nested_tables_option(
     cwpro_env: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
