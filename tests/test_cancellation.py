@@ -269,3 +269,45 @@ def test_keyboard_interrupt_while_iterating_leaks_nothing(emu: EmulatorThread, s
         assert client.workorders.list(limit=2).first_page().items  # still usable
     assert client.closed
     gc.collect()
+
+
+# -- a second cancellation while the clean-up waits ----------------------------------------------
+@pytest.mark.parametrize("where", ["export", "list"])
+async def test_a_second_cancel_during_clean_up_still_cancels_every_fetch(
+    emu: EmulatorThread, where: str
+) -> None:
+    """A timeout or Ctrl-C inside an already cancelled task: the clean-up is interrupted.
+
+    The first cancellation lands while the consumer waits for a page (every walk's fetch hangs
+    at the emulator); the clean-up waits for the fetches it cancelled, and the second lands in
+    that wait. No fetch may run on after the consumer is gone (the window where a page arrives
+    in the same loop iteration: test_pagination_unit.py).
+    """
+    async with client_for(emu, timeout=10) as client:
+        parts = cwpro.split_range("created_date", *(await _date_bounds(client)), 3)
+
+        async def consume() -> None:
+            if where == "export":
+                async for _ in client.workorders.export(parts, concurrency=3, limit=5, prefetch=2):
+                    await asyncio.sleep(0)
+            else:
+                async for _ in client.workorders.list(limit=5, prefetch=2):
+                    await asyncio.sleep(0)
+
+        emu.latency_ms = 50  # ~10 pages per walk, one after the other: it outlasts 0.3 s
+        task = asyncio.ensure_future(consume())
+        await asyncio.sleep(0.3)  # pages arrive; fetches are ahead
+        emu.latency_ms = 1500  # longer than settle(): a leaked fetch is still pending after it
+        await asyncio.sleep(0.2)  # what was fetched is consumed: the consumer waits for a page
+        assert not task.done()
+        task.cancel()
+        await asyncio.sleep(0)  # the consumer enters its clean-up and waits there
+        assert not task.done()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await settle()
+        assert not pending_tasks(), f"{where}: fetches outlived the consumer: {pending_tasks()}"
+        emu.latency_ms = 0
+        await assert_clean(client, f"{where} cancelled twice")
+    gc.collect()

@@ -517,3 +517,52 @@ async def test_break_out_of_an_export_leaves_nothing_running() -> None:
     await pages.aclose()  # type: ignore[attr-defined]
     assert not [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
     assert not export.done
+
+
+async def test_a_second_cancel_in_the_export_clean_up_leaves_no_fetch_running() -> None:
+    """The window where a cancellation cannot collapse a walk's prefetch chain by itself.
+
+    A page arrives in the same loop iteration as the consumer's cancellation: the fetch that
+    follows it starts at once, awaiting nothing the cancellation touches. The export's clean-up
+    then waits for what it cancelled, and a second cancellation lands in that wait. Every fetch
+    must have been cancelled before it.
+    """
+    loop = asyncio.get_running_loop()
+    answers = {cursor: loop.create_future() for cursor in ("1", "2", "3")}
+    started: list[str] = []
+    cancelled: list[str] = []
+
+    async def fetch(cursor: str | None) -> CursorPage[int]:
+        key = cursor or "0"
+        started.append(key)
+        if key != "0":
+            try:
+                await answers[key]
+            except asyncio.CancelledError:
+                cancelled.append(key)
+                raise
+        number = int(key)
+        return CursorPage([number], True, number > 0, str(number + 1), None, 1, None, cursor)
+
+    def make(query: Any, cursor: str | None) -> AsyncCursorPaginator[int]:
+        return AsyncCursorPaginator(fetch, cursor=cursor, prefetch=2)
+
+    async def consume() -> None:
+        async for _ in AsyncExport(make, [{}], concurrency=1):
+            pass
+
+    consumer = asyncio.ensure_future(consume())
+    for _ in range(10):  # page 0 handed over; the fetch of page 1 waits for its answer
+        await asyncio.sleep(0)
+    assert started == ["0", "1"]
+    answers["1"].set_result(None)  # page 1 arrives in the iteration the cancellation lands in
+    consumer.cancel()
+    await asyncio.sleep(0)  # the consumer is in its clean-up, waiting for what it cancelled
+    assert not consumer.done()
+    consumer.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await consumer
+    for _ in range(10):
+        await asyncio.sleep(0)
+    running = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()]
+    assert not running, f"fetches outlived the export: started {started}, cancelled {cancelled}"

@@ -151,11 +151,19 @@ class CursorWalk(Generic[T]):
             await let_it_start()
         return page
 
-    async def close(self) -> None:
-        """Cancel and await the fetches still in flight (idempotent)."""
+    def take_in_flight(self) -> list[asyncio.Task[CursorPage[T] | None]]:
+        """Hand over the fetches still in flight; the walk no longer owns them.
+
+        For a caller that cancels several walks at once: all of them are cancelled before the
+        first wait, so a second cancellation during that wait leaves none running.
+        """
         tasks = list(self._ahead)
         self._ahead.clear()
-        await cancel_all(tasks)
+        return tasks
+
+    async def close(self) -> None:
+        """Cancel and await the fetches still in flight (idempotent)."""
+        await cancel_all(self.take_in_flight())
 
 
 class AsyncCursorPaginator(Generic[T]):

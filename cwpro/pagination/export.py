@@ -115,9 +115,12 @@ class AsyncExport(Generic[T]):
                     if page is not None:
                         yield state, page
         finally:
-            await cancel_all(list(tasks.values()))
+            # One cancel_all over every fetch of every walk: each is cancelled before the first
+            # wait, so a second cancellation arriving while this waits leaves none running.
+            in_flight: list[asyncio.Task[Any]] = list(tasks.values())
             for walk in walks.values():
-                await walk.close()
+                in_flight += walk.take_in_flight()
+            await cancel_all(in_flight)
 
     async def __aiter__(self) -> AsyncIterator[T]:
         """Stream items from all partitions (merged; partition order if ``ordered=True``)."""
