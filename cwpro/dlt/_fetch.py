@@ -2,10 +2,11 @@
 (``as_dict=True``: wire names, no models built).
 
 Cursor collections are read over a ``created_date`` window ``[start, end]`` with the SDK's
-partitioned export: one request sorted by ``created_date`` that holds up to a page of the
-window's oldest items (a small window -- the usual incremental run -- is complete after it),
-else the window is split into concurrent partitions of about equal item counts, as many as its
-size needs (:func:`cwpro.pagination.planning.plan_partitions`: a few dozen one-item counts).
+partitioned export: one request sorted by ``created_date`` gives up to a page of the window's
+oldest items (a small window -- the usual incremental run -- is complete after it); the rest of
+the window, from the instant of that page's newest item, is split into concurrent partitions of
+about equal item counts, as many as its size needs
+(:func:`cwpro.pagination.planning.plan_partitions`: a few dozen one-item counts).
 Portal links are read whole, page by page (page 1, then the rest concurrently). Every yield is
 one page: memory stays flat.
 """
@@ -98,23 +99,46 @@ async def cursor_pages(
     first = await collection.list(
         limit=page_size, sort_by=f"{DATE_FIELD}:asc", as_dict=True, **window
     )
+    if first.items:
+        yield first.items
     if not first.has_next:
-        if first.items:
-            yield first.items
         return
-    total = first.total_results or page_size * partitions
-    parts = max(1, min(partitions, math.ceil(total / page_size)))
-
+    rest_from = _newest_if_sorted(first.items) or start
+    # Items created in the first page's last instant may go on beyond it: the rest of the
+    # window starts at that instant, and the rows the first page gave are dropped from it.
+    given = {row.get("_id") for row in first.items} - {None}
+    total = first.total_results
+    remaining = page_size * partitions if total is None else total - len(first.items)
+    parts = max(1, min(partitions, math.ceil(max(remaining, 1) / page_size)))
     plan = await plan_partitions(
-        collection.list, {}, parts=parts, field=DATE_FIELD, since=start, until=end
+        collection.list, {}, parts=parts, field=DATE_FIELD, since=rest_from, until=end
     )
     export = collection.export(
         plan.partitions, concurrency=len(plan.partitions), limit=page_size, as_dict=True
     )
     async with closing(export.pages()) as pages:
         async for _, page in pages:
-            if page.items:
-                yield page.items
+            rows = [row for row in page.items if row.get("_id") not in given]
+            if rows:
+                yield rows
+
+
+def _newest_if_sorted(rows: Sequence[Mapping[str, Any]]) -> _dt.datetime | None:
+    """The last row's ``created_date`` if the rows are in ascending order of it, else None.
+
+    (A server that ignored the sort would otherwise make the rest of the window skip the
+    items older than the first page's last one that the page did not hold.)
+    """
+    newest: _dt.datetime | None = None
+    for row in rows:
+        try:
+            moment = parse_instant(row.get(DATE_FIELD))
+        except cwpro.InvalidArgumentError:
+            return None
+        if newest is not None and moment < newest:
+            return None
+        newest = moment
+    return newest
 
 
 @attrs.frozen

@@ -150,7 +150,7 @@ def test_leaving_a_stream_early_stops_its_fetch_and_close_ends_the_worker(
         worker = _worker(emu, ahead=1, file_rows=2000)
         try:
             stream = iter(worker.stream("workorders"))
-            assert next(stream).rows == 2000
+            assert 2000 <= next(stream).rows < 2000 + 100  # cut at the page that reaches it
             stream.close()  # e.g. dlt failed on another resource
             with pytest.raises(KeyError):  # cancelled: gone
                 worker.stream("workorders")
